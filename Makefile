@@ -1,0 +1,51 @@
+# The habits of this project, one target each. `make run` and `make test` install
+# whatever is missing first, so either works as the first command on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+CONSTRAINTS := requirements/constraints.txt
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-all lint format bench eval clean
+
+install: $(STAMP)  ## Create .venv with every dependency and the local models
+
+$(STAMP): pyproject.toml $(CONSTRAINTS) requirements/no-deps.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check pip==25.3
+	@# CPU torch first: asked for later by another package, pip would fetch a multi-GB CUDA build.
+	$(PIP) install --quiet -c $(CONSTRAINTS) torch==2.13.0
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+	$(PIP) install --quiet --no-deps -c $(CONSTRAINTS) -r requirements/no-deps.txt
+	$(BIN)/deepwell models prepare
+	@touch $@
+
+run: install  ## Start the server on 127.0.0.1 (embedded Qdrant, SQLite, local model)
+	$(BIN)/deepwell serve
+
+test: install  ## The default test suite (offline; slow suites excluded)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: install  ## Every test, the slow full-corpus ones included
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install  ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install  ## Performance benchmarks (see bench/)
+	$(BIN)/python bench/ingest.py
+
+eval: install  ## Evaluation suite (see eval/)
+	$(BIN)/deepwell eval run --quick
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,38 @@
+"""Entry point of the ``deepwell`` console script: one Typer app, a module per command group."""
+
+from __future__ import annotations
+
+import core  # noqa: F401  (first: switches off third-party telemetry before they are imported)
+
+import typer
+
+from api.cli import config_cmd, models_cmd, serve_cmd
+from api.cli.common import state
+
+app = typer.Typer(
+    name="deepwell",
+    help="Retrieval-augmented answers over private documents, with access control.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(models_cmd.app, name="models")
+app.add_typer(config_cmd.app, name="config")
+app.command("serve")(serve_cmd.serve)
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    state.verbose = verbose
+
+
+@app.command()
+def version() -> None:
+    """Print deepwell's version."""
+    typer.echo(core.__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,61 @@
+"""``deepwell serve``: run the HTTP service."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import typer
+
+from api.cli.common import console, domain_errors, load_settings
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    host: str = typer.Option(None, help="Bind address (default: api.host, 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default: api.port, 8000)."),
+) -> None:
+    """Start the deepwell server (API, chat page) on the configured index, database and models."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.services import Services
+
+    settings = load_settings()
+    if host:
+        settings.api.host = host
+    if port:
+        settings.api.port = port
+    if settings.api.dev_mode and not _is_loopback(settings.api.host):
+        console.print("[red]refusing to start:[/red] development mode (no API keys) binds to loopback only")
+        raise typer.Exit(2)
+    url = f"http://{settings.api.host}:{settings.api.port}"
+    console.print(f"deepwell starting on [bold]{url}[/bold] (loading models, opening the index)…")
+    with domain_errors():
+        # Started here rather than in the lifespan so that a missing model or a
+        # locked index is one clear line, not an ASGI start-up traceback.
+        services = Services.start(settings)
+    try:
+        backends = services.backends()
+        console.print(
+            f"index: {backends['index']['backend']}  database: {backends['database']['backend']}  "
+            f"embedding: {backends['embedding']['model']}  llm: {settings.llm.backend} "
+            f"({backends['llm'].get('model')})"
+        )
+        console.print(f"open [bold]{url}[/bold]  (API docs {url}/docs, health {url}/healthz)")
+        uvicorn.run(
+            create_app(settings, services),
+            host=settings.api.host,
+            port=settings.api.port,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        services.close()

@@ -1,0 +1,231 @@
+"""The one settings object of deepwell.
+
+Read, in order of precedence: keyword arguments, ``DEEPWELL_*`` environment
+variables (nested groups with ``__``, e.g. ``DEEPWELL_LLM__BACKEND=openai``), a
+``.env`` file, then a TOML config file (``DEEPWELL_CONFIG`` or ``./deepwell.toml``).
+No other module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from core.errors import ConfigError
+
+CONFIG_ENV_VAR = "DEEPWELL_CONFIG"
+DEFAULT_CONFIG_FILE = Path("deepwell.toml")
+
+
+def _default_model_cache() -> Path:
+    return Path(platformdirs.user_cache_dir("deepwell")) / "models"
+
+
+class IndexSettings(BaseModel):
+    """Where the vector index lives."""
+
+    backend: Literal["edge", "qdrant"] = Field(
+        "edge",
+        description="`edge`: Qdrant's engine in-process (embedded default); "
+        "`qdrant`: a Qdrant server or cluster through qdrant-client.",
+    )
+    collection: str = Field("deepwell", description="Collection (or shard directory) name.")
+    path: Path | None = Field(
+        None, description="Embedded index directory; default `<data_dir>/index`."
+    )
+    url: str | None = Field(None, description="Qdrant server URL for the `qdrant` backend.")
+    api_key: SecretStr | None = None
+    local_path: Path | None = Field(
+        None,
+        description="qdrant-client local mode directory (tests, small setups) "
+        "used by the `qdrant` backend when no `url` is set.",
+    )
+    timeout_s: float = 10.0
+
+
+class DatabaseSettings(BaseModel):
+    """The registry, API keys, feedback and jobs."""
+
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default SQLite at `<data_dir>/deepwell.db`. "
+        "Use postgresql+psycopg://... for the scaled deployment.",
+    )
+
+
+class EmbeddingSettings(BaseModel):
+    """The dense embedding model."""
+
+    model: str = Field("all-MiniLM-L6-v2", description="A model name known to `deepwell models`.")
+    model_path: Path | None = Field(
+        None, description="Your own sentence-transformers model directory (overrides `model`)."
+    )
+    device: str = "cpu"
+    batch_size: int = Field(32, ge=1)
+
+
+class LLMSettings(BaseModel):
+    """The model that writes answers."""
+
+    backend: Literal["local", "openai", "extractive"] = "local"
+    model: str = Field(
+        "qwen2.5-coder-1.5b-instruct",
+        description="For `local`: a model name known to `deepwell models`; "
+        "for `openai`: the model name sent to the endpoint.",
+    )
+    model_path: Path | None = Field(
+        None, description="Your own GGUF file for the `local` backend (overrides `model`)."
+    )
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
+    api_key: SecretStr | None = None
+    context_window: int = Field(4096, ge=512)
+    max_tokens: int = Field(512, ge=1)
+    temperature: float = Field(0.1, ge=0.0, le=2.0)
+    threads: int | None = Field(None, description="CPU threads for llama.cpp; default all cores.")
+    timeout_s: float = 120.0
+
+
+class IngestSettings(BaseModel):
+    """Parsing, chunking and cleaning."""
+
+    strategy: Literal["auto", "fast", "hi_res", "ocr_only"] = "fast"
+    chunk_max_chars: int = Field(1000, ge=100)
+    chunk_new_after_chars: int = Field(800, ge=50)
+    chunk_combine_under_chars: int = Field(200, ge=0)
+    workers: int = Field(2, ge=1, description="Parsing worker processes.")
+    max_file_mb: float = Field(200.0, gt=0)
+    timeout_s: float = Field(600.0, gt=0, description="Per-document parse time limit.")
+    default_acl: list[str] = Field(
+        default_factory=list,
+        description='Principals allowed when a document names none; `["*"]` only for public data.',
+    )
+    default_tenant: str = "default"
+
+
+class ApiSettings(BaseModel):
+    """The HTTP service."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    dev_mode: bool = Field(
+        False, description="Run without API keys; refused unless bound to loopback."
+    )
+    cors_origins: list[str] = Field(default_factory=list)
+    max_request_mb: float = 1.0
+    max_upload_mb: float = 100.0
+    rate_limit_per_minute: int = 120
+
+
+class EvalSettings(BaseModel):
+    """Evaluation datasets and results."""
+
+    data_dir: Path = Field(
+        Path("../shared/data"), description="Root of registered evaluation data."
+    )
+
+
+class ModelSettings(BaseModel):
+    """Where provisioned models are cached."""
+
+    cache_dir: Path = Field(
+        default_factory=_default_model_cache,
+        description="Assembled model files, shared by every data directory on this machine.",
+    )
+
+
+class Settings(BaseSettings):
+    """All of deepwell's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DEEPWELL_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(Path(".deepwell"), description="Index, database and jobs live here.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        _refuse_unknown_env(settings_cls)
+        config_file = os.environ.get(CONFIG_ENV_VAR)
+        path = Path(config_file) if config_file else DEFAULT_CONFIG_FILE
+        if config_file and not path.is_file():
+            raise ConfigError(f"{CONFIG_ENV_VAR}={config_file}: no such config file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        if path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.ingest.chunk_new_after_chars > self.ingest.chunk_max_chars:
+            raise ValueError("ingest.chunk_new_after_chars must not exceed ingest.chunk_max_chars")
+        if self.index.backend == "qdrant" and not (self.index.url or self.index.local_path):
+            raise ValueError("index.backend 'qdrant' needs index.url (or index.local_path)")
+        if self.llm.backend == "openai" and not self.llm.base_url:
+            raise ValueError("llm.backend 'openai' needs llm.base_url")
+        return self
+
+    # Derived locations: one place that knows the layout of the data directory.
+    @property
+    def index_path(self) -> Path:
+        return self.index.path or self.data_dir / "index"
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{(self.data_dir / 'deepwell.db').resolve()}"
+
+
+def _refuse_unknown_env(settings_cls: type[BaseSettings]) -> None:
+    """A misspelt ``DEEPWELL_*`` variable is an error, not a setting silently ignored."""
+    unknown = []
+    for key in os.environ:
+        if not key.startswith("DEEPWELL_") or key == CONFIG_ENV_VAR:
+            continue
+        group, _, field = key.removeprefix("DEEPWELL_").lower().partition("__")
+        info = settings_cls.model_fields.get(group)
+        if info is None:
+            unknown.append(key)
+            continue
+        nested = info.annotation
+        if field and not (
+            isinstance(nested, type) and issubclass(nested, BaseModel) and field in nested.model_fields
+        ):
+            unknown.append(key)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in the environment: {', '.join(sorted(unknown))}")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

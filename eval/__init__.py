@@ -1,0 +1,1 @@
+"""Evaluation: datasets, systems under test, metrics, reports, the nightly gate."""

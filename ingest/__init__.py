@@ -1,0 +1,1 @@
+"""Ingestion: sources → parse → chunk → clean → embed → write."""

@@ -1,0 +1,1 @@
+"""Retrieval: index backends, embeddings, hybrid search, access control, context, answers."""

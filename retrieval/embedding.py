@@ -1,0 +1,99 @@
+"""Dense embeddings with sentence-transformers, shared by ingestion and search.
+
+The model is loaded once (``warm_up``) from a verified local path; nothing is
+downloaded. Query and document texts use the same model, so the vector space of
+the index is defined here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from core.errors import ModelError
+from core.logging import get_logger
+from core.models import ResolvedModel
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = get_logger(__name__)
+
+
+class DenseEmbedder:
+    """Normalized dense vectors for texts; cosine similarity is a dot product."""
+
+    def __init__(self, model: ResolvedModel, *, device: str = "cpu", batch_size: int = 32) -> None:
+        if model.kind != "embedding":
+            raise ModelError(f"{model.name} is not an embedding model")
+        self.model_info = model
+        self.device = device
+        self.batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load the model (idempotent, thread-safe)."""
+        with self._lock:
+            if self._model is not None:
+                return
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(
+                str(self.model_info.path), device=self.device, local_files_only=True
+            )
+            log.info(
+                "embedding.loaded",
+                model=self.model_info.name,
+                dim=self.dim,
+                max_seq_length=self._model.max_seq_length,
+            )
+
+    @property
+    def model(self) -> SentenceTransformer:
+        if self._model is None:
+            self.warm_up()
+        assert self._model is not None
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        dim = self.model.get_sentence_embedding_dimension()
+        if dim is None:
+            raise ModelError(f"{self.model_info.name} does not report its embedding dimension")
+        return int(dim)
+
+    @property
+    def max_tokens(self) -> int:
+        """How many word-pieces the model reads; text beyond is invisible to it."""
+        return int(self.model.max_seq_length)
+
+    def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Vectors for ``texts`` (shape ``len(texts) x dim``), batched."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> list[float]:
+        """One query vector."""
+        return [float(x) for x in self.embed_documents([text])[0]]
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "backend": "sentence-transformers",
+            "model": self.model_info.name,
+            "path": str(self.model_info.path),
+            "device": self.device,
+            "pinned": self.model_info.pinned,
+        }
