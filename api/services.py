@@ -56,7 +56,10 @@ class Services:
 
     def backends(self) -> dict[str, dict[str, Any]]:
         """What each tier runs on, for /healthz and start-up logs."""
-        llm: dict[str, Any] = {"backend": self.settings.llm.backend, "model": self.settings.llm.model}
+        llm: dict[str, Any] = {
+            "backend": self.settings.llm.backend,
+            "model": self.settings.llm.model,
+        }
         if self.llm_model is not None:
             llm |= {"model": self.llm_model.name, "path": str(self.llm_model.path)}
         elif self.settings.llm.backend == "openai":

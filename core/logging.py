@@ -13,8 +13,19 @@ from typing import Literal
 import structlog
 
 #: Chatty third-party loggers kept at warning unless deepwell runs at debug.
-_NOISY = ("httpx", "httpcore", "urllib3", "sentence_transformers", "unstructured", "pdfminer",
-          "llama_index", "ragas", "multipart", "filelock", "asyncio")
+_NOISY = (
+    "httpx",
+    "httpcore",
+    "urllib3",
+    "sentence_transformers",
+    "unstructured",
+    "pdfminer",
+    "llama_index",
+    "ragas",
+    "multipart",
+    "filelock",
+    "asyncio",
+)
 
 
 def configure_logging(
@@ -56,4 +67,4 @@ def configure_logging(
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A logger bound to ``name`` (use the module's ``__name__``)."""
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.stdlib.get_logger(name)

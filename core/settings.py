@@ -87,7 +87,9 @@ class LLMSettings(BaseModel):
     model_path: Path | None = Field(
         None, description="Your own GGUF file for the `local` backend (overrides `model`)."
     )
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."
+    )
     api_key: SecretStr | None = None
     context_window: int = Field(4096, ge=512)
     max_tokens: int = Field(512, ge=1)
@@ -218,7 +220,9 @@ def _refuse_unknown_env(settings_cls: type[BaseSettings]) -> None:
             continue
         nested = info.annotation
         if field and not (
-            isinstance(nested, type) and issubclass(nested, BaseModel) and field in nested.model_fields
+            isinstance(nested, type)
+            and issubclass(nested, BaseModel)
+            and field in nested.model_fields
         ):
             unknown.append(key)
     if unknown:

@@ -70,7 +70,7 @@ class DenseEmbedder:
     @property
     def max_tokens(self) -> int:
         """How many word-pieces the model reads; text beyond is invisible to it."""
-        return int(self.model.max_seq_length)
+        return int(self.model.max_seq_length or 0)
 
     def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Vectors for ``texts`` (shape ``len(texts) x dim``), batched."""

@@ -16,5 +16,8 @@ def show() -> None:
     """Print the effective settings as JSON (secrets masked)."""
     settings = load_settings()
     data = settings.model_dump(mode="json")
-    data["derived"] = {"index_path": str(settings.index_path), "database_url": settings.database_url}
+    data["derived"] = {
+        "index_path": str(settings.index_path),
+        "database_url": settings.database_url,
+    }
     console.print_json(json.dumps(data))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import core  # noqa: F401  (first: switches off third-party telemetry before they are imported)
-
 import typer
 
+import core
 from api.cli import config_cmd, models_cmd, serve_cmd
 from api.cli.common import state
 

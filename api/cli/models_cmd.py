@@ -39,8 +39,17 @@ def list_() -> None:
             state = "ready" if path.exists() else "installed (not prepared)"
         except ModelError:
             state = f"[red]missing[/red]: {spec.install_hint}"
-        pkgs = spec.packages[0] + (f" (+{len(spec.packages) - 1} parts)" if len(spec.packages) > 1 else "")
-        table.add_row(spec.name, spec.kind, pkgs, state, "yes" if spec.name in in_use else "", spec.description)
+        pkgs = spec.packages[0] + (
+            f" (+{len(spec.packages) - 1} parts)" if len(spec.packages) > 1 else ""
+        )
+        table.add_row(
+            spec.name,
+            spec.kind,
+            pkgs,
+            state,
+            "yes" if spec.name in in_use else "",
+            spec.description,
+        )
     console.print(table)
     if settings.embedding.model_path or settings.llm.model_path:
         console.print(
@@ -70,7 +79,8 @@ def verify_cmd(
             else:
                 failed += 1
                 mark = "[red]MISMATCH[/red]"
-            console.print(f"  {mark} {check.actual_sha256}  {_size(check.size)}  {_rel(check.path, result.path)}")
+            name = _rel(check.path, result.path)
+            console.print(f"  {mark} {check.actual_sha256}  {_size(check.size)}  {name}")
             if not check.ok:
                 console.print(f"           expected {check.expected_sha256}")
     if failed:
@@ -84,7 +94,9 @@ def _rel(path: Path, root: Path) -> str:
 
 @app.command("prepare")
 def prepare_cmd(
-    names: list[str] = typer.Argument(None, help="Models to prepare (default: those the settings use)."),
+    names: list[str] = typer.Argument(
+        None, help="Models to prepare (default: those the settings use)."
+    ),
     all_: bool = typer.Option(False, "--all", help="Prepare every known model."),
 ) -> None:
     """Assemble split models into the cache and verify them, once per machine."""

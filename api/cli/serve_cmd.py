@@ -34,7 +34,9 @@ def serve(
     if port:
         settings.api.port = port
     if settings.api.dev_mode and not _is_loopback(settings.api.host):
-        console.print("[red]refusing to start:[/red] development mode (no API keys) binds to loopback only")
+        console.print(
+            "[red]refusing to start:[/red] development mode (no API keys) binds to loopback only"
+        )
         raise typer.Exit(2)
     url = f"http://{settings.api.host}:{settings.api.port}"
     console.print(f"deepwell starting on [bold]{url}[/bold] (loading models, opening the index)…")

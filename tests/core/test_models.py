@@ -82,9 +82,11 @@ def dir_spec(site: Path) -> m.ModelSpec:
 def test_parts_are_assembled_once_and_verified(parts_spec: m.ModelSpec, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     before = m.verify(parts_spec, cache)  # not assembled: checks the parts in the packages
-    assert before.ok and not before.prepared
+    assert before.ok
+    assert not before.prepared
     ready = m.prepare(parts_spec, cache)
-    assert ready.ok and ready.path.read_bytes() == PART_A + PART_B
+    assert ready.ok
+    assert ready.path.read_bytes() == PART_A + PART_B
     mtime = ready.path.stat().st_mtime_ns
     assert m.prepare(parts_spec, cache).path.stat().st_mtime_ns == mtime  # not rebuilt
     assert m.verify(parts_spec, cache).ok
@@ -103,7 +105,9 @@ def test_altered_assembled_file_is_detected(parts_spec: m.ModelSpec, tmp_path: P
         m.prepare(parts_spec, cache)
 
 
-def test_damaged_part_refuses_to_assemble(parts_spec: m.ModelSpec, site: Path, tmp_path: Path) -> None:
+def test_damaged_part_refuses_to_assemble(
+    parts_spec: m.ModelSpec, site: Path, tmp_path: Path
+) -> None:
     (site / "fake_part2/data/part02.bin").write_bytes(b"x" * 777)
     with pytest.raises(ModelError, match="part packages are damaged"):
         m.prepare(parts_spec, tmp_path / "cache")
@@ -112,7 +116,8 @@ def test_damaged_part_refuses_to_assemble(parts_spec: m.ModelSpec, site: Path, t
 
 def test_directory_model(dir_spec: m.ModelSpec, site: Path, tmp_path: Path) -> None:
     ready = m.prepare(dir_spec, tmp_path / "cache")
-    assert ready.path == site / "fake_emb/model" and len(ready.files) == 2
+    assert ready.path == site / "fake_emb/model"
+    assert len(ready.files) == 2
     (site / "fake_emb/model/sub/weights.bin").write_bytes(b"tampered")
     assert not m.verify(dir_spec, tmp_path / "cache").ok
 
@@ -125,12 +130,12 @@ def test_missing_package_names_the_install(parts_spec: m.ModelSpec, tmp_path: Pa
 
 def test_wrong_package_version_is_refused(dir_spec: m.ModelSpec, tmp_path: Path) -> None:
     spec = m.ModelSpec(**{**dir_spec.__dict__, "version": "3.0"})
-    with pytest.raises(ModelError, match="needs fake-emb==3.0, found 2.0"):
+    with pytest.raises(ModelError, match=r"needs fake-emb==3\.0, found 2\.0"):
         m.prepare(spec, tmp_path / "cache")
 
 
 def test_unknown_model_lists_known_ones() -> None:
-    with pytest.raises(ModelError, match="known models: all-MiniLM-L6-v2"):
+    with pytest.raises(ModelError, match=r"known models: all-MiniLM-L6-v2"):
         m.get_spec("gpt-17")
 
 
@@ -147,7 +152,8 @@ def test_cli_verify_exits_nonzero_on_mismatch(
     path.write_bytes(path.read_bytes()[:-1] + b"!")
     bad = runner.invoke(app, ["models", "verify"])
     assert bad.exit_code == 1
-    assert "MISMATCH" in bad.output and "failed verification" in bad.output
+    assert "MISMATCH" in bad.output
+    assert "failed verification" in bad.output
 
 
 def test_real_models_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

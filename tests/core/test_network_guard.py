@@ -21,9 +21,11 @@ def test_guard_is_installed() -> None:
 )
 def test_non_loopback_connect_fails(address: tuple[str, int]) -> None:
     test_guard_is_installed()
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        with pytest.raises(SocketConnectBlockedError):
-            sock.connect(address)
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock,
+        pytest.raises(SocketConnectBlockedError),
+    ):
+        sock.connect(address)
 
 
 def test_loopback_is_allowed() -> None:

@@ -13,7 +13,8 @@ def test_defaults(clean_env: Path) -> None:
     assert s.index.backend == "edge"
     assert s.llm.backend == "local"
     assert s.index_path == s.data_dir / "index"
-    assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("deepwell.db")
+    assert s.database_url.startswith("sqlite:///")
+    assert s.database_url.endswith("deepwell.db")
 
 
 def test_env_nested_groups(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,4 +78,5 @@ def test_secrets_are_masked(clean_env: Path, monkeypatch: pytest.MonkeyPatch) ->
     s = Settings()
     assert "sk-very-secret" not in repr(s)
     assert "sk-very-secret" not in s.model_dump_json()
-    assert s.llm.api_key is not None and s.llm.api_key.get_secret_value() == "sk-very-secret"
+    assert s.llm.api_key is not None
+    assert s.llm.api_key.get_secret_value() == "sk-very-secret"

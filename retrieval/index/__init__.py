@@ -1,0 +1,71 @@
+"""The vector index: one interface, an embedded and a server backend, chosen by settings.
+
+Ingestion writes through it and search reads through it; nothing else talks to
+Qdrant. Typical use::
+
+    index = open_index(settings)
+    index.ensure_collection(dim=384)
+    index.upsert(points)
+    hits = index.query(dense=qv, sparse=encode_query(text), flt=acl, limit=10)
+"""
+
+from __future__ import annotations
+
+from core.settings import Settings
+from retrieval.index.base import Fusion, Hit, IndexPoint, SearchMode, SparseVector, VectorIndex
+from retrieval.index.client import QdrantClientIndex
+from retrieval.index.edge import EdgeIndex
+from retrieval.index.filters import (
+    Condition,
+    DatetimeRange,
+    Filter,
+    HasId,
+    IsEmpty,
+    MatchAny,
+    MatchValue,
+    Range,
+    all_of,
+)
+from retrieval.index.sparse import Bm25Encoder, encode_documents, encode_query
+
+__all__ = [
+    "Bm25Encoder",
+    "Condition",
+    "DatetimeRange",
+    "EdgeIndex",
+    "Filter",
+    "Fusion",
+    "HasId",
+    "Hit",
+    "IndexPoint",
+    "IsEmpty",
+    "MatchAny",
+    "MatchValue",
+    "QdrantClientIndex",
+    "Range",
+    "SearchMode",
+    "SparseVector",
+    "VectorIndex",
+    "all_of",
+    "encode_documents",
+    "encode_query",
+    "open_index",
+]
+
+
+def open_index(settings: Settings) -> VectorIndex:
+    """The index the settings name: embedded (``edge``) or a Qdrant server (``qdrant``).
+
+    Opening the embedded index takes its lock; close the index (or use it as a
+    context manager) to release it. Raises :class:`core.errors.IndexBackendError`
+    when the index is in use or cannot be opened.
+    """
+    cfg = settings.index
+    if cfg.backend == "edge":
+        return EdgeIndex(settings.index_path, cfg.collection)
+    if cfg.url is not None:
+        api_key = cfg.api_key.get_secret_value() if cfg.api_key is not None else None
+        return QdrantClientIndex.connect(
+            cfg.collection, url=cfg.url, api_key=api_key, timeout_s=cfg.timeout_s
+        )
+    return QdrantClientIndex.connect(cfg.collection, path=cfg.local_path)

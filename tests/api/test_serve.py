@@ -1,0 +1,84 @@
+"""`deepwell serve` on a real port: health, readiness, backends, the error shape."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("serve")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPWELL_")}
+    env |= {"DEEPWELL_DATA_DIR": str(data / "data"), "DEEPWELL_LOG_FORMAT": "json"}
+    log = (data / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        cwd=data,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited: {(data / 'server.log').read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("server did not become healthy in 120 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_healthz_reports_backends(server: str) -> None:
+    r = httpx.get(f"{server}/healthz")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    backends = body["backends"]
+    assert backends["index"]["backend"] == "qdrant-edge"
+    assert backends["database"]["backend"] == "sqlite"
+    assert backends["embedding"]["model"] == "all-MiniLM-L6-v2"
+    assert backends["llm"]["backend"] == "local"
+    assert Path(backends["llm"]["path"]).name.endswith(".gguf")
+
+
+def test_readyz(server: str) -> None:
+    r = httpx.get(f"{server}/readyz")
+    assert r.status_code == 200
+    assert r.json()["checks"]["database"] == "ok"
+
+
+def test_unknown_route_uses_the_error_shape(server: str) -> None:
+    r = httpx.get(f"{server}/v1/nope")
+    assert r.status_code == 404
+    assert r.json() == {"error": {"code": "not_found", "message": "Not Found"}}
+
+
+def test_openapi_documents_health(server: str) -> None:
+    spec = httpx.get(f"{server}/openapi.json").json()
+    assert {"/healthz", "/readyz"} <= set(spec["paths"])
