@@ -11,6 +11,7 @@ from core import Settings, get_logger
 from core.db import describe as describe_db
 from core.db import make_engine
 from core.models import ResolvedModel, configured_embedding, configured_llm
+from ingest.registry import Registry
 from retrieval.embedding import DenseEmbedder
 from retrieval.index import VectorIndex, open_index
 
@@ -23,30 +24,33 @@ class Services:
 
     settings: Settings
     engine: Engine
+    registry: Registry
     index: VectorIndex
     embedder: DenseEmbedder
     llm_model: ResolvedModel | None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, settings: Settings) -> Services:
-        """Open the database and index, verify and load the models."""
+    def start(cls, settings: Settings, *, with_llm: bool = True) -> Services:
+        """Open the database and index, verify and load the models (the LLM only if asked)."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings)
+        registry = Registry(engine)
+        registry.create_schema()
         embedder = DenseEmbedder(
             configured_embedding(settings),
             device=settings.embedding.device,
             batch_size=settings.embedding.batch_size,
         )
         embedder.warm_up()
-        llm_model = configured_llm(settings)
+        llm_model = configured_llm(settings) if with_llm else None
         index = open_index(settings)
         try:
             index.ensure_collection(embedder.dim)
         except Exception:
             index.close()
             raise
-        services = cls(settings, engine, index, embedder, llm_model)
+        services = cls(settings, engine, registry, index, embedder, llm_model)
         log.info("services.started", **{k: v["backend"] for k, v in services.backends().items()})
         return services
 

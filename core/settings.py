@@ -106,6 +106,12 @@ class IngestSettings(BaseModel):
     chunk_new_after_chars: int = Field(800, ge=50)
     chunk_combine_under_chars: int = Field(200, ge=0)
     workers: int = Field(2, ge=1, description="Parsing worker processes.")
+    worker_memory_mb: int | None = Field(
+        4096, ge=256, description="Address-space cap of each parsing worker; None for no cap."
+    )
+    near_duplicates: Literal["off", "flag", "drop"] = Field(
+        "flag", description="Near-duplicate chunks (MinHash): keep and flag, drop, or ignore."
+    )
     max_file_mb: float = Field(200.0, gt=0)
     timeout_s: float = Field(600.0, gt=0, description="Per-document parse time limit.")
     default_acl: list[str] = Field(

@@ -29,7 +29,10 @@ NO_TRACKING: dict[str, str] = {
     "SCARF_NO_ANALYTICS": "true",  # unstructured's import-time and per-partition ping
     "RAGAS_DO_NOT_TRACK": "true",
     "ANONYMIZED_TELEMETRY": "False",
+    "UNSTRUCTURED_DISABLE_NOTICE": "1",  # its advertisement on stdout at every partition
     "TOKENIZERS_PARALLELISM": "false",  # fork-safety with worker processes, not telemetry
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # progress bars belong to deepwell's CLI, not libraries
+    "TRANSFORMERS_VERBOSITY": "error",
 }
 
 

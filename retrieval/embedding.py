@@ -62,7 +62,7 @@ class DenseEmbedder:
 
     @property
     def dim(self) -> int:
-        dim = self.model.get_sentence_embedding_dimension()
+        dim = self.model.get_embedding_dimension()
         if dim is None:
             raise ModelError(f"{self.model_info.name} does not report its embedding dimension")
         return int(dim)

@@ -7,7 +7,6 @@ The network guard is pytest-socket, switched on for every test in pyproject's
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,11 +27,11 @@ def sec_dir() -> Path:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No DEEPWELL_* variables from the outside, and a throwaway data directory."""
     for key in list(os.environ):
         if key.startswith("DEEPWELL_") and key != "DEEPWELL_MODELS__CACHE_DIR":
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DEEPWELL_DATA_DIR", str(tmp_path / "data"))
-    yield tmp_path
+    return tmp_path

@@ -28,14 +28,23 @@ class _State:
 state = _State()
 
 
-def load_settings() -> Settings:
-    """Settings from the environment and config file; exit 2 with the reasons when invalid."""
+def load_settings(*, quiet: bool = True) -> Settings:
+    """Settings from the environment and config file; exit 2 with the reasons when invalid.
+
+    ``quiet``: log warnings and errors only (unless ``-v``), so that a command's own
+    output and progress bar stay readable; the server logs at ``log_level``.
+    """
     try:
         settings = Settings()
     except (ValidationError, DeepwellError) as exc:
         err_console.print(f"[red]invalid configuration:[/red] {exc}")
         raise typer.Exit(2) from exc
-    configure_logging("debug" if state.verbose else settings.log_level, settings.log_format)
+    level = settings.log_level
+    if state.verbose:
+        level = "debug"
+    elif quiet and level in ("debug", "info"):
+        level = "warning"
+    configure_logging(level, settings.log_format)
     return settings
 
 

@@ -28,7 +28,7 @@ def serve(
     from api.app import create_app
     from api.services import Services
 
-    settings = load_settings()
+    settings = load_settings(quiet=False)
     if host:
         settings.api.host = host
     if port:

@@ -9,9 +9,11 @@ contract tests in ``tests/retrieval/index/`` hold them to that.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self
@@ -33,6 +35,9 @@ TENANT_FIELD = "tenant"
 #: backend. 60 is the value of the original RRF paper; Qdrant's own default is 2,
 #: which lets the first rank of either list dominate.
 RRF_K = 60
+
+#: Engine calls that read; they share the swap lock so that replace() is atomic to them.
+READ_ACTIONS = frozenset({"query", "scroll", "retrieve", "count"})
 
 #: Candidates each prefetch hands to fusion, unless the caller says otherwise.
 MIN_PREFETCH = 50
@@ -101,6 +106,45 @@ def prefetch_size(limit: int, prefetch_limit: int | None) -> int:
     return max(prefetch_limit, limit)
 
 
+class ReadWriteLock:
+    """Many readers or one writer. A waiting writer holds back new readers, so it is not starved."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
 class VectorIndex(ABC):
     """A collection of points with dense, sparse and hybrid search over filtered payloads.
 
@@ -110,6 +154,26 @@ class VectorIndex(ABC):
     """
 
     name: ClassVar[str]
+
+    def __init__(self) -> None:
+        # Reads (query, scroll pages, retrieve, count) share it; replace() takes it alone.
+        self._swap = ReadWriteLock()
+
+    def replace(self, points: Sequence[IndexPoint], stale_ids: Sequence[str]) -> None:
+        """Write ``points`` and delete ``stale_ids`` (minus the ids rewritten) as one step.
+
+        Reads through this object never see a state in between: not both versions of
+        a document, and not neither. This is how a new version of a document replaces
+        the old one. Across processes (a Qdrant server with several API replicas) the
+        new points are written before the stale ones are deleted, so a reader there may
+        briefly see both, never neither.
+        """
+        keep = {canonical_id(p.id) for p in points}
+        doomed = [i for i in (canonical_id(s) for s in stale_ids) if i not in keep]
+        with self._swap.write():
+            self.upsert(points)
+            if doomed:
+                self.delete(doomed)
 
     @abstractmethod
     def ensure_collection(self, dim: int) -> None:

@@ -23,6 +23,7 @@ from core.logging import get_logger
 from retrieval.index.base import (
     DENSE_VECTOR,
     KEYWORD_FIELDS,
+    READ_ACTIONS,
     RRF_K,
     SPARSE_VECTOR,
     TENANT_FIELD,
@@ -69,6 +70,7 @@ class QdrantClientIndex(VectorIndex):
         replication_factor: int = 1,
         write_consistency: int = 1,
     ) -> None:
+        super().__init__()
         self.client = client
         self.collection = collection
         self.shards = shards
@@ -111,8 +113,14 @@ class QdrantClientIndex(VectorIndex):
         return cls(client, collection)
 
     def _call(self, action: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run one client call, mapping its failures to deepwell's errors."""
+        """Run one client call, mapping its failures to deepwell's errors.
+
+        Reads hold the shared side of the swap lock (see :meth:`VectorIndex.replace`).
+        """
         try:
+            if action in READ_ACTIONS:
+                with self._swap.read():
+                    return fn(*args, **kwargs)
             return fn(*args, **kwargs)
         except DeepwellError:
             raise

@@ -32,6 +32,7 @@ from core.logging import get_logger
 from retrieval.index.base import (
     DENSE_VECTOR,
     KEYWORD_FIELDS,
+    READ_ACTIONS,
     RRF_K,
     SPARSE_VECTOR,
     TENANT_FIELD,
@@ -59,6 +60,7 @@ class EdgeIndex(VectorIndex):
     name: ClassVar[str] = "qdrant-edge"
 
     def __init__(self, path: Path, collection: str) -> None:
+        super().__init__()
         self.path = Path(path)
         self.collection = collection
         self.shard_dir = self.path / collection
@@ -189,9 +191,16 @@ class EdgeIndex(VectorIndex):
 
     @contextmanager
     def _engine(self, action: str) -> Iterator[None]:
-        """Turn the engine's bare exceptions into :class:`IndexBackendError`."""
+        """Turn the engine's bare exceptions into :class:`IndexBackendError`.
+
+        Reads hold the shared side of the swap lock (see :meth:`VectorIndex.replace`).
+        """
         try:
-            yield
+            if action in READ_ACTIONS:
+                with self._swap.read():
+                    yield
+            else:
+                yield
         except DeepwellError:
             raise
         except Exception as exc:

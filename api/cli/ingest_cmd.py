@@ -1,0 +1,298 @@
+"""``deepwell ingest`` and ``deepwell documents``: put documents in, see and remove them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from api.cli.common import console, domain_errors, err_console, load_settings
+from core import Settings
+
+if TYPE_CHECKING:  # the pipeline pulls in torch and the engines: imported when a command runs
+    from api.services import Services
+    from ingest.pipeline import DocOutcome, IngestSummary
+
+documents_app = typer.Typer(help="List, show and delete ingested documents.", no_args_is_help=True)
+
+
+class StateChoice(StrEnum):
+    discovered = "discovered"
+    parsed = "parsed"
+    indexed = "indexed"
+    failed = "failed"
+
+
+@contextmanager
+def _services(settings: Settings) -> Iterator[Services]:
+    from api.services import Services
+
+    with domain_errors():
+        services = Services.start(settings, with_llm=False)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Folders (recursive) and files to ingest."),
+    acl: list[str] = typer.Option(
+        None,
+        "--acl",
+        help="Who may read: user:ID, group:ID or '*' (repeat). Default: ingest.default_acl.",
+    ),
+    tenant: str = typer.Option(
+        None, help="Tenant of the documents (default: ingest.default_tenant)."
+    ),
+    include: list[str] = typer.Option(None, help="Only paths matching these globs (repeat)."),
+    exclude: list[str] = typer.Option(None, help="Skip paths matching these globs (repeat)."),
+    prune: bool = typer.Option(False, help="Delete documents under PATH that no longer exist."),
+    force: bool = typer.Option(
+        False, help="Re-index unchanged documents too (and retry failed ones)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Ingest documents: parse, chunk, clean, embed and index them, incrementally."""
+    from ingest.pipeline import Ingestor
+    from ingest.sources import FileSource, FolderSource, SourceDocument, normalize_acl
+
+    settings = load_settings()
+    with domain_errors():
+        access = normalize_acl(acl or settings.ingest.default_acl)
+        owner = tenant or settings.ingest.default_tenant
+        max_bytes = int(settings.ingest.max_file_mb * 1e6)
+        docs: list[SourceDocument] = []
+        for path in paths:
+            if path.is_dir():
+                src = FolderSource(path, owner, access, include or (), exclude or (), max_bytes)
+                docs += list(src)
+            else:
+                docs += list(FileSource([path], owner, access, max_bytes=max_bytes))
+    if not docs:
+        err_console.print("nothing to ingest: no files matched")
+        raise typer.Exit(1)
+    if not access and any(not d.acl for d in docs if not d.problem):
+        err_console.print(
+            "[yellow]note:[/yellow] documents without an access list are visible to nobody; "
+            "pass --acl, set ingest.default_acl, or add .acl.json sidecars"
+        )
+    prune_prefix = None
+    if prune:
+        if len(paths) != 1 or not paths[0].is_dir():
+            err_console.print("--prune needs exactly one folder")
+            raise typer.Exit(2)
+        prune_prefix = paths[0].resolve().as_uri() + "/"
+
+    with (
+        _services(settings) as services,
+        _progress(len(docs)) as advance,
+        Ingestor(
+            settings,
+            index=services.index,
+            registry=services.registry,
+            embedder=services.embedder,
+            on_outcome=advance,
+        ) as ingestor,
+        domain_errors(),
+    ):
+        summary = ingestor.run(docs, prune_prefix=prune_prefix, force=force)
+        if any(o.status == "indexed" for o in summary.outcomes):
+            services.index.optimize()
+    if as_json:
+        console.print_json(json.dumps(_summary_dict(summary)))
+    else:
+        _print_summary(summary)
+    if summary.by_status("failed"):
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[DocOutcome], None]]:
+    progress = Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("docs  {task.fields[pages]} pages  {task.fields[chunks]} chunks"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    )
+    task = progress.add_task("ingest", total=total, pages=0, chunks=0, rate="")
+    totals = {"pages": 0, "chunks": 0}
+
+    def advance(outcome: DocOutcome) -> None:
+        totals["pages"] += outcome.pages
+        totals["chunks"] += outcome.chunks
+        elapsed = progress.tasks[task].elapsed or 0.0
+        rate = f"{totals['pages'] / elapsed:.1f} pages/s" if elapsed and totals["pages"] else ""
+        progress.update(task, advance=1, rate=rate, pages=totals["pages"], chunks=totals["chunks"])
+
+    with progress:
+        yield advance
+
+
+def _summary_dict(summary: IngestSummary) -> dict[str, object]:
+    return {
+        "indexed": len(summary.by_status("indexed")),
+        "unchanged": len(summary.by_status("unchanged")),
+        "failed": len(summary.by_status("failed")),
+        "deleted": len(summary.by_status("deleted")),
+        "pages": summary.pages,
+        "chunks": summary.chunks,
+        "dropped": dict(summary.dropped),
+        "flagged": dict(summary.cleaning.flagged),
+        "stage_seconds": {k: round(v, 3) for k, v in summary.stage_seconds.items()},
+        "wall_seconds": round(summary.wall_seconds, 3),
+        "failures": [
+            {"source_uri": o.source_uri, "error": o.error} for o in summary.by_status("failed")
+        ],
+    }
+
+
+def _print_summary(summary: IngestSummary) -> None:
+    data = _summary_dict(summary)
+    table = Table("", "", title="ingest summary", show_header=False)
+    for key in ("indexed", "unchanged", "failed", "deleted", "pages", "chunks"):
+        table.add_row(key, str(data[key]))
+    dropped = summary.dropped
+    table.add_row("dropped", ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())) or "none")
+    flagged = summary.cleaning.flagged
+    if flagged:
+        table.add_row("flagged", ", ".join(f"{k} {v}" for k, v in sorted(flagged.items())))
+    stages = summary.stage_seconds
+    table.add_row("seconds by stage", ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+    table.add_row("wall seconds", f"{summary.wall_seconds:.1f}")
+    console.print(table)
+    for o in summary.by_status("failed"):
+        console.print(f"[red]failed[/red] {o.source_uri}: {o.error}")
+
+
+# --- documents ---------------------------------------------------------------------------
+
+
+@documents_app.command("list")
+def list_documents(
+    tenant: str = typer.Option(None, help="Only this tenant."),
+    state: StateChoice = typer.Option(None, help="Only documents in this state."),
+    limit: int = typer.Option(100, help="At most this many."),
+) -> None:
+    """Documents in the registry, with their state."""
+    from ingest.registry import DocState
+
+    settings = load_settings()
+    with _services(settings) as services:
+        rows = services.registry.documents(
+            tenant=tenant, states=[DocState(state)] if state else None, limit=limit
+        )
+    table = Table("doc_id", "state", "type", "pages", "chunks", "version", "source")
+    for r in rows:
+        style = "red" if r.state == DocState.failed else ""
+        table.add_row(
+            r.doc_id,
+            f"[{style}]{r.state}[/{style}]" if style else str(r.state),
+            r.file_type or "",
+            str(r.pages),
+            str(len(r.chunk_ids)),
+            str(r.version),
+            r.source_uri,
+        )
+    console.print(table)
+
+
+@documents_app.command("show")
+def show_document(doc_id: str) -> None:
+    """Everything the registry knows about one document."""
+    settings = load_settings()
+    with _services(settings) as services:
+        row = services.registry.get(doc_id)
+    if row is None:
+        err_console.print(f"no document {doc_id}")
+        raise typer.Exit(1)
+    data = row.as_dict()
+    data["chunk_count"] = len(data.pop("chunk_ids"))
+    console.print_json(json.dumps(data, default=str))
+
+
+@documents_app.command("delete")
+def delete_document(doc_id: str) -> None:
+    """Remove a document's chunks from the index and forget it."""
+    from ingest.pipeline import Ingestor
+
+    settings = load_settings()
+    with _services(settings) as services:
+        ingestor = Ingestor(
+            settings, index=services.index, registry=services.registry, embedder=services.embedder
+        )
+        found = ingestor.delete(doc_id)
+    if not found:
+        err_console.print(f"no document {doc_id}")
+        raise typer.Exit(1)
+    console.print(f"deleted {doc_id}")
+
+
+# --- corpus ------------------------------------------------------------------------------
+
+corpus_app = typer.Typer(help="Facts about the ingested corpus.", no_args_is_help=True)
+
+
+@corpus_app.command("report")
+def corpus_report(
+    tenant: str = typer.Option(None, help="Only this tenant."),
+    as_json: bool = typer.Option(False, "--json", help="Print the data card as JSON."),
+) -> None:
+    """A data card: documents, pages, chunks and tokens by tenant, type and source;
+    dropped and duplicate shares; parse failures."""
+    from ingest.report import build_report
+    from retrieval.index import MatchValue
+    from retrieval.index.filters import Filter
+
+    settings = load_settings()
+    with _services(settings) as services:
+        tokenizer = services.embedder.model.tokenizer
+
+        def texts(doc_id: str) -> list[str]:
+            flt = Filter(must=[MatchValue("doc_id", doc_id)])
+            return [str(h.payload.get("text", "")) for h in services.index.scroll(flt)]
+
+        def count(text: str) -> int:
+            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        report = build_report(services.registry.documents(tenant=tenant), texts, count)
+    data = report.as_dict()
+    if as_json:
+        console.print_json(json.dumps(data))
+        return
+    head = Table("", "", title="corpus", show_header=False)
+    for key in ("documents", "indexed", "failed", "pages", "chunks", "tokens"):
+        head.add_row(key, f"{data[key]:,}")
+    before = report.chunks_before_cleaning
+    for reason, n in sorted(report.dropped.items()):
+        share = f" ({n / before:.1%} of chunks)" if reason in data["dropped"] and before else ""
+        head.add_row(f"dropped: {reason}", f"{n:,}{share}")
+    console.print(head)
+    for title in ("by_tenant", "by_type", "by_source"):
+        table = Table(title.replace("_", " "), "documents", "failed", "pages", "chunks", "tokens")
+        for name, g in data[title].items():
+            table.add_row(
+                name, *(f"{g[k]:,}" for k in ("documents", "failed", "pages", "chunks", "tokens"))
+            )
+        console.print(table)
+    for uri, error in report.failures:
+        console.print(f"[red]failed[/red] {uri}: {error}")

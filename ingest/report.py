@@ -1,0 +1,114 @@
+"""The corpus data card: what is in the index, where it came from, and what was left out."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.registry import DocState, DocumentRow
+
+
+@dataclass
+class Group:
+    """Totals of one slice of the corpus (a tenant, a file type, a source)."""
+
+    documents: int = 0
+    failed: int = 0
+    pages: int = 0
+    chunks: int = 0
+    tokens: int = 0
+
+
+@dataclass
+class CorpusReport:
+    """Aggregates over registry rows and the indexed chunk texts."""
+
+    documents: int = 0
+    indexed: int = 0
+    failed: int = 0
+    pages: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    by_tenant: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
+    by_type: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
+    by_source: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def chunks_before_cleaning(self) -> int:
+        """Chunks produced by chunking, before cleaning dropped any (furniture excluded)."""
+        chunk_drops = {"uninformative", "exact_duplicate", "near_duplicate"}
+        return self.chunks + sum(n for r, n in self.dropped.items() if r in chunk_drops)
+
+    def share(self, reason: str) -> float:
+        """Dropped chunks of ``reason`` as a share of the chunks before cleaning."""
+        total = self.chunks_before_cleaning
+        return self.dropped[reason] / total if total else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        def groups(d: dict[str, Group]) -> dict[str, dict[str, int]]:
+            return {k: vars(v) for k, v in sorted(d.items())}
+
+        return {
+            "documents": self.documents,
+            "indexed": self.indexed,
+            "failed": self.failed,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "tokens": self.tokens,
+            "dropped": dict(self.dropped),
+            "duplicate_share": round(self.share("exact_duplicate"), 4),
+            "near_duplicate_share": round(self.share("near_duplicate"), 4),
+            "uninformative_share": round(self.share("uninformative"), 4),
+            "by_tenant": groups(self.by_tenant),
+            "by_type": groups(self.by_type),
+            "by_source": groups(self.by_source),
+            "failures": [{"source_uri": u, "error": e} for u, e in self.failures],
+        }
+
+
+def source_of(uri: str) -> str:
+    """The source a document came from: its folder, or the upload tenant."""
+    scheme, _, rest = uri.partition("://")
+    if scheme == "file":
+        return "file://" + rest.rsplit("/", 1)[0]
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def build_report(
+    rows: Iterable[DocumentRow],
+    chunk_texts: Callable[[str], list[str]],
+    count_tokens: Callable[[str], int],
+) -> CorpusReport:
+    """Aggregate ``rows``; ``chunk_texts(doc_id)`` gives an indexed document's chunk texts."""
+    report = CorpusReport()
+    for row in rows:
+        report.documents += 1
+        file_type = row.file_type or "unknown"
+        groups = (
+            report.by_tenant[row.tenant],
+            report.by_type[file_type],
+            report.by_source[source_of(row.source_uri)],
+        )
+        if row.state == DocState.failed:
+            report.failed += 1
+            report.failures.append((row.source_uri, row.error or ""))
+            for g in groups:
+                g.documents += 1
+                g.failed += 1
+            continue
+        tokens = sum(count_tokens(t) for t in chunk_texts(row.doc_id))
+        report.indexed += row.state == DocState.indexed
+        report.pages += row.pages
+        report.chunks += len(row.chunk_ids)
+        report.tokens += tokens
+        report.dropped.update(row.dropped or {})
+        for g in groups:
+            g.documents += 1
+            g.pages += row.pages
+            g.chunks += len(row.chunk_ids)
+            g.tokens += tokens
+    return report

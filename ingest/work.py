@@ -1,0 +1,122 @@
+"""The per-document work done in parsing worker processes: parse → strip furniture → chunk.
+
+Everything here is picklable and runs in a fresh (spawned) process, so a document
+that hangs, crashes or exhausts memory takes down its worker, not the ingest job.
+Cross-document steps (de-duplication, embedding, writing) stay in the one writer.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+
+import core  # noqa: F401  (telemetry off in the worker before unstructured is imported)
+from core import configure_logging
+from core.errors import IngestError
+from ingest.chunking import ChunkDraft, ChunkLimits, chunk_elements
+from ingest.cleaning import CleaningOptions, strip_page_furniture
+from ingest.parsing import Strategy, parse
+from ingest.parsing import warm_up as warm_up_parser
+
+
+@dataclass(frozen=True)
+class ParseJob:
+    """What a worker needs to prepare one document."""
+
+    doc_id: str
+    filename: str
+    path: Path | None
+    data: bytes | None
+    strategy: Strategy
+    limits: ChunkLimits
+    cleaning: CleaningOptions
+    max_bytes: int | None
+    tokenizer_file: Path | None = None  # the embedder's tokenizer: chunks must fit its window
+    max_tokens: int = 256
+
+
+@dataclass
+class PreparedDocument:
+    """A document parsed and chunked, ready for the writer."""
+
+    doc_id: str
+    file_type: str
+    mime_type: str
+    title: str | None
+    pages: int
+    chunks: list[ChunkDraft]
+    removed: Counter[str] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    parse_s: float = 0.0
+    chunk_s: float = 0.0
+
+
+#: Tokens kept free in each chunk for the heading path the embedders read before it.
+SECTION_TOKENS = 32
+
+
+@cache
+def _token_counter(tokenizer_file: Path) -> Callable[[str], int]:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    # The file may carry the model's padding/truncation settings; a counter needs neither.
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return lambda text: len(tokenizer.encode(text).ids)  # special tokens included
+
+
+def init_worker(memory_limit_mb: int | None, log_level: str, log_format: str) -> None:
+    """Worker start-up: log like the parent, cap the address space, load the parsers once."""
+    configure_logging(log_level, log_format)  # type: ignore[arg-type]
+    if memory_limit_mb:
+        limit = memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    warm_up_parser()
+
+
+def prepare(job: ParseJob) -> PreparedDocument:
+    """Parse, strip page furniture and chunk one document.
+
+    Raises:
+        IngestError: the document cannot be parsed (the reason names it).
+    """
+    source: Path | bytes
+    if job.data is not None:
+        source = job.data
+    elif job.path is not None:
+        source = job.path
+    else:
+        raise IngestError(f"{job.filename}: nothing to read")
+    try:
+        parsed = parse(
+            source, filename=job.filename, strategy=job.strategy, max_bytes=job.max_bytes
+        )
+    except MemoryError as exc:
+        raise IngestError(f"{job.filename}: ran out of memory while parsing") from exc
+    started = time.perf_counter()
+    stripped, removed = strip_page_furniture(parsed, job.cleaning)
+    limits, count = job.limits, None
+    if job.tokenizer_file is not None:
+        count = _token_counter(job.tokenizer_file)
+        # The embedders read "title > section" before the chunk (pipeline.embed_text).
+        budget = job.max_tokens - count(parsed.title or "") - SECTION_TOKENS
+        limits = replace(limits, max_tokens=max(64, budget))
+    chunks = chunk_elements(stripped.elements, limits, count_tokens=count)
+    return PreparedDocument(
+        doc_id=job.doc_id,
+        file_type=parsed.file_type,
+        mime_type=parsed.mime_type,
+        title=parsed.title,
+        pages=parsed.page_count or 0,
+        chunks=chunks,
+        removed=removed,
+        warnings=list(parsed.warnings),
+        parse_s=parsed.parse_seconds,
+        chunk_s=time.perf_counter() - started,
+    )
