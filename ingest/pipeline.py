@@ -51,6 +51,11 @@ log = get_logger(__name__)
 PIPELINE_VERSION = "1"
 _POINT_NAMESPACE = uuid.UUID("0b7d2c55-9f11-5e2a-8c0e-5a4d7f1e2b90")
 
+NO_ACL = (
+    "no access list: nobody could read it. Pass --acl, set ingest.default_acl, "
+    "or add a .acl.json sidecar or .deepwell-acl.json folder rule"
+)
+
 Status = Literal["indexed", "unchanged", "failed", "deleted"]
 
 
@@ -198,6 +203,8 @@ class Ingestor:
             seen.add(doc.doc_id)
             if doc.problem:
                 self._fail(summary, doc, doc.problem)
+            elif not doc.acl:
+                self._fail(summary, doc, NO_ACL)
             elif not force and (previous := self._unchanged(doc)) is not None:
                 if previous.state == DocState.failed:  # same bytes failed before: not again
                     self._emit(

@@ -137,7 +137,14 @@ class FolderSource:
             raise InvalidInputError(f"{self.root}: no such file or folder")
         seen_dirs: set[tuple[int, int]] = set()
         rules: dict[Path, dict[str, Any]] = {}
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=None):
+        unreadable: list[OSError] = []
+        for dirpath, dirnames, filenames in os.walk(
+            root, followlinks=True, onerror=unreadable.append
+        ):
+            while unreadable:  # folders os.walk could not list: reported, not skipped silently
+                err = unreadable.pop()
+                reason = "permission denied" if isinstance(err, PermissionError) else "unreadable"
+                yield self._problem(Path(str(err.filename)), f"{reason}: folder cannot be listed")
             here = Path(dirpath)
             st = here.stat()
             if (st.st_dev, st.st_ino) in seen_dirs:
@@ -161,6 +168,9 @@ class FolderSource:
                     continue
                 rule = self._rule_for(here, root, rules)
                 yield _describe_file(path, rel, self, rule)
+        for err in unreadable:
+            reason = "permission denied" if isinstance(err, PermissionError) else "unreadable"
+            yield self._problem(Path(str(err.filename)), f"{reason}: folder cannot be listed")
 
     def _rule_for(
         self, folder: Path, root: Path, rules: dict[Path, dict[str, Any]]

@@ -86,11 +86,6 @@ def ingest(
     if not docs:
         err_console.print("nothing to ingest: no files matched")
         raise typer.Exit(1)
-    if not access and any(not d.acl for d in docs if not d.problem):
-        err_console.print(
-            "[yellow]note:[/yellow] documents without an access list are visible to nobody; "
-            "pass --acl, set ingest.default_acl, or add .acl.json sidecars"
-        )
     prune_prefix = None
     if prune:
         if len(paths) != 1 or not paths[0].is_dir():

@@ -22,7 +22,7 @@ def serve(
     host: str = typer.Option(None, help="Bind address (default: api.host, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default: api.port, 8000)."),
 ) -> None:
-    """Start the deepwell server (API, chat page) on the configured index, database and models."""
+    """Start the deepwell HTTP server on the configured index, database and models."""
     import uvicorn
 
     from api.app import create_app
@@ -51,7 +51,7 @@ def serve(
             f"embedding: {backends['embedding']['model']}  llm: {settings.llm.backend} "
             f"({backends['llm'].get('model')})"
         )
-        console.print(f"open [bold]{url}[/bold]  (API docs {url}/docs, health {url}/healthz)")
+        console.print(f"open [bold]{url}/docs[/bold] (API reference); health: {url}/healthz")
         uvicorn.run(
             create_app(settings, services),
             host=settings.api.host,

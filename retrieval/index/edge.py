@@ -75,9 +75,9 @@ class EdgeIndex(VectorIndex):
     def _in_use(self, holder: str = "") -> IndexBackendError:
         pid = f" (pid {holder})" if holder else ""
         return IndexBackendError(
-            f"index at {self.shard_dir} is in use by another process{pid} — is a deepwell "
-            "server running? Use the CLI through that server, or stop it first; a second "
-            "open in one process must reuse the first EdgeIndex."
+            f"index at {self.shard_dir} is in use by another process{pid}: is a deepwell "
+            "server running on this data directory? Stop it first (the embedded index has "
+            "one owner; a process that has it open must reuse its EdgeIndex)."
         )
 
     def _acquire_lock(self) -> IO[str]:

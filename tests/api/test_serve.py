@@ -20,12 +20,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("serve")
-    port = _free_port()
+def _env(data: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPWELL_")}
-    env |= {"DEEPWELL_DATA_DIR": str(data / "data"), "DEEPWELL_LOG_FORMAT": "json"}
+    return env | {"DEEPWELL_DATA_DIR": str(data / "data"), "DEEPWELL_LOG_FORMAT": "json"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("serve")
+
+
+@pytest.fixture(scope="module")
+def server(data_dir: Path) -> Iterator[str]:
+    data = data_dir
+    port = _free_port()
+    env = _env(data)
     log = (data / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
@@ -82,3 +91,32 @@ def test_unknown_route_uses_the_error_shape(server: str) -> None:
 def test_openapi_documents_health(server: str) -> None:
     spec = httpx.get(f"{server}/openapi.json").json()
     assert {"/healthz", "/readyz"} <= set(spec["paths"])
+
+
+def test_second_server_on_the_same_data_is_refused(server: str, data_dir: Path) -> None:
+    second = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(_free_port())],
+        cwd=data_dir,
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert "in use by another process" in second.stderr
+
+
+def test_dev_mode_refuses_non_loopback(tmp_path: Path) -> None:
+    env = _env(tmp_path) | {"DEEPWELL_API__DEV_MODE": "true"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve", "--host", "0.0.0.0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "loopback only" in proc.stdout

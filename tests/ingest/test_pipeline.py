@@ -251,6 +251,15 @@ def test_bad_documents_fail_alone(env: Env) -> None:
     assert {p["filename"] for p in env.points()} <= indexed
 
 
+def test_document_without_acl_fails(env: Env) -> None:
+    folder = env.tmp / "docs"
+    _write(folder, "policy.md", POLICY)
+    [outcome] = env.ingest(folder, acl=[]).outcomes
+    assert outcome.status == "failed"
+    assert "no access list" in (outcome.error or "")
+    assert env.points() == []
+
+
 def test_document_with_nothing_informative_fails(env: Env) -> None:
     folder = env.tmp / "docs"
     _write(folder, "noise.txt", "1 2 3\n\n- - -\n\n4.5\n")
