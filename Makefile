@@ -45,7 +45,12 @@ bench: install  ## Performance benchmarks (see bench/)
 	$(BIN)/python bench/ingest.py
 
 eval: install  ## Evaluation suite (see eval/)
-	$(BIN)/deepwell eval run --quick
+	@if $(BIN)/deepwell eval --help >/dev/null 2>&1; then \
+		$(BIN)/deepwell eval run --quick; \
+	else \
+		echo "the evaluation suite (deepwell eval) is not built yet: see the open evaluation issue" >&2; \
+		exit 2; \
+	fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
