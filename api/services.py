@@ -32,7 +32,11 @@ class Services:
 
     @classmethod
     def start(cls, settings: Settings, *, with_llm: bool = True) -> Services:
-        """Open the database and index, verify and load the models (the LLM only if asked)."""
+        """Open the database and index and verify the models.
+
+        ``with_llm`` (a server): also verify the LLM and load the embedder now, so the
+        first query is fast. Without it (CLI jobs) the embedder loads on first use.
+        """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings)
         registry = Registry(engine)
@@ -42,7 +46,8 @@ class Services:
             device=settings.embedding.device,
             batch_size=settings.embedding.batch_size,
         )
-        embedder.warm_up()
+        if with_llm:  # the server answers queries at once; the CLI loads the model when it must
+            embedder.warm_up()
         llm_model = configured_llm(settings) if with_llm else None
         index = open_index(settings)
         try:

@@ -7,6 +7,7 @@ the index is defined here.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -60,8 +61,20 @@ class DenseEmbedder:
         assert self._model is not None
         return self._model
 
+    def _config(self, name: str, key: str) -> int | None:
+        """A value from the model folder's sentence-transformers config, without loading it."""
+        try:
+            value = json.loads((self.model_info.path / name).read_text())[key]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return int(value) if isinstance(value, int) else None
+
     @property
     def dim(self) -> int:
+        if self._model is None and (
+            known := self._config("1_Pooling/config.json", "word_embedding_dimension")
+        ):
+            return known  # lets a no-op ingest run skip loading torch and the weights
         dim = self.model.get_embedding_dimension()
         if dim is None:
             raise ModelError(f"{self.model_info.name} does not report its embedding dimension")
@@ -70,6 +83,10 @@ class DenseEmbedder:
     @property
     def max_tokens(self) -> int:
         """How many word-pieces the model reads; text beyond is invisible to it."""
+        if self._model is None and (
+            known := self._config("sentence_bert_config.json", "max_seq_length")
+        ):
+            return known
         return int(self.model.max_seq_length or 0)
 
     def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
