@@ -12,7 +12,7 @@ from core.db import describe as describe_db
 from core.db import make_engine
 from core.models import ResolvedModel, configured_embedding, configured_llm
 from ingest.registry import Registry
-from retrieval.embedding import DenseEmbedder
+from retrieval.embedding import Embedder, make_embedder
 from retrieval.index import VectorIndex, open_index
 
 log = get_logger(__name__)
@@ -26,7 +26,7 @@ class Services:
     engine: Engine
     registry: Registry
     index: VectorIndex
-    embedder: DenseEmbedder
+    embedder: Embedder
     llm_model: ResolvedModel | None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -41,11 +41,7 @@ class Services:
         engine = make_engine(settings)
         registry = Registry(engine)
         registry.create_schema()
-        embedder = DenseEmbedder(
-            configured_embedding(settings),
-            device=settings.embedding.device,
-            batch_size=settings.embedding.batch_size,
-        )
+        embedder = make_embedder(settings, configured_embedding(settings))
         if with_llm:  # the server answers queries at once; the CLI loads the model when it must
             embedder.warm_up()
         llm_model = configured_llm(settings) if with_llm else None

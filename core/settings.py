@@ -71,8 +71,21 @@ class EmbeddingSettings(BaseModel):
     model_path: Path | None = Field(
         None, description="Your own sentence-transformers model directory (overrides `model`)."
     )
+    backend: Literal["torch", "onnx-int8", "onnx-fp32"] = Field(
+        "onnx-int8",
+        description="`torch`: sentence-transformers (CPU or GPU); `onnx-*`: the same model "
+        "exported once per machine under models.cache_dir/onnx and run by onnxruntime on CPU "
+        "(int8: ~4-6x the torch throughput on 2 cores, hit@5 unchanged on the SEC 10-Q set).",
+    )
     device: str = "cpu"
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(32, ge=1, description="Texts per forward pass (torch backend).")
+    threads: int | None = Field(None, ge=1, description="onnxruntime threads; default all cores.")
+    onnx_batch_size: int = Field(
+        1,
+        ge=1,
+        description="Texts per onnxruntime run; 1 is cheapest on CPU and keeps int8 vectors "
+        "independent of their batch-mates.",
+    )
 
 
 class LLMSettings(BaseModel):
@@ -199,6 +212,8 @@ class Settings(BaseSettings):
             raise ValueError("ingest.chunk_new_after_chars must not exceed ingest.chunk_max_chars")
         if self.index.backend == "qdrant" and not (self.index.url or self.index.local_path):
             raise ValueError("index.backend 'qdrant' needs index.url (or index.local_path)")
+        if self.embedding.backend != "torch" and self.embedding.device != "cpu":
+            raise ValueError("embedding.backend onnx-* runs on CPU; use backend 'torch' for a GPU")
         if self.llm.backend == "openai" and not self.llm.base_url:
             raise ValueError("llm.backend 'openai' needs llm.base_url")
         return self

@@ -41,7 +41,7 @@ from ingest.cleaning import (
 from ingest.registry import DocState, DocumentRow, Registry
 from ingest.sources import SourceDocument
 from ingest.work import ParseJob, PreparedDocument, init_worker, prepare
-from retrieval.embedding import DenseEmbedder
+from retrieval.embedding import Embedder
 from retrieval.index import Bm25Encoder, IndexPoint, MatchValue, VectorIndex
 from retrieval.index.filters import Filter
 
@@ -102,7 +102,7 @@ class IngestSummary:
         return total
 
 
-def pipeline_signature(settings: Settings, embedder: DenseEmbedder, sparse: Bm25Encoder) -> str:
+def pipeline_signature(settings: Settings, embedder: Embedder, sparse: Bm25Encoder) -> str:
     """A hash of everything that shapes the indexed points; a change re-indexes documents."""
     ing = settings.ingest
     facts = {
@@ -111,6 +111,7 @@ def pipeline_signature(settings: Settings, embedder: DenseEmbedder, sparse: Bm25
         "chunks": [ing.chunk_max_chars, ing.chunk_new_after_chars, ing.chunk_combine_under_chars],
         "near_duplicates": ing.near_duplicates,
         "embedding": [
+            embedder.profile,
             embedder.model_info.name,
             *(f.expected_sha256 for f in embedder.model_info.files),
         ],
@@ -148,7 +149,7 @@ class Ingestor:
         *,
         index: VectorIndex,
         registry: Registry,
-        embedder: DenseEmbedder,
+        embedder: Embedder,
         sparse: Bm25Encoder | None = None,
         on_outcome: Callable[[DocOutcome], None] | None = None,
         pool: ParserPool | None = None,

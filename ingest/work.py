@@ -61,7 +61,7 @@ SECTION_TOKENS = 32
 
 
 @cache
-def _token_counter(tokenizer_file: Path) -> Callable[[str], int]:
+def token_counter(tokenizer_file: Path) -> Callable[[str], int]:
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(tokenizer_file))
@@ -103,7 +103,7 @@ def prepare(job: ParseJob) -> PreparedDocument:
     stripped, removed = strip_page_furniture(parsed, job.cleaning)
     limits, count = job.limits, None
     if job.tokenizer_file is not None:
-        count = _token_counter(job.tokenizer_file)
+        count = token_counter(job.tokenizer_file)
         # The embedders read "title > section" before the chunk (pipeline.embed_text).
         budget = job.max_tokens - count(parsed.title or "") - SECTION_TOKENS
         limits = replace(limits, max_tokens=max(64, budget))

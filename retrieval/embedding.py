@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from core.errors import ModelError
 from core.logging import get_logger
 from core.models import ResolvedModel
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -25,8 +26,49 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
+class Embedder(Protocol):
+    """What ingestion and search need from a dense embedding model."""
+
+    model_info: ResolvedModel
+
+    @property
+    def profile(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    def warm_up(self) -> None: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+    def describe(self) -> dict[str, object]: ...
+
+
+def make_embedder(settings: Settings, model: ResolvedModel) -> Embedder:
+    """The embedder ``embedding.backend`` names, for ``model`` (not loaded yet)."""
+    emb = settings.embedding
+    if emb.backend == "torch":
+        return DenseEmbedder(model, device=emb.device, batch_size=emb.batch_size)
+    from retrieval.onnx_embedding import OnnxEmbedder
+
+    return OnnxEmbedder(
+        model,
+        cache_dir=settings.models.cache_dir,
+        quantize=emb.backend == "onnx-int8",
+        threads=emb.threads,
+        batch_size=emb.onnx_batch_size,
+    )
+
+
 class DenseEmbedder:
-    """Normalized dense vectors for texts; cosine similarity is a dot product."""
+    """Normalized dense vectors for texts with sentence-transformers (torch, CPU or GPU)."""
+
+    profile = "torch"
 
     def __init__(self, model: ResolvedModel, *, device: str = "cpu", batch_size: int = 32) -> None:
         if model.kind != "embedding":

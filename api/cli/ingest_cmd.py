@@ -242,6 +242,10 @@ def delete_document(doc_id: str) -> None:
     console.print(f"deleted {doc_id}")
 
 
+def _words(text: str) -> int:
+    return len(text.split())
+
+
 # --- corpus ------------------------------------------------------------------------------
 
 corpus_app = typer.Typer(help="Facts about the ingested corpus.", no_args_is_help=True)
@@ -255,19 +259,18 @@ def corpus_report(
     """A data card: documents, pages, chunks and tokens by tenant, type and source;
     dropped and duplicate shares; parse failures."""
     from ingest.report import build_report
+    from ingest.work import token_counter
     from retrieval.index import MatchValue
     from retrieval.index.filters import Filter
 
     settings = load_settings()
     with _services(settings) as services:
-        tokenizer = services.embedder.model.tokenizer
+        tokenizer_file = services.embedder.model_info.path / "tokenizer.json"
+        count = token_counter(tokenizer_file) if tokenizer_file.is_file() else _words
 
         def texts(doc_id: str) -> list[str]:
             flt = Filter(must=[MatchValue("doc_id", doc_id)])
             return [str(h.payload.get("text", "")) for h in services.index.scroll(flt)]
-
-        def count(text: str) -> int:
-            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
         report = build_report(services.registry.documents(tenant=tenant), texts, count)
     data = report.as_dict()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import write_pdf
 
 from core import Settings
 from core.db import make_engine
@@ -15,7 +14,7 @@ from core.models import configured_embedding
 from ingest.pipeline import Ingestor, IngestSummary, ParserPool
 from ingest.registry import DocState, Registry
 from ingest.sources import FolderSource, bytes_source
-from retrieval.embedding import DenseEmbedder
+from retrieval.embedding import Embedder, make_embedder
 from retrieval.index import EdgeIndex, MatchValue, VectorIndex
 from retrieval.index.filters import Filter
 
@@ -27,8 +26,9 @@ def _settings(tmp: Path, **ingest: object) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> DenseEmbedder:
-    emb = DenseEmbedder(configured_embedding(Settings()))
+def embedder() -> Embedder:
+    settings = Settings()
+    emb = make_embedder(settings, configured_embedding(settings))
     emb.warm_up()
     return emb
 
@@ -43,7 +43,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ParserPool]:
 class Env:
     """One data directory: index, registry and an ingestor sharing the session's parsers."""
 
-    def __init__(self, tmp: Path, embedder: DenseEmbedder, pool: ParserPool, **ingest: object):
+    def __init__(self, tmp: Path, embedder: Embedder, pool: ParserPool, **ingest: object):
         self.tmp = tmp
         self.settings = _settings(tmp, **ingest)
         self.index: VectorIndex = EdgeIndex(self.settings.index_path, "deepwell")
@@ -73,7 +73,7 @@ class Env:
 
 
 @pytest.fixture
-def env(tmp_path: Path, embedder: DenseEmbedder, pool: ParserPool) -> Iterator[Env]:
+def env(tmp_path: Path, embedder: Embedder, pool: ParserPool) -> Iterator[Env]:
     made = Env(tmp_path, embedder, pool)
     yield made
     made.index.close()
@@ -269,7 +269,7 @@ def test_document_with_nothing_informative_fails(env: Env) -> None:
 
 
 def test_oversized_file_fails_before_parsing(
-    tmp_path: Path, embedder: DenseEmbedder, pool: ParserPool
+    tmp_path: Path, embedder: Embedder, pool: ParserPool
 ) -> None:
     env = Env(tmp_path, embedder, pool, max_file_mb=0.001)
     try:
@@ -282,7 +282,9 @@ def test_oversized_file_fails_before_parsing(
         env.index.close()
 
 
-def test_hung_document_times_out_alone(tmp_path: Path, embedder: DenseEmbedder) -> None:
+def test_hung_document_times_out_alone(
+    tmp_path: Path, embedder: Embedder, make_pdf: Callable[..., Path]
+) -> None:
     settings = _settings(tmp_path, timeout_s=3)
     own_pool = ParserPool(settings)
     env = Env(tmp_path, embedder, own_pool, timeout_s=3)
@@ -292,7 +294,7 @@ def test_hung_document_times_out_alone(tmp_path: Path, embedder: DenseEmbedder) 
         # 400 dense pages: pdfminer reads ~10 pages/s, far longer than 3 s.
         line = "The committee reviewed the annual budget line by line again today"
         pages = [[(8.0, f"{line} {p}.{i}") for i in range(60)] for p in range(400)]
-        write_pdf(folder / "huge.pdf", pages)
+        make_pdf("huge.pdf", pages).rename(folder / "huge.pdf")
         summary = env.ingest(folder)
         failed = {Path(o.source_uri).name: o.error for o in summary.by_status("failed")}
         assert "timed out" in failed["huge.pdf"]  # type: ignore[operator]
