@@ -43,6 +43,7 @@ format: install
 
 bench: install  ## Performance benchmarks (see bench/)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/embedding_profiles.py
 
 eval: install  ## Evaluation suite (see eval/)
 	@if $(BIN)/deepwell eval --help >/dev/null 2>&1; then \
