@@ -42,8 +42,8 @@ format: install
 	$(BIN)/ruff format .
 
 bench: install  ## Performance benchmarks (see bench/)
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/embedding_profiles.py
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.embedding_profiles
 
 eval: install  ## Evaluation suite (see eval/)
 	@if $(BIN)/deepwell eval --help >/dev/null 2>&1; then \

@@ -1,6 +1,6 @@
 """Embedding profiles side by side: torch fp32, ONNX fp32, ONNX int8 — speed and retrieval quality.
 
-Run: ``.venv/bin/python bench/embedding_profiles.py [--data DIR] [--max-chunks N]``.
+Run: ``.venv/bin/python -m bench.embedding_profiles [--data DIR] [--max-chunks N]``.
 
 One run measures, on real chunk texts of the SEC 10-Q filings (pypdfium2 text
 layer, line-aware windows of ~800 characters — about 150 word-pieces, inside

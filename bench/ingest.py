@@ -1,6 +1,6 @@
 """Ingest throughput on SEC 10-Q filings: deepwell, the embedding ceiling, the llama-index default.
 
-Run: ``make bench`` or ``.venv/bin/python bench/ingest.py [--docs DIR] [--limit N]``.
+Run: ``make bench`` or ``.venv/bin/python -m bench.ingest [--docs DIR] [--limit N]``.
 
 Three measurements in one run, printed side by side with ratios (the machines are
 shared and noisy, so compare within a run, not across runs):
