@@ -372,16 +372,9 @@ class Ingestor:
             doc.doc_id,
             owned=[keys[fp] for fp in kept_fps],
             duplicates=dropped_dups,
-            tenant=doc.tenant,
-            source_uri=doc.source_uri,
-            filename=doc.filename,
-            content_sha256=doc.content_sha256,
+            **self._identity(doc),
             version=version,
             error=None,
-            pipeline_signature=self.signature,
-            acl=doc.acl,
-            meta=doc.metadata,
-            size_bytes=doc.size_bytes,
             file_type=prepared.file_type,
             title=prepared.title,
             pages=prepared.pages,
@@ -446,6 +439,19 @@ class Ingestor:
                 dep, pipeline_signature="", error="re-ingest: a duplicate's owner changed"
             )
 
+    def _identity(self, doc: SourceDocument) -> dict[str, Any]:
+        """The registry fields that say which bytes, under which rules, a row describes."""
+        return {
+            "tenant": doc.tenant,
+            "source_uri": doc.source_uri,
+            "filename": doc.filename,
+            "content_sha256": doc.content_sha256,
+            "size_bytes": doc.size_bytes,
+            "acl": doc.acl,
+            "meta": doc.metadata,
+            "pipeline_signature": self.signature,
+        }
+
     def _fail(self, summary: IngestSummary, doc: SourceDocument, reason: str) -> None:
         row = self.registry.get(doc.doc_id)
         attempts = (row.attempts if row else 0) + 1
@@ -455,17 +461,10 @@ class Ingestor:
         else:
             self.registry.upsert(
                 doc.doc_id,
-                tenant=doc.tenant,
-                source_uri=doc.source_uri,
-                filename=doc.filename,
+                **self._identity(doc),
                 state=DocState.failed,
                 error=reason,
                 attempts=attempts,
-                size_bytes=doc.size_bytes,
-                content_sha256=doc.content_sha256,
-                pipeline_signature=self.signature,
-                acl=doc.acl,
-                meta=doc.metadata,
             )
         log.warning("ingest.failed", doc_id=doc.doc_id, source_uri=doc.source_uri, reason=reason)
         self._emit(summary, DocOutcome(doc.doc_id, doc.source_uri, "failed", error=reason))

@@ -285,13 +285,14 @@ def test_oversized_file_fails_before_parsing(
 def test_hung_document_times_out_alone(
     tmp_path: Path, embedder: Embedder, make_pdf: Callable[..., Path]
 ) -> None:
-    settings = _settings(tmp_path, timeout_s=3)
+    # 10 s: far above a small text file even on a loaded machine, far below the big PDF.
+    settings = _settings(tmp_path, timeout_s=10)
     own_pool = ParserPool(settings)
-    env = Env(tmp_path, embedder, own_pool, timeout_s=3)
+    env = Env(tmp_path, embedder, own_pool, timeout_s=10)
     try:
         folder = tmp_path / "docs"
         _write(folder, "small.txt", REVENUE)
-        # 400 dense pages: pdfminer reads ~10 pages/s, far longer than 3 s.
+        # 400 dense pages: pdfminer reads ~10 pages/s, 40 s or more.
         line = "The committee reviewed the annual budget line by line again today"
         pages = [[(8.0, f"{line} {p}.{i}") for i in range(60)] for p in range(400)]
         make_pdf("huge.pdf", pages).rename(folder / "huge.pdf")
