@@ -134,6 +134,50 @@ class IngestSettings(BaseModel):
     default_tenant: str = "default"
 
 
+class SearchSettings(BaseModel):
+    """How search ranks, fuses, expands and reranks (``retrieval.search``)."""
+
+    mode: Literal["hybrid", "dense", "lexical"] = Field(
+        "hybrid", description="Default search mode; dense-only and lexical-only are for evaluation."
+    )
+    fusion: Literal["rrf", "dbsf", "weighted_rrf"] = Field(
+        "rrf",
+        description="Hybrid fusion: `rrf` and `dbsf` run inside the engine (one query); "
+        "`weighted_rrf` fuses a dense and a lexical query in Python with `dense_weight`.",
+    )
+    dense_weight: float = Field(
+        0.75,
+        ge=0.0,
+        le=1.0,
+        description="`weighted_rrf` only: the dense ranking's share, the lexical one gets the "
+        "rest; 0.5 is plain RRF.",
+    )
+    rrf_k: int = Field(
+        10,
+        ge=1,
+        description="RRF rank constant (`rrf`, `weighted_rrf`): smaller lets each ranking's "
+        "first hits count more. On the SEC 10-Q questions 5-10 beat 60 clearly.",
+    )
+    prefetch_limit: int | None = Field(
+        None, ge=1, description="Candidates per hybrid prefetch; default max(50, 4 x limit)."
+    )
+    top_k: int = Field(10, ge=1, le=100, description="Results when the caller gives no limit.")
+    max_limit: int = Field(100, ge=1, le=1000, description="Largest limit a caller may ask for.")
+    expand_neighbors: int = Field(
+        0, ge=0, le=5, description="Adjacent chunks (each side) added around every hit."
+    )
+    max_per_document: int | None = Field(
+        None, ge=1, description="At most this many hits from one document (None: no cap)."
+    )
+    rerank: bool = Field(False, description="Rerank candidates with the cross-encoder.")
+    rerank_model_path: Path | None = Field(
+        None, description="A local sentence-transformers cross-encoder directory."
+    )
+    rerank_candidates: int = Field(
+        50, ge=1, le=500, description="How many fused candidates the reranker scores."
+    )
+
+
 class ApiSettings(BaseModel):
     """The HTTP service."""
 
@@ -183,6 +227,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
@@ -216,6 +261,8 @@ class Settings(BaseSettings):
             raise ValueError("embedding.backend onnx-* runs on CPU; use backend 'torch' for a GPU")
         if self.llm.backend == "openai" and not self.llm.base_url:
             raise ValueError("llm.backend 'openai' needs llm.base_url")
+        if self.search.rerank and self.search.rerank_model_path is None:
+            raise ValueError("search.rerank needs search.rerank_model_path (no reranker ships)")
         return self
 
     # Derived locations: one place that knows the layout of the data directory.

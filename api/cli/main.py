@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 import core
-from api.cli import config_cmd, ingest_cmd, models_cmd, serve_cmd
+from api.cli import ask_cmd, config_cmd, ingest_cmd, models_cmd, serve_cmd
 from api.cli.common import state
 
 app = typer.Typer(
@@ -21,6 +21,8 @@ app.command("serve")(serve_cmd.serve)
 app.command("ingest")(ingest_cmd.ingest)
 app.add_typer(ingest_cmd.documents_app, name="documents")
 app.add_typer(ingest_cmd.corpus_app, name="corpus")
+app.command("search")(ask_cmd.search)
+app.command("ask")(ask_cmd.ask)
 
 
 @app.callback()

@@ -86,11 +86,17 @@ def canonical_id(point_id: str) -> str:
 
 
 def check_query(
-    dense: list[float] | None, sparse: SparseVector | None, mode: SearchMode, limit: int
+    dense: list[float] | None,
+    sparse: SparseVector | None,
+    mode: SearchMode,
+    limit: int,
+    rrf_k: int = RRF_K,
 ) -> None:
     """Raise :class:`InvalidInputError` when ``mode`` lacks the vector(s) it needs."""
     if limit < 1:
         raise InvalidInputError(f"limit must be at least 1, got {limit}")
+    if rrf_k < 1:
+        raise InvalidInputError(f"rrf_k must be at least 1, got {rrf_k}")
     if mode not in ("hybrid", "dense", "lexical"):
         raise InvalidInputError(f"unknown search mode {mode!r}")
     if mode in ("hybrid", "dense") and dense is None:
@@ -207,12 +213,13 @@ class VectorIndex(ABC):
         fusion: Fusion = "rrf",
         prefetch_limit: int | None = None,
         exact: bool = False,
+        rrf_k: int = RRF_K,
     ) -> list[Hit]:
         """Best ``limit`` points matching ``flt``, best first.
 
         ``hybrid`` runs one engine query: a dense and a sparse prefetch of
         ``prefetch_limit`` candidates each, fused by ``fusion`` (RRF with
-        k=:data:`RRF_K`, or distribution-based score fusion). ``dense`` and
+        k=``rrf_k``, by default :data:`RRF_K`; or distribution-based score fusion). ``dense`` and
         ``lexical`` search one vector. ``exact`` bypasses HNSW (for recall checks).
         """
 

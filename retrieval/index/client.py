@@ -224,9 +224,10 @@ class QdrantClientIndex(VectorIndex):
         fusion: Fusion = "rrf",
         prefetch_limit: int | None = None,
         exact: bool = False,
+        rrf_k: int = RRF_K,
     ) -> list[Hit]:
         """Dense, lexical or fused hybrid search in one request (see :class:`VectorIndex`)."""
-        check_query(dense, sparse, mode, limit)
+        check_query(dense, sparse, mode, limit, rrf_k)
         query_filter = to_qdrant(flt) if flt is not None else None
         params = qm.SearchParams(exact=True) if exact and not self.local else None
         sparse_query = (
@@ -238,7 +239,7 @@ class QdrantClientIndex(VectorIndex):
         if mode == "hybrid":
             size = prefetch_size(limit, prefetch_limit)
             fused: qm.Query = (
-                qm.RrfQuery(rrf=qm.Rrf(k=RRF_K))
+                qm.RrfQuery(rrf=qm.Rrf(k=rrf_k))
                 if fusion == "rrf"
                 else qm.FusionQuery(fusion=qm.Fusion.DBSF)
             )

@@ -243,9 +243,10 @@ class EdgeIndex(VectorIndex):
         fusion: Fusion = "rrf",
         prefetch_limit: int | None = None,
         exact: bool = False,
+        rrf_k: int = RRF_K,
     ) -> list[Hit]:
         """Dense, lexical or fused hybrid search in one engine call (see :class:`VectorIndex`)."""
-        check_query(dense, sparse, mode, limit)
+        check_query(dense, sparse, mode, limit, rrf_k)
         shard = self._open()
         edge_filter = to_edge(flt) if flt is not None else None
         params = qe.SearchParams(exact=True) if exact else None
@@ -262,7 +263,7 @@ class EdgeIndex(VectorIndex):
             request = qe.QueryRequest(
                 limit=limit,
                 # The stub types Fusion.Rrf/Dbsf as nested classes, not as Fusion values.
-                query=qe.Fusion.Rrf(k=RRF_K) if fusion == "rrf" else qe.Fusion.Dbsf(),  # type: ignore[arg-type]
+                query=qe.Fusion.Rrf(k=rrf_k) if fusion == "rrf" else qe.Fusion.Dbsf(),  # type: ignore[arg-type]
                 prefetches=[
                     qe.Prefetch(limit=size, query=q, params=params, filter=edge_filter)
                     for q in (dense_query, sparse_query)

@@ -65,6 +65,22 @@ class MatchAny:
 
 
 @dataclass(frozen=True, slots=True)
+class MatchPrefix:
+    """The string at ``key`` starts with ``prefix`` (case-sensitive; for a list: one does).
+
+    Both engines evaluate it alike, and use the keyword index where ``key`` has one
+    (``source_uri`` does). An empty prefix is refused: it would match every string.
+    """
+
+    key: str
+    prefix: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prefix, str) or not self.prefix:
+            raise InvalidInputError(f"prefix filter on {self.key!r} needs a non-empty string")
+
+
+@dataclass(frozen=True, slots=True)
 class Range:
     """A number at ``key`` lies within the given bounds (unset bounds are open)."""
 
@@ -158,7 +174,9 @@ class Filter:
         object.__setattr__(self, "must_not", tuple(must_not))
 
 
-Condition: TypeAlias = MatchValue | MatchAny | Range | DatetimeRange | IsEmpty | HasId | Filter
+Condition: TypeAlias = (
+    MatchValue | MatchAny | MatchPrefix | Range | DatetimeRange | IsEmpty | HasId | Filter
+)
 
 
 def all_of(*filters: Filter | None) -> Filter | None:
@@ -199,6 +217,8 @@ def _qdrant_condition(cond: Condition) -> qm.Condition:  # noqa: PLR0911  (one r
             return qm.FieldCondition(key=key, match=qm.MatchValue(value=value))
         case MatchAny(key=key, values=values):
             return qm.FieldCondition(key=key, match=qm.MatchAny(any=_values(values)))
+        case MatchPrefix(key=key, prefix=prefix):
+            return qm.FieldCondition(key=key, match=qm.MatchPrefix(prefix=prefix))
         case Range(key=key, gte=gte, gt=gt, lte=lte, lt=lt):
             return qm.FieldCondition(key=key, range=qm.Range(gte=gte, gt=gt, lte=lte, lt=lt))
         case DatetimeRange(key=key, gte=gte, gt=gt, lte=lte, lt=lt):
@@ -232,6 +252,8 @@ def _edge_condition(cond: Condition) -> qe.ConditionType:  # noqa: PLR0911  (one
             return qe.FieldCondition(key, match=qe.MatchValue(value))
         case MatchAny(key=key, values=values):
             return qe.FieldCondition(key, match=qe.MatchAny(_values(values)))
+        case MatchPrefix(key=key, prefix=prefix):
+            return qe.FieldCondition(key, match=qe.MatchPrefix(prefix))
         case Range(key=key, gte=gte, gt=gt, lte=lte, lt=lt):
             return qe.FieldCondition(key, range=qe.RangeFloat(gte=gte, gt=gt, lte=lte, lt=lt))
         case DatetimeRange(key=key, gte=gte, gt=gt, lte=lte, lt=lt):

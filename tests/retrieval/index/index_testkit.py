@@ -24,6 +24,7 @@ from retrieval.index import (
     IndexPoint,
     IsEmpty,
     MatchAny,
+    MatchPrefix,
     MatchValue,
     QdrantClientIndex,
     Range,
@@ -184,6 +185,10 @@ def _holds(cond: Condition, point: IndexPoint) -> bool:
             return value in _values(point.payload, key)
         case MatchAny(key=key, values=values):
             return bool(set(values) & set(_values(point.payload, key)))
+        case MatchPrefix(key=key, prefix=prefix):
+            return any(
+                isinstance(v, str) and v.startswith(prefix) for v in _values(point.payload, key)
+            )
         case Range(key=key, gte=gte, gt=gt, lte=lte, lt=lt):
             nums = [v for v in _values(point.payload, key) if isinstance(v, int | float)]
             return any(

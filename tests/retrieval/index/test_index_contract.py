@@ -34,6 +34,7 @@ from retrieval.index import (
     IndexPoint,
     IsEmpty,
     MatchAny,
+    MatchPrefix,
     MatchValue,
     QdrantClientIndex,
     Range,
@@ -73,6 +74,8 @@ FILTERS: dict[str, Filter] = {
         ]
     ),
     "int-any": Filter(must=[MatchAny("chunk_index", [0, 2])]),
+    # "file:///docs/1" is a prefix of 1.pdf and of nothing else; 10.pdf does not exist.
+    "prefix": Filter(must=[MatchPrefix("source_uri", "file:///docs/1")]),
     "list-contains": Filter(must=[MatchValue("section", "Part 3")]),
     "is-empty": Filter(must=[IsEmpty("section")]),
     "has-id": Filter(must=[HasId([pid(1), pid(4)])]),
@@ -285,8 +288,21 @@ def test_filters_restrict_every_mode(loaded: Loaded, mode: SearchMode, name: str
     assert len(found) == len(hits)
 
 
+def test_rrf_k_is_the_fusion_constant(loaded: Loaded) -> None:
+    """The chunk "both" is second in the dense and the lexical ranking: RRF gives 2 / (k + 1)."""
+    index, _ = loaded
+    for k in (3, 60):
+        hits = index.query(
+            dense=QUERY_DIRECTION, sparse=encode_query(LEXICAL_QUERY), flt=None, limit=3, rrf_k=k
+        )
+        assert key_of(hits[0].payload) == "both"
+        assert hits[0].score == pytest.approx(2 / (k + 1))
+
+
 def test_query_arguments_are_checked(loaded: Loaded) -> None:
     index, _ = loaded
+    with pytest.raises(InvalidInputError, match="rrf_k"):
+        index.query(dense=QUERY_DIRECTION, sparse=encode_query("x"), flt=None, limit=3, rrf_k=0)
     with pytest.raises(InvalidInputError, match="sparse"):
         index.query(dense=QUERY_DIRECTION, sparse=None, flt=None, limit=3)
     with pytest.raises(InvalidInputError, match="dense"):
@@ -331,12 +347,18 @@ def _both(tmp_path: Path) -> list[VectorIndex]:
 
 
 @pytest.mark.parametrize(
-    ("mode", "fusion"),
-    [("dense", "rrf"), ("lexical", "rrf"), ("hybrid", "rrf"), ("hybrid", "dbsf")],
+    ("mode", "fusion", "rrf_k"),
+    [
+        ("dense", "rrf", 60),
+        ("lexical", "rrf", 60),
+        ("hybrid", "rrf", 60),
+        ("hybrid", "rrf", 3),
+        ("hybrid", "dbsf", 60),
+    ],
 )
 @pytest.mark.parametrize("flt_name", [None, "nested", "must-not"])
 def test_backends_agree(
-    tmp_path: Path, mode: SearchMode, fusion: Fusion, flt_name: str | None
+    tmp_path: Path, mode: SearchMode, fusion: Fusion, rrf_k: int, flt_name: str | None
 ) -> None:
     edge, local = _both(tmp_path)
     try:
@@ -348,6 +370,7 @@ def test_backends_agree(
                 limit=8,
                 mode=mode,
                 fusion=fusion,
+                rrf_k=rrf_k,
             )
             for index in (edge, local)
         ]

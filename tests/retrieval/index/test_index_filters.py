@@ -20,6 +20,7 @@ from retrieval.index import (
     HasId,
     IsEmpty,
     MatchAny,
+    MatchPrefix,
     MatchValue,
     Range,
     all_of,
@@ -52,6 +53,12 @@ CASES: list[tuple[str, Condition, qm.Condition, qe.ConditionType]] = [
         MatchAny("page", (1, 2)),
         qm.FieldCondition(key="page", match=qm.MatchAny(any=[1, 2])),
         qe.FieldCondition("page", match=qe.MatchAny([1, 2])),
+    ),
+    (
+        "prefix",
+        MatchPrefix("source_uri", "file:///docs/"),
+        qm.FieldCondition(key="source_uri", match=qm.MatchPrefix(prefix="file:///docs/")),
+        qe.FieldCondition("source_uri", match=qe.MatchPrefix("file:///docs/")),
     ),
     (
         "range",
@@ -123,8 +130,18 @@ def test_an_empty_filter_converts_to_match_all() -> None:
         lambda: Range("page"),
         lambda: DatetimeRange("at"),
         lambda: DatetimeRange("at", gte="yesterday"),
+        lambda: MatchPrefix("source_uri", ""),
     ],
-    ids=["bool", "float", "mixed", "bool-any", "range-unbounded", "dt-unbounded", "dt-bad"],
+    ids=[
+        "bool",
+        "float",
+        "mixed",
+        "bool-any",
+        "range-unbounded",
+        "dt-unbounded",
+        "dt-bad",
+        "prefix-empty",
+    ],
 )
 def test_conditions_no_backend_agrees_on_are_refused(make: object) -> None:
     with pytest.raises(InvalidInputError):

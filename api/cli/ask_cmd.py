@@ -1,0 +1,250 @@
+"""``deepwell search`` and ``deepwell ask``: find passages, or get a cited answer, as someone.
+
+Both open the embedded store directly (a running server holds its lock, and
+the error says so), search as the principal given with ``--as``/``--group``/
+``--tenant`` (the ACL filter is applied inside retrieval), and take the same
+narrowing filters. ``ask`` streams the answer to the terminal as it is
+generated, then lists the sources it cited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+
+from api.cli.common import console, domain_errors, err_console, load_settings
+from core import InvalidInputError, Principal, Settings
+
+if TYPE_CHECKING:  # heavy: engines and models load only when a command runs
+    from api.services import Services
+    from retrieval.context import Citation
+    from retrieval.search import Searcher
+    from retrieval.search_filters import SearchFilters
+
+DEFAULT_USER = "cli"
+
+
+class Mode(StrEnum):
+    hybrid = "hybrid"
+    dense = "dense"
+    lexical = "lexical"
+
+
+class Backend(StrEnum):
+    local = "local"
+    openai = "openai"
+    extractive = "extractive"
+
+
+def parse_principal(spec: str, groups: list[str] | None, tenant: str) -> Principal:
+    """``alice`` or ``user:alice`` (plus ``--group`` and ``--tenant``) as a principal."""
+    kind, sep, name = spec.partition(":")
+    if sep and kind != "user":
+        raise InvalidInputError(f"--as {spec!r}: use USER or user:USER (groups go in --group)")
+    user = name if sep else spec
+    if not user.strip():
+        raise InvalidInputError("--as needs a user name")
+    clean = tuple(g.removeprefix("group:") for g in groups or ())
+    return Principal(user=user.strip(), groups=clean, tenant=tenant)
+
+
+def parse_filters(
+    source: str | None, docs: list[str] | None, types: list[str] | None, meta: list[str] | None
+) -> SearchFilters | None:
+    """The narrowing filters of the command line, or None when none was given."""
+    from retrieval.search_filters import SearchFilters
+
+    metadata: dict[str, Any] = {}
+    for item in meta or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--meta {item!r}: use KEY=VALUE")
+        metadata[key] = int(value) if value.lstrip("-").isdigit() else value
+    fields: dict[str, Any] = {
+        "source_prefix": source,
+        "doc_ids": docs or None,
+        "file_types": types or None,
+        "metadata": metadata or None,
+    }
+    given = {k: v for k, v in fields.items() if v is not None}
+    try:
+        return SearchFilters(**given) if given else None
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise InvalidInputError(f"invalid filter: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _opened(settings: Settings, *, with_llm: bool) -> Iterator[tuple[Services, Searcher]]:
+    from api.services import Services
+    from retrieval.search import Searcher
+
+    with domain_errors():
+        services = Services.start(settings, with_llm=with_llm)
+    try:
+        with domain_errors():
+            searcher = Searcher.from_settings(settings, services.index, services.embedder)
+        yield services, searcher
+    finally:
+        services.close()
+
+
+# Options both commands share (typer reads them from the defaults).
+AS = typer.Option(DEFAULT_USER, "--as", help="Search as USER or user:USER.")
+GROUP = typer.Option(None, "--group", help="A group of the principal (repeat).")
+TENANT = typer.Option(None, "--tenant", help="Tenant (default: ingest.default_tenant).")
+SOURCE = typer.Option(None, "--source", help="Only sources whose URI starts with this.")
+DOC = typer.Option(None, "--doc", help="Only this document id (repeat).")
+TYPE = typer.Option(None, "--type", help="Only this file type, e.g. pdf (repeat).")
+META = typer.Option(None, "--meta", help="Only documents with metadata KEY=VALUE (repeat).")
+
+
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    as_user: str = AS,
+    group: list[str] = GROUP,
+    tenant: str = TENANT,
+    limit: int = typer.Option(None, "--limit", help="How many results (default: search.top_k)."),
+    mode: Mode = typer.Option(None, "--mode", help="hybrid (default), dense or lexical."),
+    source: str = SOURCE,
+    doc: list[str] = DOC,
+    file_type: list[str] = TYPE,
+    meta: list[str] = META,
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+) -> None:
+    """Find the passages PRINCIPAL may read that best match QUERY."""
+    settings = load_settings()
+    with domain_errors():
+        principal = parse_principal(as_user, group, tenant or settings.ingest.default_tenant)
+        filters = parse_filters(source, doc, file_type, meta)
+    with _opened(settings, with_llm=False) as (_, searcher), domain_errors():
+        result = searcher.search(
+            query, principal, filters=filters, limit=limit, mode=mode.value if mode else None
+        )
+    if as_json:
+        rows = [{"rank": i, **dataclasses.asdict(c)} for i, c in enumerate(result.chunks, start=1)]
+        payload = {"query": query, "mode": result.mode, "results": rows, "timings": result.timings}
+        console.print_json(json.dumps(payload, default=str))
+        return
+    if not result.chunks:
+        err_console.print(f"nothing found for {principal.user!r} in tenant {principal.tenant!r}")
+        raise typer.Exit(1)
+    from retrieval.context import doc_name, snippet
+
+    table = Table("#", "score", "document", "page", "section", "text", show_lines=False)
+    for i, c in enumerate(result.chunks, start=1):
+        table.add_row(
+            str(i),
+            f"{c.score:.3f}",
+            doc_name(c),
+            "" if c.page_start is None else str(c.page_start),
+            " > ".join(c.section[-2:]),
+            snippet(c.text, 160),
+        )
+    console.print(table)
+    timings = ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items() if v)
+    err_console.print(
+        f"[dim]{result.mode} search, {len(result.chunks)} results; ms: {timings}[/dim]"
+    )
+
+
+def ask(
+    question: str = typer.Argument(..., help="The question."),
+    as_user: str = AS,
+    group: list[str] = GROUP,
+    tenant: str = TENANT,
+    llm: Backend = typer.Option(None, "--llm", help="Answer backend (default: llm.backend)."),
+    model: str = typer.Option(None, "--model", help="Model name (default: llm.model)."),
+    limit: int = typer.Option(
+        None, "--limit", help="Passages to retrieve (default: search.top_k)."
+    ),
+    source: str = SOURCE,
+    doc: list[str] = DOC,
+    file_type: list[str] = TYPE,
+    meta: list[str] = META,
+    as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
+) -> None:
+    """Answer QUESTION from the documents PRINCIPAL may read, with cited sources."""
+    from retrieval.answer import Answerer
+    from retrieval.llm import get_llm
+
+    settings = load_settings()
+    if llm is not None:
+        settings.llm.backend = llm.value
+    if model is not None:
+        settings.llm.model = model
+    with domain_errors():
+        principal = parse_principal(as_user, group, tenant or settings.ingest.default_tenant)
+        filters = parse_filters(source, doc, file_type, meta)
+        writer = get_llm(settings)
+    local = settings.llm.backend == "local"
+    done: dict[str, Any] = {}
+    with (
+        contextlib.closing(writer),
+        _opened(settings, with_llm=local) as (_, searcher),
+        domain_errors(),
+    ):
+        with err_console.status(f"loading {settings.llm.backend} model…", spinner="dots"):
+            writer.warm_up()
+        answerer = Answerer(searcher, writer, settings, retrieve_limit=limit)
+        for event in answerer.answer(question, principal, filters=filters, stream=True):
+            if event["type"] == "done":
+                done = event
+            elif not as_json:
+                sys.stdout.write(event["text"])
+                sys.stdout.flush()
+    if as_json:
+        console.print_json(json.dumps(done, default=str))
+        return
+    sys.stdout.write("\n")
+    _print_sources(done)
+
+
+def _print_sources(done: dict[str, Any]) -> None:
+    from retrieval.context import Citation
+
+    if done["unsupported_numbers"]:
+        figures = ", ".join(done["unsupported_numbers"])
+        err_console.print(f"[yellow]warning:[/yellow] not found in the sources: {figures}")
+    cited = [Citation(**(c | {"section": tuple(c["section"])})) for c in done["citations"]]
+    if cited:
+        console.print("\n[bold]Sources[/bold]")
+        for c in cited:
+            console.print(_source_line(c), markup=False, highlight=False)
+    elif done["context"] and not done["no_answer"]:
+        console.print("\n[bold]Sources[/bold] (none cited; passages given to the model)")
+        for raw in done["context"]:
+            c = Citation(**(raw | {"section": tuple(raw["section"])}))
+            console.print(_source_line(c), markup=False, highlight=False)
+    t = done["timings"]
+    model = done["model"].get("model") or done["model"]["backend"]
+    rate = f"{done['tokens_per_s']:.1f} tok/s" if done["tokens_per_s"] else "n/a tok/s"
+    ttft = f"{t['ttft_ms'] / 1000:.2f} s" if t.get("ttft_ms") is not None else "n/a"
+    err_console.print(
+        f"[dim]first token {ttft} · {rate} · {done['prompt_tokens']} prompt + "
+        f"{done['completion_tokens']} completion tokens · retrieve {t['retrieve_ms']:.0f} ms · "
+        f"total {t['total_ms'] / 1000:.2f} s · {model}"
+        "[/dim]"
+    )
+
+
+def _source_line(c: Citation) -> str:
+    """``[n] file · title, p. 4 — source URI`` (the title only where it says more)."""
+    from retrieval.context import snippet, uri_name
+
+    name = uri_name(c.source_uri)
+    title = snippet(c.title, 60)
+    head = f"{name} · {title}" if name and title and title != name else (name or title)
+    page = ""
+    if c.page_start is not None:
+        page = f", p. {c.page_start}" + (
+            f"–{c.page_end}" if c.page_end not in (None, c.page_start) else ""
+        )
+    return f"[{c.n}] {head}{page} — {c.source_uri}"

@@ -1,0 +1,295 @@
+"""Retrieval quality and latency on the SEC 10-Q questions: deepwell's search modes vs llama-index.
+
+Run from the repository root: ``.venv/bin/python -m bench.retrieval [--data-dir DIR] [--docs DIR]
+[--skip-llama-index]`` (as ``python bench/retrieval.py`` the file ``bench/ingest.py`` would
+shadow the ``ingest`` package).
+
+For each of the 195 questions, the reference documents are the filings its
+``Source Docs`` pattern names (``*AAPL*`` → four filings, ``*2023 Q3 AAPL*`` → one).
+Per system, over the questions:
+
+- hit@5: some chunk among the first 5 comes from a reference document;
+- recall@10: the share of the reference documents found among the first 10 chunks;
+- latency p50/p95 of one query, end to end (query embedding included).
+
+deepwell searches one index built by its own pipeline (``--data-dir``: an already
+ingested data directory, copied, never written; otherwise the corpus is ingested
+into a temporary one, about 5 minutes on 2 cores). The llama-index default is
+``SimpleDirectoryReader`` + ``VectorStoreIndex`` (qdrant-client local mode, the same
+MiniLM model) + ``as_retriever(similarity_top_k=10)``, as a user would write it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import core  # noqa: F401  (first: telemetry off before third-party imports)
+from core import Principal, Settings, configure_logging
+from core.db import make_engine
+from core.models import configured_embedding
+from core.settings import SearchSettings
+from ingest.pipeline import Ingestor
+from ingest.registry import Registry
+from ingest.sources import FolderSource
+from retrieval.embedding import Embedder, make_embedder
+from retrieval.index import EdgeIndex
+from retrieval.search import Searcher
+
+TENANT = "default"
+READER = Principal(user="bench", tenant=TENANT)
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    refs: frozenset[str]
+    kind: str
+
+
+@dataclass
+class Run:
+    """One system's ranked file names per question, and query latencies (ms)."""
+
+    name: str
+    ranked: list[list[str]] = field(default_factory=list)
+    latency_ms: list[float] = field(default_factory=list)
+    index_ms: list[float] = field(default_factory=list)
+    note: str = ""
+
+
+def load_questions(csv_path: Path, docs: Path) -> list[Question]:
+    """The questions with their reference file names; a pattern naming no file is an error."""
+    names = sorted(p.name for p in docs.iterdir() if p.is_file())
+    out = []
+    with csv_path.open(encoding="utf-8-sig", newline="") as fh:
+        for row in csv.DictReader(fh):
+            refs: set[str] = set()
+            for raw in row["Source Docs"].split(","):
+                pattern = raw.strip().strip('"')
+                if pattern:
+                    refs.update(fnmatch.filter(names, pattern))
+            if not refs:
+                sys.exit(f"{csv_path}: {row['Source Docs']!r} names no file in {docs}")
+            out.append(Question(row["Question"].strip(), frozenset(refs), row["Question Type"]))
+    return out
+
+
+def file_of(source_uri: str) -> str:
+    return Path(unquote(urlparse(source_uri).path)).name
+
+
+def hit_at(ranked: Sequence[str], refs: frozenset[str], k: int) -> float:
+    return float(any(name in refs for name in ranked[:k]))
+
+
+def recall_at(ranked: Sequence[str], refs: frozenset[str], k: int) -> float:
+    return len(refs & set(ranked[:k])) / len(refs)
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# --- deepwell ----------------------------------------------------------------------------
+
+
+def open_deepwell(args: argparse.Namespace, work: Path, embedder: Embedder) -> EdgeIndex:
+    """The index to search: a copy of ``--data-dir``'s, or a fresh ingest of ``--docs``."""
+    settings = Settings(data_dir=work / "deepwell")
+    if args.data_dir is not None:
+        source = Settings(data_dir=args.data_dir).index_path
+        if not source.is_dir():
+            sys.exit(f"no index at {source}")
+        shutil.copytree(source, settings.index_path)  # the engine writes to what it opens
+        (settings.index_path / f".{settings.index.collection}.lock").unlink(missing_ok=True)
+        return EdgeIndex(settings.index_path, settings.index.collection)
+    index = EdgeIndex(settings.index_path, settings.index.collection)
+    index.ensure_collection(embedder.dim)
+    registry = Registry(make_engine(settings))
+    registry.create_schema()
+    started = time.perf_counter()
+    with Ingestor(settings, index=index, registry=registry, embedder=embedder) as ingestor:
+        summary = ingestor.run(FolderSource(args.docs, TENANT, ["*"]))
+    index.optimize()
+    failed = summary.by_status("failed")
+    print(
+        f"ingested {summary.chunks} chunks of {len(summary.by_status('indexed'))} files in "
+        f"{time.perf_counter() - started:.0f} s; failed: {[o.source_uri for o in failed]}",
+        flush=True,
+    )
+    return index
+
+
+def run_deepwell(
+    name: str, searcher: Searcher, questions: Sequence[Question], **options: Any
+) -> Run:
+    run = Run(name)
+    searcher.search("warm-up query", READER, **options)
+    for q in questions:
+        started = time.perf_counter()
+        result = searcher.search(q.text, READER, limit=10, **options)
+        run.latency_ms.append((time.perf_counter() - started) * 1000)
+        run.index_ms.append(result.timings["index_ms"])
+        run.ranked.append([file_of(c.source_uri) for c in result.chunks])
+    return run
+
+
+# --- llama-index -------------------------------------------------------------------------
+
+
+def run_llama_index(docs: Path, model_dir: Path, questions: Sequence[Question]) -> Run:
+    from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+    from qdrant_client import QdrantClient
+
+    started = time.perf_counter()
+    documents = SimpleDirectoryReader(str(docs), raise_on_error=False).load_data()
+    client = QdrantClient(location=":memory:")
+    store = QdrantVectorStore(client=client, collection_name="bench")
+    embed = HuggingFaceEmbedding(model_name=str(model_dir), device="cpu")
+    index = VectorStoreIndex.from_documents(
+        documents,
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=embed,
+    )
+    files = {d.metadata.get("file_name") for d in documents}
+    chunks = client.count("bench").count
+    run = Run(
+        "llama-index default (dense)",
+        note=f"indexed {chunks} chunks of {len(files)} files in "
+        f"{time.perf_counter() - started:.0f} s",
+    )
+    retriever = index.as_retriever(similarity_top_k=10)
+    retriever.retrieve("warm-up query")
+    for q in questions:
+        t = time.perf_counter()
+        nodes = retriever.retrieve(q.text)
+        run.latency_ms.append((time.perf_counter() - t) * 1000)
+        run.ranked.append([str(n.node.metadata.get("file_name", "")) for n in nodes])
+    client.close()
+    return run
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def report(runs: Sequence[Run], questions: Sequence[Question]) -> None:
+    kinds = sorted({q.kind for q in questions})
+    head = f"{'system':44}{'hit@5':>7}{'rec@10':>8}{'p50 ms':>8}{'p95 ms':>8}{'index p50':>10}"
+    short = {k: k.replace(" RAG", "").replace("Single-Doc ", "1doc ") for k in kinds}
+    print(f"\n{len(questions)} questions; hit@5 by question type: " + ", ".join(short.values()))
+    print(head + "".join(f"{short[k]:>20}" for k in kinds))
+    for run in runs:
+        hit = [hit_at(r, q.refs, 5) for r, q in zip(run.ranked, questions, strict=True)]
+        rec = [recall_at(r, q.refs, 10) for r, q in zip(run.ranked, questions, strict=True)]
+        by_kind = [
+            statistics.mean(h for h, q in zip(hit, questions, strict=True) if q.kind == k)
+            for k in kinds
+        ]
+        print(
+            f"{run.name:44}{statistics.mean(hit):7.3f}{statistics.mean(rec):8.3f}"
+            f"{pct(run.latency_ms, 0.5):8.1f}{pct(run.latency_ms, 0.95):8.1f}"
+            + (f"{pct(run.index_ms, 0.5):10.1f}" if run.index_ms else f"{'-':>10}")
+            + "".join(f"{v:20.3f}" for v in by_kind)
+        )
+    for run in runs:
+        if run.note:
+            print(f"{run.name}: {run.note}")
+    print("latency: one query end to end, query embedding included; index p50: the engine alone")
+
+
+def dump(path: Path, runs: Sequence[Run], questions: Sequence[Question]) -> None:
+    """Per-question rankings, for looking into where systems differ."""
+    rows = [
+        {"question": q.text, "refs": sorted(q.refs), "kind": q.kind}
+        | {run.name: run.ranked[i] for run in runs}
+        for i, q in enumerate(questions)
+    ]
+    path.write_text(json.dumps(rows, indent=1))
+
+
+def main() -> None:
+    settings = Settings()
+    sec = settings.eval.data_dir / "sec-10q"
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--docs", type=Path, default=sec / "docs")
+    ap.add_argument("--questions", type=Path, default=sec / "qna_data.csv")
+    ap.add_argument("--data-dir", type=Path, help="An ingested deepwell data dir (only read).")
+    ap.add_argument("--dense-weight", type=float, help="For the weighted_rrf row (settings').")
+    ap.add_argument("--skip-llama-index", action="store_true")
+    ap.add_argument("--dump", type=Path, help="Write per-question rankings (JSON) here.")
+    ap.add_argument(
+        "--threads", type=int, help="Embedding threads (deepwell's embedder; torch for both)."
+    )
+    args = ap.parse_args()
+    configure_logging("warning")
+    if not args.docs.is_dir() or not args.questions.is_file():
+        sys.exit(f"no corpus at {args.docs} / {args.questions} (pass --docs, --questions)")
+    questions = load_questions(args.questions, args.docs)
+    model = configured_embedding(settings)
+    if args.threads:
+        threads = settings.embedding.model_copy(update={"threads": args.threads})
+        settings = settings.model_copy(update={"embedding": threads})
+    embedder = make_embedder(settings, model)
+    embedder.warm_up()
+    work = Path(tempfile.mkdtemp(prefix="deepwell-bench-retrieval-"))
+    runs: list[Run] = []
+    try:
+        index = open_deepwell(args, work, embedder)
+        if args.threads:  # llama-index embeds with torch
+            import torch
+
+            torch.set_num_threads(args.threads)
+        print(
+            f"deepwell index: {index.describe()['points']} chunks; "
+            f"query embedder: {embedder.describe()}",
+            flush=True,
+        )
+        tuned = SearchSettings()
+        if args.dense_weight is not None:
+            tuned = tuned.model_copy(update={"dense_weight": args.dense_weight})
+        searcher = Searcher(index, embedder, tuned)
+        k60 = Searcher(index, embedder, SearchSettings(rrf_k=60))
+        systems: list[tuple[str, Searcher, dict[str, Any]]] = [
+            (f"deepwell hybrid rrf k={tuned.rrf_k} (default)", searcher, {}),
+            ("deepwell hybrid rrf k=60", k60, {}),
+            ("deepwell hybrid dbsf", searcher, {"fusion": "dbsf"}),
+            (
+                f"deepwell hybrid weighted_rrf dense={tuned.dense_weight}",
+                searcher,
+                {"fusion": "weighted_rrf"},
+            ),
+            ("deepwell dense", searcher, {"mode": "dense"}),
+            ("deepwell lexical", searcher, {"mode": "lexical"}),
+            ("deepwell hybrid rrf, max 2 per doc", searcher, {"max_per_document": 2}),
+        ]
+        for name, engine, options in systems:
+            runs.append(run_deepwell(name, engine, questions, **options))
+            print(f"{name}: done", flush=True)
+        index.close()
+        if not args.skip_llama_index:
+            runs.append(run_llama_index(args.docs, model.path, questions))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(runs, questions)
+    if args.dump:
+        dump(args.dump, runs, questions)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,379 @@
+"""Answers with citations: retrieve for the caller, pack the context, generate, check the cites.
+
+Retrieval goes through the searcher, which applies the caller's ACL and tenant
+filter itself; this module never sees a chunk the caller may not read. When
+nothing is found (or nothing fits), the LLM is not called and the answer is the
+fixed :data:`~retrieval.llm.prompts.NO_ANSWER` sentence.
+
+Streaming yields events an API turns into server-sent events::
+
+    {"type": "token", "text": "Net sales were"}
+    ...
+    {"type": "done", **AnswerResult.to_dict()}
+
+Rewriting, retrieval and packing run when :meth:`Answerer.answer` is called, so
+their errors surface before the first event; generation runs as events are read.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, overload
+
+from core.errors import ConfigError
+from core.logging import get_logger
+from core.settings import Settings
+from core.types import Principal
+from retrieval.context import Citation, Order, PackedContext, pack_context
+from retrieval.conversation import (
+    ConversationStore,
+    InMemoryConversationStore,
+    QueryRewriter,
+    Turn,
+    rewriter_for,
+)
+from retrieval.llm.base import LLM
+from retrieval.llm.prompts import NO_ANSWER, answer_messages, cited_numbers, is_no_answer
+from retrieval.types import RetrievedChunk
+
+log = get_logger(__name__)
+
+AnswerEvent = dict[str, Any]
+
+
+class SearchResultLike(Protocol):
+    @property
+    def chunks(self) -> Sequence[RetrievedChunk]: ...
+
+    @property
+    def timings(self) -> Mapping[str, float]: ...
+
+
+class SearcherLike(Protocol):
+    """What answering needs of :class:`retrieval.search.Searcher`."""
+
+    def search(
+        self, query: str, principal: Principal, *, filters: Any = None, limit: int | None = None
+    ) -> SearchResultLike: ...
+
+
+@dataclass
+class AnswerResult:
+    """An answer, the citations it uses, the context it was given, and what it cost.
+
+    ``citations`` are the context citations the answer actually cites (valid
+    ``[n]`` markers, in order of first use); ``context`` is every packed one.
+    ``timings`` are milliseconds; ``tokens_per_s`` is the decode rate after the
+    first token. ``unsupported_numbers`` lists figures of the answer found nowhere
+    in the context: a reason to distrust it.
+    """
+
+    answer_id: str
+    question: str
+    query: str
+    answer: str
+    citations: list[Citation]
+    context: list[Citation]
+    no_answer: bool
+    unsupported_numbers: list[str] = field(default_factory=list)
+    conversation_id: str | None = None
+    timings: dict[str, float | None] = field(default_factory=dict)
+    search_timings: dict[str, float] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    context_tokens: int = 0
+    tokens_per_s: float | None = None
+    model: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer_id": self.answer_id,
+            "question": self.question,
+            "query": self.query,
+            "answer": self.answer,
+            "citations": [c.to_dict() for c in self.citations],
+            "context": [c.to_dict() for c in self.context],
+            "no_answer": self.no_answer,
+            "unsupported_numbers": list(self.unsupported_numbers),
+            "conversation_id": self.conversation_id,
+            "timings": dict(self.timings),
+            "search_timings": dict(self.search_timings),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "context_tokens": self.context_tokens,
+            "tokens_per_s": self.tokens_per_s,
+            "model": dict(self.model),
+        }
+
+
+@dataclass
+class _Prepared:
+    """Everything decided before generation starts."""
+
+    answer_id: str
+    question: str
+    query: str
+    principal: Principal
+    conversation_id: str | None
+    packed: PackedContext
+    search_timings: dict[str, float]
+    timings: dict[str, float | None]
+    started: float
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+_FIGURE = re.compile(
+    r"(\$\s?)?(\d[\d,]*(?:\.\d+)?)(\s?(?:%|(?:percent|million|billion|thousand)\b))?", re.I
+)
+_MARKER = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
+
+
+def unsupported_numbers(answer: str, context: str) -> list[str]:
+    """Figures of ``answer`` that appear nowhere in ``context``.
+
+    A cheap grounding check: a small model that copies the prompt's example or
+    invents a figure shows up here. A number of two digits or more counts as
+    found when it appears anywhere (tables give units once, in their heading);
+    a one-digit amount (``$5 million``, ``7%``) only with its unit. Citation
+    markers and bare one-digit numbers are not figures.
+    """
+    plain = context.replace(",", "")
+    out: list[str] = []
+    for match in _FIGURE.finditer(_MARKER.sub(" ", answer)):
+        currency, number, unit = match.groups()
+        value = number.replace(",", "").rstrip(".")
+        digits = sum(ch.isdigit() for ch in value)
+        if digits < 2 and not (currency or unit):
+            continue
+        pattern = rf"(?<![\d.]){re.escape(value)}(?!\d)"
+        if digits < 2:
+            pattern += rf"\s?{re.escape(unit.strip())}" if unit else ""
+            found = bool(unit) and re.search(pattern, plain, re.I) is not None
+        else:
+            found = re.search(pattern, plain) is not None
+        figure = match.group(0).strip()
+        if not found and figure not in out:
+            out.append(figure)
+    return out
+
+
+def used_citations(text: str, context: Sequence[Citation]) -> list[Citation]:
+    """The citations of ``context`` that ``text`` cites, in order of first use.
+
+    Markers outside 1..len(context) (a model inventing ``[9]``) are dropped.
+    """
+    return [context[n - 1] for n in cited_numbers(text) if 1 <= n <= len(context)]
+
+
+class Answerer:
+    """Answers questions for a principal from what the searcher lets them see.
+
+    Args:
+        searcher: finds passages; it applies the principal's ACL and tenant itself.
+        llm: writes the answer; its tokenizer measures the context budget.
+        settings: ``llm.max_tokens`` bounds every reply.
+        conversations: history per conversation id (default: in process memory).
+        rewriter: makes follow-ups standalone (default: the LLM; a heuristic for
+            the extractive backend).
+        retrieve_limit: passages to retrieve (None: the searcher's default).
+        order: context order: ``rank``, or ``document`` (grouped, in reading order).
+    """
+
+    def __init__(
+        self,
+        searcher: SearcherLike,
+        llm: LLM,
+        settings: Settings,
+        *,
+        conversations: ConversationStore | None = None,
+        rewriter: QueryRewriter | None = None,
+        retrieve_limit: int | None = None,
+        order: Order = "rank",
+    ) -> None:
+        self.searcher = searcher
+        self.llm = llm
+        self.settings = settings
+        self.conversations = (
+            conversations if conversations is not None else InMemoryConversationStore()
+        )
+        self.rewriter = rewriter or rewriter_for(llm)
+        self.retrieve_limit = retrieve_limit
+        self.order: Order = order
+        self.max_tokens = min(settings.llm.max_tokens, llm.max_tokens)
+
+    def context_budget(self, question: str) -> int:
+        """Tokens left for context: the window minus the prompt around it and the reply."""
+        overhead = self.llm.count_messages(answer_messages(question, ""))
+        budget = self.llm.context_window - overhead - self.max_tokens
+        if budget <= 0:
+            raise ConfigError(
+                f"llm.context_window={self.llm.context_window} leaves no room for context "
+                f"after the prompt ({overhead} tokens) and llm.max_tokens={self.max_tokens}"
+            )
+        return budget
+
+    @overload
+    def answer(
+        self,
+        question: str,
+        principal: Principal,
+        *,
+        filters: Any = None,
+        conversation_id: str | None = None,
+        stream: Literal[False] = False,
+    ) -> AnswerResult: ...
+
+    @overload
+    def answer(
+        self,
+        question: str,
+        principal: Principal,
+        *,
+        filters: Any = None,
+        conversation_id: str | None = None,
+        stream: Literal[True],
+    ) -> Iterator[AnswerEvent]: ...
+
+    def answer(
+        self,
+        question: str,
+        principal: Principal,
+        *,
+        filters: Any = None,
+        conversation_id: str | None = None,
+        stream: bool = False,
+    ) -> AnswerResult | Iterator[AnswerEvent]:
+        """Answer ``question`` for ``principal`` with citations.
+
+        Args:
+            filters: metadata filters handed to the searcher (ACL is added there).
+            conversation_id: continue (or start) this conversation: the question
+                is rewritten against its history and the turn is recorded.
+            stream: return an iterator of ``token`` events and a final ``done``.
+
+        Raises:
+            NotFoundError: the conversation belongs to someone else.
+            BackendUnavailableError: the LLM is unreachable or too slow.
+        """
+        prepared = self._prepare(question, principal, filters, conversation_id)
+        holder: list[AnswerResult] = []
+        events = self._events(prepared, holder)
+        if stream:
+            return events
+        for _ in events:
+            pass
+        return holder[0]
+
+    def _prepare(
+        self, question: str, principal: Principal, filters: Any, conversation_id: str | None
+    ) -> _Prepared:
+        started = time.perf_counter()
+        timings: dict[str, float | None] = {}
+        query = question
+        if conversation_id is not None:
+            history = self.conversations.history(conversation_id, principal)
+            t = time.perf_counter()
+            query = self.rewriter.rewrite(question, history) if history else question
+            timings["rewrite_ms"] = _ms(time.perf_counter() - t)
+        t = time.perf_counter()
+        result = self.searcher.search(query, principal, filters=filters, limit=self.retrieve_limit)
+        timings["retrieve_ms"] = _ms(time.perf_counter() - t)
+        t = time.perf_counter()
+        budget = self.context_budget(question)
+        packed = pack_context(result.chunks, budget, self.llm.count_tokens, order=self.order)
+        timings["pack_ms"] = _ms(time.perf_counter() - t)
+        return _Prepared(
+            answer_id=str(uuid.uuid4()),
+            question=question,
+            query=query,
+            principal=principal,
+            conversation_id=conversation_id,
+            packed=packed,
+            search_timings={k: float(v) for k, v in result.timings.items()},
+            timings=timings,
+            started=started,
+        )
+
+    def _events(self, p: _Prepared, holder: list[AnswerResult]) -> Iterator[AnswerEvent]:
+        parts: list[str] = []
+        prompt_tokens = completion_tokens = 0
+        first: float | None = None
+        t0 = time.perf_counter()
+        if p.packed.empty:
+            # Nothing to read: say so without spending a generation.
+            parts.append(NO_ANSWER)
+            yield {"type": "token", "text": NO_ANSWER}
+        else:
+            tokens = self.llm.stream(
+                answer_messages(p.question, p.packed.text), max_tokens=self.max_tokens
+            )
+            try:
+                for delta in tokens:
+                    if first is None:
+                        first = time.perf_counter()
+                    parts.append(delta)
+                    yield {"type": "token", "text": delta}
+            finally:
+                tokens.close()
+            prompt_tokens = tokens.usage.prompt_tokens
+            completion_tokens = tokens.usage.completion_tokens
+        end = time.perf_counter()
+        text = "".join(parts).strip()
+        decode_s = end - first if first is not None else 0.0
+        result = AnswerResult(
+            answer_id=p.answer_id,
+            question=p.question,
+            query=p.query,
+            answer=text,
+            citations=used_citations(text, p.packed.citations),
+            context=p.packed.citations,
+            no_answer=is_no_answer(text),
+            unsupported_numbers=unsupported_numbers(text, p.packed.text),
+            conversation_id=p.conversation_id,
+            timings=p.timings
+            | {
+                "generate_ms": _ms(end - t0),
+                "ttft_ms": _ms(first - t0) if first is not None else None,
+                "total_ms": _ms(end - p.started),
+            },
+            search_timings=p.search_timings,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            context_tokens=p.packed.tokens,
+            tokens_per_s=(
+                round((completion_tokens - 1) / decode_s, 2)
+                if completion_tokens > 1 and decode_s > 0
+                else None
+            ),
+            model=self.llm.describe(),
+        )
+        self._record(p, result)
+        log.info(
+            "answer.done",
+            answer_id=result.answer_id,
+            chunks=len(p.packed.citations),
+            cited=len(result.citations),
+            no_answer=result.no_answer,
+            **{k: v for k, v in result.timings.items() if v is not None},
+        )
+        holder.append(result)
+        yield {"type": "done", **result.to_dict()}
+
+    def _record(self, p: _Prepared, result: AnswerResult) -> None:
+        if p.conversation_id is None:
+            return
+        self.conversations.append(
+            p.conversation_id,
+            p.principal,
+            [
+                Turn("user", p.question, query=p.query, answer_id=p.answer_id),
+                Turn("assistant", result.answer, answer_id=p.answer_id),
+            ],
+        )

@@ -1,0 +1,240 @@
+"""The ``local`` backend: a verified GGUF model run in-process by llama-cpp-python.
+
+Why not llama-index's ``LlamaCPP``: it formats chats with its own generic
+template instead of the one in the GGUF (Qwen and SmolLM need chatml), loads the
+model in its constructor (verbose by default, with a download path when no file
+is given), caps temperature at 1.0, mutates shared generation kwargs on every
+call, and reports no token usage when streaming. This wrapper applies the GGUF's
+own chat template, counts prompt tokens exactly before generating, and checks
+the time limit between tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from core.errors import BackendUnavailableError, InvalidInputError, ModelError
+from core.logging import get_logger
+from core.models import ResolvedModel, configured_llm
+from core.settings import Settings
+from retrieval.llm.base import LLM, Deadline, Message, TokenStream, Usage
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import ChatFormatterResponse, Jinja2ChatFormatter
+
+log = get_logger(__name__)
+
+#: Fixed sampling seed: the same question over the same context gives the same answer.
+SEED = 0
+
+
+def _neutralize(text: str) -> str:
+    """Stop document text from forming chat-template control tokens like ``<|im_end|>``."""
+    return text.replace("<|", "< |").replace("|>", "| >")
+
+
+class LocalLLM(LLM):
+    """A GGUF chat model loaded once per process; one generation runs at a time."""
+
+    backend = "local"
+
+    def __init__(
+        self,
+        model: ResolvedModel,
+        *,
+        context_window: int,
+        max_tokens: int,
+        temperature: float,
+        timeout_s: float,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(
+            context_window=context_window,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            timeout_s=timeout_s,
+        )
+        if model.kind != "llm":
+            raise ModelError(f"{model.name} is not a language model")
+        self.model = model
+        self.threads = threads or os.cpu_count() or 1
+        self._llama: Llama | None = None
+        self._vocab: Llama | None = None
+        # Closed explicitly, on garbage collection, or at exit before module teardown
+        # (llama-cpp-python's own __del__ fails once the interpreter is shutting down).
+        self._handles: list[Llama] = []
+        self._finalizer = weakref.finalize(self, _release, self._handles)
+        self._formatter: Jinja2ChatFormatter | None = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalLLM:
+        model = configured_llm(settings)
+        assert model is not None  # configured_llm returns a model for the local backend
+        cfg = settings.llm
+        return cls(
+            model,
+            context_window=cfg.context_window,
+            max_tokens=cfg.max_tokens,
+            temperature=cfg.temperature,
+            timeout_s=cfg.timeout_s,
+            threads=cfg.threads,
+        )
+
+    def warm_up(self) -> None:
+        """Load the weights and the chat template (idempotent, thread-safe)."""
+        with self._load_lock:
+            if self._llama is not None:
+                return
+            from llama_cpp import Llama
+
+            try:
+                llama = Llama(
+                    model_path=str(self.model.path),
+                    n_ctx=self.context_window,
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    n_gpu_layers=0,
+                    seed=SEED,
+                    verbose=False,
+                )
+            except ValueError as exc:  # llama-cpp-python's way of saying "cannot load"
+                raise ModelError(f"cannot load {self.model.path}: {exc}") from exc
+            self._formatter = self._chat_formatter(llama)
+            self._llama = llama
+            self._handles.append(llama)
+            if self._vocab is not None:  # the full model tokenizes from now on
+                self._handles.remove(self._vocab)
+                self._vocab.close()
+                self._vocab = None
+            log.info("llm.loaded", model=self.model.name, n_ctx=llama.n_ctx(), threads=self.threads)
+
+    def _chat_formatter(self, llama: Llama) -> Jinja2ChatFormatter:
+        from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatter
+
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            if self.model.chat_format != "chatml":
+                raise ModelError(
+                    f"{self.model.path} carries no chat template and no known chat format"
+                )
+            template = CHATML_CHAT_TEMPLATE
+        eos_id, bos_id = llama.token_eos(), llama.token_bos()
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=llama.detokenize([eos_id], special=True).decode() if eos_id >= 0 else "",
+            bos_token=llama.detokenize([bos_id], special=True).decode() if bos_id >= 0 else "",
+            stop_token_ids=[eos_id],
+        )
+
+    def _tokenizer(self) -> Llama:
+        """The loaded model, or its vocabulary alone (no weights) when it is not loaded yet."""
+        if self._llama is not None:
+            return self._llama
+        with self._load_lock:
+            if self._vocab is None:
+                from llama_cpp import Llama
+
+                self._vocab = Llama(model_path=str(self.model.path), vocab_only=True, verbose=False)
+                self._handles.append(self._vocab)
+            return self._vocab
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer().tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _format(self, messages: Sequence[Message]) -> ChatFormatterResponse:
+        self.warm_up()
+        assert self._formatter is not None
+        chat: Any = [{"role": m.role, "content": _neutralize(m.content)} for m in messages]
+        return self._formatter(messages=chat)
+
+    def render(self, messages: Sequence[Message]) -> str:
+        """The prompt text the model reads for ``messages`` (the GGUF's chat template applied)."""
+        return self._format(messages).prompt
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> TokenStream:
+        formatted = self._format(messages)
+        llama = self._llama
+        assert llama is not None
+        prompt = llama.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
+        room = llama.n_ctx() - len(prompt)
+        if room <= 0:
+            raise InvalidInputError(
+                f"the prompt has {len(prompt)} tokens; the context window holds {llama.n_ctx()}"
+            )
+        usage = Usage(prompt_tokens=len(prompt))
+        limit = min(max_tokens or self.max_tokens, room)
+        gen = self._generate(llama, prompt, formatted, limit, usage)
+        return TokenStream(gen, usage)
+
+    def _generate(
+        self,
+        llama: Llama,
+        prompt: list[int],
+        formatted: ChatFormatterResponse,
+        limit: int,
+        usage: Usage,
+    ) -> Iterator[str]:
+        deadline = Deadline(self.timeout_s, f"local model {self.model.name}")
+        # llama.cpp contexts are not thread-safe: one generation at a time per model.
+        if not self._run_lock.acquire(timeout=deadline.remaining):
+            raise BackendUnavailableError(
+                f"local model {self.model.name} stayed busy for llm.timeout_s={self.timeout_s:g}s"
+            )
+        text: list[str] = []
+        try:
+            chunks = cast(
+                "Generator[dict[str, Any], None, None]",
+                llama.create_completion(
+                    prompt=prompt,
+                    max_tokens=limit,
+                    temperature=self.temperature,
+                    stop=formatted.stop,
+                    stopping_criteria=formatted.stopping_criteria,
+                    stream=True,
+                ),
+            )
+            try:
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    if choice.get("finish_reason"):
+                        usage.finish_reason = choice["finish_reason"]
+                    if delta := choice.get("text") or "":
+                        text.append(delta)
+                        yield delta
+                    deadline.check()
+            finally:
+                chunks.close()
+        finally:
+            self._run_lock.release()
+            usage.completion_tokens = self.count_tokens("".join(text)) if text else 0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "model": self.model.name,
+            "path": str(self.model.path),
+            "pinned": self.model.pinned,
+            "context_window": self.context_window,
+            "threads": self.threads,
+            "loaded": self._llama is not None,
+        }
+
+    def close(self) -> None:
+        with self._load_lock:
+            self._llama = self._vocab = None
+            self._finalizer()
+
+
+def _release(handles: list[Llama]) -> None:
+    for handle in handles:
+        handle.close()
+    handles.clear()

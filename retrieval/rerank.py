@@ -1,0 +1,124 @@
+"""Reranking: an optional stage that reorders fused candidates by a finer relevance model.
+
+:class:`Reranker` is the interface search calls; :class:`CrossEncoderReranker` is
+the implementation for a sentence-transformers cross-encoder in a local directory.
+No cross-encoder weights ship with deepwell, so reranking is off unless
+``search.rerank_model_path`` names one; nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from core.errors import ConfigError, ModelError
+from core.logging import get_logger
+from retrieval.types import RetrievedChunk
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder
+
+log = get_logger(__name__)
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Reorders candidates for a query, best first; may drop none and add none."""
+
+    def rerank(self, query: str, chunks: Sequence[RetrievedChunk]) -> list[RetrievedChunk]:
+        """The same chunks, best first, each ``score`` set to the reranker's score."""
+        ...
+
+
+def rerank_input(chunk: RetrievedChunk) -> str:
+    """What the cross-encoder reads of a chunk: title and heading path, then the text.
+
+    The same shape the embedders read at ingest, so filings keep their company and
+    period in view.
+    """
+    head = " > ".join(s for s in [chunk.title, *chunk.section] if s)
+    return f"{head}\n{chunk.text}" if head else chunk.text
+
+
+class CrossEncoderReranker:
+    """A sentence-transformers ``CrossEncoder`` loaded from a local directory, offline.
+
+    Raises :class:`ConfigError` at construction when ``model_path`` is not a model
+    directory, so a misconfigured server refuses to start instead of failing its
+    first search. The model itself loads in :meth:`warm_up` (or on first use).
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        device: str = "cpu",
+        batch_size: int = 16,
+        max_length: int = 512,
+    ) -> None:
+        path = Path(model_path).expanduser()
+        if not path.is_dir():
+            raise ConfigError(
+                f"search.rerank_model_path {path}: no such directory. Point it at a local "
+                "sentence-transformers cross-encoder (none ships with deepwell), or turn "
+                "search.rerank off"
+            )
+        if not (path / "config.json").is_file():
+            raise ConfigError(
+                f"search.rerank_model_path {path}: not a model directory (no config.json); "
+                "it must hold a sentence-transformers / transformers cross-encoder"
+            )
+        self.model_path = path
+        self.device = device
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self._model: CrossEncoder | None = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load the model (idempotent, thread-safe); raises :class:`ModelError` if it cannot."""
+        with self._lock:
+            if self._model is not None:
+                return
+            from sentence_transformers import CrossEncoder
+
+            try:
+                self._model = CrossEncoder(
+                    str(self.model_path),
+                    device=self.device,
+                    local_files_only=True,
+                    max_length=self.max_length,
+                )
+            except (OSError, ValueError) as exc:
+                msg = f"cannot load cross-encoder from {self.model_path}: {exc}"
+                raise ModelError(msg) from exc
+            log.info("rerank.loaded", path=str(self.model_path), device=self.device)
+
+    def rerank(self, query: str, chunks: Sequence[RetrievedChunk]) -> list[RetrievedChunk]:
+        """The chunks ordered by cross-encoder score (ties keep their fused order)."""
+        if not chunks:
+            return []
+        self.warm_up()
+        assert self._model is not None
+        raw = self._model.predict(
+            [(query, rerank_input(c)) for c in chunks],
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+        )
+        scores = np.asarray(raw, dtype=np.float32)
+        if scores.ndim == 2 and scores.shape[1] == 1:
+            scores = scores[:, 0]
+        if scores.shape != (len(chunks),):
+            raise ModelError(
+                f"cross-encoder at {self.model_path} gives scores of shape {scores.shape}; "
+                "a reranker must give one relevance score per pair (num_labels=1)"
+            )
+        rescored = [
+            dataclasses.replace(c, score=float(s)) for c, s in zip(chunks, scores, strict=True)
+        ]
+        return sorted(rescored, key=lambda c: -c.score)
