@@ -28,7 +28,7 @@ import core  # noqa: F401  (first: telemetry off before third-party imports)
 from core import Settings, configure_logging
 from core.db import make_engine
 from core.models import configured_embedding
-from ingest.pipeline import Ingestor
+from ingest.pipeline import Ingestor, embed_head
 from ingest.registry import Registry
 from ingest.sources import FolderSource
 from retrieval.embedding import DenseEmbedder, Embedder, make_embedder
@@ -54,7 +54,7 @@ def run_deepwell(docs: Path, work: Path, embedder: Embedder) -> tuple[dict[str, 
     texts = []
     for hit in index.scroll():
         p = hit.payload
-        head = " > ".join(s for s in [p["title"], *p["section"]] if s)
+        head = embed_head(p["filename"], p["title"], p["section"])
         texts.append(f"{head}\n{p['text']}" if head else p["text"])
     index.close()
     stages = summary.stage_seconds

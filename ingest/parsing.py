@@ -406,17 +406,22 @@ def _guess_title(
     # Metadata titles are often file names or ids ("0000320193-22-000070"): skip those.
     if (
         title
-        and sum(ch.isalpha() for ch in title) >= 4
+        and _plausible_title(title)
         and not title.lower().endswith((".doc", ".docx", ".pdf", ".indd"))
     ):
         return title
     if file_type == "eml" and elements and elements[0].depth == 0:
         return elements[0].text
     for el in elements[:30]:
-        letters = sum(ch.isalpha() for ch in el.text)
-        if el.type == "Title" and el.depth in (0, None) and letters >= 4 and len(el.text) <= 200:
+        if el.type == "Title" and el.depth in (0, None) and _plausible_title(el.text):
             return el.text
     return None
+
+
+def _plausible_title(text: str) -> bool:
+    """Words, not an id, not a table-of-contents label, not a paragraph."""
+    letters = sum(ch.isalpha() for ch in text)
+    return letters >= 4 and len(text) <= 200 and not text.lower().startswith("table of")
 
 
 def _ooxml_title(data: bytes) -> str | None:

@@ -104,8 +104,8 @@ def prepare(job: ParseJob) -> PreparedDocument:
     limits, count = job.limits, None
     if job.tokenizer_file is not None:
         count = token_counter(job.tokenizer_file)
-        # The embedders read "title > section" before the chunk (pipeline.embed_text).
-        budget = job.max_tokens - count(parsed.title or "") - SECTION_TOKENS
+        # The embedders read "file > title > section" before the chunk (pipeline.embed_text).
+        budget = job.max_tokens - count(f"{job.filename} {parsed.title or ''}") - SECTION_TOKENS
         limits = replace(limits, max_tokens=max(64, budget))
     chunks = chunk_elements(stripped.elements, limits, count_tokens=count)
     return PreparedDocument(

@@ -323,3 +323,16 @@ def test_copy_of_folder_elsewhere_is_a_different_document(env: Env) -> None:
     shutil.copytree(folder, env.tmp / "copy")
     env.ingest(env.tmp / "copy")
     assert len(env.registry.documents()) == 2
+
+
+def test_the_embedded_head_names_file_title_and_headings() -> None:
+    from ingest.pipeline import embed_head
+
+    assert embed_head("2022 Q3 AAPL.pdf", "Apple 10-Q", ["Part I", "Item 2"]) == (
+        "2022 Q3 AAPL > Apple 10-Q > Part I > Item 2"
+    )
+    # a title that only repeats the file name is said once; empty parts vanish
+    assert embed_head("board_minutes.docx", "board minutes", ["", "Votes"]) == (
+        "board minutes > Votes"
+    )
+    assert embed_head("notes.txt", None, []) == "notes"
