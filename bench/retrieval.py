@@ -265,18 +265,25 @@ def main() -> None:
             tuned = tuned.model_copy(update={"dense_weight": args.dense_weight})
         searcher = Searcher(index, embedder, tuned)
         k60 = Searcher(index, embedder, SearchSettings(rrf_k=60))
-        systems: list[tuple[str, Searcher, dict[str, Any]]] = [
-            (f"deepwell hybrid rrf k={tuned.rrf_k} (default)", searcher, {}),
-            ("deepwell hybrid rrf k=60", k60, {}),
-            ("deepwell hybrid dbsf", searcher, {"fusion": "dbsf"}),
+        fusions: list[tuple[str, Searcher, dict[str, Any]]] = [
+            (f"weighted_rrf dense={tuned.dense_weight}", searcher, {"fusion": "weighted_rrf"}),
+            (f"rrf k={tuned.rrf_k}", searcher, {"fusion": "rrf"}),
+            ("rrf k=60", k60, {"fusion": "rrf"}),
+            ("dbsf", searcher, {"fusion": "dbsf"}),
+        ]
+        systems = [
             (
-                f"deepwell hybrid weighted_rrf dense={tuned.dense_weight}",
-                searcher,
-                {"fusion": "weighted_rrf"},
-            ),
+                f"deepwell hybrid {label}"
+                + (" (default)" if opts["fusion"] == tuned.fusion and engine is searcher else ""),
+                engine,
+                opts,
+            )
+            for label, engine, opts in fusions
+        ]
+        systems += [
             ("deepwell dense", searcher, {"mode": "dense"}),
             ("deepwell lexical", searcher, {"mode": "lexical"}),
-            ("deepwell hybrid rrf, max 2 per doc", searcher, {"max_per_document": 2}),
+            ("deepwell hybrid default, max 2 per doc", searcher, {"max_per_document": 2}),
         ]
         for name, engine, options in systems:
             runs.append(run_deepwell(name, engine, questions, **options))

@@ -66,3 +66,9 @@ class BackendUnavailableError(DeepwellError):
     """A backing service (database, index server, LLM endpoint) is unreachable; retry later."""
 
     code = "unavailable"
+
+
+class LLMTimeoutError(BackendUnavailableError):
+    """The LLM did not finish within ``llm.timeout_s`` (or stayed busy that long)."""
+
+    code = "timeout"

@@ -132,6 +132,11 @@ class IngestSettings(BaseModel):
         description='Principals allowed when a document names none; `["*"]` only for public data.',
     )
     default_tenant: str = "default"
+    allowed_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders the API may sync from (`POST /v1/ingest`, admins only); a path "
+        "outside all of them is refused. Empty: folder sync over HTTP is off.",
+    )
 
 
 class SearchSettings(BaseModel):
@@ -141,9 +146,11 @@ class SearchSettings(BaseModel):
         "hybrid", description="Default search mode; dense-only and lexical-only are for evaluation."
     )
     fusion: Literal["rrf", "dbsf", "weighted_rrf"] = Field(
-        "rrf",
+        "weighted_rrf",
         description="Hybrid fusion: `rrf` and `dbsf` run inside the engine (one query); "
-        "`weighted_rrf` fuses a dense and a lexical query in Python with `dense_weight`.",
+        "`weighted_rrf` fuses a dense and a lexical query with `dense_weight`. On the SEC "
+        "10-Q questions (bench.retrieval) weighted_rrf had the best hit@5: 0.83 vs rrf 0.77, "
+        "dense-only 0.80, lexical-only 0.57.",
     )
     dense_weight: float = Field(
         0.75,
@@ -186,10 +193,26 @@ class ApiSettings(BaseModel):
     dev_mode: bool = Field(
         False, description="Run without API keys; refused unless bound to loopback."
     )
-    cors_origins: list[str] = Field(default_factory=list)
-    max_request_mb: float = 1.0
-    max_upload_mb: float = 100.0
-    rate_limit_per_minute: int = 120
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS; empty: CORS off."
+    )
+    max_request_mb: float = Field(
+        1.0, gt=0, description="Largest request body (uploads excepted); larger gets 413."
+    )
+    max_upload_mb: float = Field(
+        100.0, gt=0, description="Largest document upload (`POST /v1/documents`); larger gets 413."
+    )
+    rate_limit_per_minute: int = Field(
+        120,
+        ge=0,
+        description="Requests per minute per API key (token bucket, bursts up to the same "
+        "number); 0 turns rate limiting off. Over it: 429 with Retry-After.",
+    )
+    bootstrap_admin: bool = Field(
+        True,
+        description="When no API key exists at start-up, create an admin key and print it "
+        "once to stderr.",
+    )
 
 
 class EvalSettings(BaseModel):

@@ -88,6 +88,9 @@ class AnswerResult:
     context_tokens: int = 0
     tokens_per_s: float | None = None
     model: dict[str, Any] = field(default_factory=dict)
+    #: The packed context exactly as the model read it (kept for feedback and fine-tuning
+    #: exports; not part of :meth:`to_dict`, which API responses are built from).
+    context_text: str = field(default="", repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -353,6 +356,7 @@ class Answerer:
                 else None
             ),
             model=self.llm.describe(),
+            context_text=p.packed.text,
         )
         self._record(p, result)
         log.info(

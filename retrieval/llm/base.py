@@ -3,7 +3,7 @@
 Backends are chosen by name from ``settings.llm.backend`` through
 :func:`get_llm`; each loads nothing until :meth:`LLM.warm_up` (or its first
 call). Generation is bounded by ``settings.llm.timeout_s``: running past it
-raises :class:`core.errors.BackendUnavailableError`.
+raises :class:`core.errors.LLMTimeoutError` (a :class:`BackendUnavailableError`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core.errors import BackendUnavailableError, ConfigError
+from core.errors import ConfigError, LLMTimeoutError
 from core.settings import Settings
 
 Role = Literal["system", "user", "assistant"]
@@ -100,7 +100,7 @@ class Deadline:
 
     def check(self) -> None:
         if time.monotonic() > self._end:
-            raise BackendUnavailableError(
+            raise LLMTimeoutError(
                 f"{self.what} did not finish within llm.timeout_s={self.timeout_s:g}s"
             )
 

@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from core.errors import BackendUnavailableError, InvalidInputError, ModelError
+from core.errors import InvalidInputError, LLMTimeoutError, ModelError
 from core.logging import get_logger
 from core.models import ResolvedModel, configured_llm
 from core.settings import Settings
@@ -186,7 +186,7 @@ class LocalLLM(LLM):
         deadline = Deadline(self.timeout_s, f"local model {self.model.name}")
         # llama.cpp contexts are not thread-safe: one generation at a time per model.
         if not self._run_lock.acquire(timeout=deadline.remaining):
-            raise BackendUnavailableError(
+            raise LLMTimeoutError(
                 f"local model {self.model.name} stayed busy for llm.timeout_s={self.timeout_s:g}s"
             )
         text: list[str] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from core.errors import BackendUnavailableError, ConfigError
+from core.errors import BackendUnavailableError, ConfigError, LLMTimeoutError
 from core.logging import get_logger
 from core.settings import Settings
 from retrieval.llm.base import (
@@ -119,7 +119,7 @@ class OpenAICompatLLM(LLM):
 
         where = f"LLM endpoint {self.base_url}"
         if isinstance(exc, openai.APITimeoutError):
-            return BackendUnavailableError(
+            return LLMTimeoutError(
                 f"{where} did not answer within llm.timeout_s={self.timeout_s:g}s"
             )
         if isinstance(exc, openai.APIConnectionError):

@@ -87,7 +87,7 @@ def test_every_mode_finds_the_obvious_chunk_and_only_readable_ones(
     assert "secret/0" not in found  # ACL
     assert "globex/0" not in found  # tenant
     assert result.mode == mode
-    assert result.fusion == ("rrf" if mode == "hybrid" else None)
+    assert result.fusion == (SearchSettings().fusion if mode == "hybrid" else None)
     assert set(result.timings) == {"embed_ms", "index_ms", "rerank_ms", "expand_ms", "total_ms"}
     assert result.timings["total_ms"] >= result.timings["index_ms"] > 0
 

@@ -1,0 +1,676 @@
+// deepwell chat page: sign in with an API key, ask questions, read cited passages, give feedback.
+//
+// Plain ES module, no build step, no third-party code. Model output and document text are
+// only ever inserted with textContent / text nodes, never as HTML.
+
+const KEY_STORAGE = "deepwell.apiKey";
+const CONVERSATIONS_PREFIX = "deepwell.conversations.v1:";
+const MAX_CONVERSATIONS = 50;
+const MAX_TURNS = 100;
+// The same markers the server counts as citations: [1], [1, 2], [1; 3].
+const CITATION = /\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]/g;
+
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  whoami: $("whoami"),
+  whoUser: $("who-user"),
+  whoTenant: $("who-tenant"),
+  whoRole: $("who-role"),
+  signOut: $("sign-out"),
+  signinView: $("signin-view"),
+  signinForm: $("signin-form"),
+  signinButton: $("signin-button"),
+  signinError: $("signin-error"),
+  apiKey: $("api-key"),
+  chatView: $("chat-view"),
+  newConversation: $("new-conversation"),
+  conversationList: $("conversation-list"),
+  messages: $("messages"),
+  emptyState: $("empty-state"),
+  askForm: $("ask-form"),
+  askButton: $("ask-button"),
+  question: $("question"),
+  dialog: $("citation-dialog"),
+  dialogTitle: $("citation-title"),
+  dialogClose: $("citation-close"),
+  dialogDocument: $("citation-document"),
+  dialogPage: $("citation-page"),
+  dialogSection: $("citation-section"),
+  dialogStatus: $("citation-status"),
+  dialogText: $("citation-text"),
+  answerTemplate: $("answer-template"),
+};
+
+const state = {
+  key: null,
+  me: null,
+  conversations: [],
+  currentId: null,
+  streaming: null, // AbortController of the answer being streamed
+  dialogOpener: null,
+  seq: 0,
+};
+
+// ---------------------------------------------------------------------------- API
+
+/** An API failure: HTTP status plus the server's `{"error": {"code", "message"}}`. */
+class ApiError extends Error {
+  constructor(status, code, message, retryAfter = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+function apiUrl(path) {
+  // Relative to the page, so the UI also works behind a path prefix.
+  return new URL(path, document.baseURI).toString();
+}
+
+async function errorFrom(response) {
+  let code = "http_error";
+  let message = response.statusText || `HTTP ${response.status}`;
+  try {
+    const body = await response.json();
+    if (body && body.error) {
+      code = body.error.code || code;
+      message = body.error.message || message;
+    } else if (body && typeof body.detail === "string") {
+      message = body.detail;
+    }
+  } catch {
+    // Not JSON (a proxy's error page): keep the status text.
+  }
+  return new ApiError(response.status, code, message, response.headers.get("Retry-After"));
+}
+
+async function api(path, { method = "GET", body, key = state.key, signal } = {}) {
+  const headers = { Accept: "application/json" };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(apiUrl(path), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+      credentials: "omit",
+    });
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, "network_error", "The server could not be reached.");
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response.status === 204 ? null : response.json();
+}
+
+/**
+ * Read server-sent events from a fetch response body.
+ * Yields {event, data} with data parsed as JSON (the server only sends JSON).
+ */
+async function* readEvents(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value.replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const parsed = parseEvent(block);
+      if (parsed) yield parsed;
+    }
+  }
+  const last = parseEvent(buffer);
+  if (last) yield last;
+}
+
+function parseEvent(block) {
+  let event = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (!line || line.startsWith(":")) continue; // comments keep the connection alive
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") event = value;
+    else if (field === "data") data.push(value);
+  }
+  if (!data.length) return null;
+  const text = data.join("\n");
+  try {
+    return { event, data: JSON.parse(text) };
+  } catch {
+    return { event, data: { text } };
+  }
+}
+
+/** Ask a question; calls onToken(text) per streamed piece, resolves with the answer object. */
+async function streamAnswer(question, conversationId, onToken, signal) {
+  let response;
+  try {
+    response = await fetch(apiUrl("v1/answer"), {
+      method: "POST",
+      headers: {
+        Accept: "text/event-stream",
+        "Content-Type": "application/json",
+        Authorization: `Bearer ${state.key}`,
+      },
+      body: JSON.stringify({ question, conversation_id: conversationId, stream: true }),
+      signal,
+      credentials: "omit",
+    });
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, "network_error", "The server could not be reached.");
+  }
+  if (!response.ok) throw await errorFrom(response);
+  if (!(response.headers.get("Content-Type") || "").includes("text/event-stream")) {
+    const answer = await response.json(); // a server that answered in one piece
+    onToken(answer.answer || "");
+    return answer;
+  }
+  for await (const { event, data } of readEvents(response)) {
+    if (event === "token") onToken(data.text || "");
+    else if (event === "done") return data;
+    else if (event === "error") {
+      const error = data.error || {};
+      throw new ApiError(500, error.code || "error", error.message || "The answer failed.");
+    }
+  }
+  throw new ApiError(0, "incomplete", "The answer stopped before it was complete. Try again.");
+}
+
+// ---------------------------------------------------------------------------- helpers
+
+function uuid4() {
+  if (window.crypto.randomUUID) return window.crypto.randomUUID();
+  // randomUUID needs a secure context; getRandomValues does not.
+  const b = window.crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("data-") || k.startsWith("aria-")) node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  node.append(...children);
+  return node;
+}
+
+function pages(c) {
+  if (c.page_start == null) return "";
+  if (c.page_end == null || c.page_end === c.page_start) return `p. ${c.page_start}`;
+  return `pp. ${c.page_start}–${c.page_end}`;
+}
+
+function docName(c) {
+  if (c.title) return c.title;
+  const uri = c.source_uri || "";
+  return uri.split(/[\\/]/).filter(Boolean).pop() || c.doc_id || "Document";
+}
+
+function sectionText(section) {
+  return Array.isArray(section) ? section.filter(Boolean).join(" › ") : section || "";
+}
+
+/** Words people read, for an ApiError (never shows the key). */
+function describeError(err) {
+  if (err.status === 429) {
+    const wait = Number(err.retryAfter);
+    const when = Number.isFinite(wait) && wait > 0 ? `in ${Math.ceil(wait)} s` : "in a moment";
+    return `Too many requests. Please try again ${when}.`;
+  }
+  if (err.status === 503) return `The service is busy or unavailable: ${err.message} Try again shortly.`;
+  if (err.status >= 500) return `The server failed to answer (${err.code}): ${err.message}`;
+  if (err.status === 0) return err.message;
+  return `${err.message} (${err.code})`;
+}
+
+// ---------------------------------------------------------------------------- storage
+
+function storageKey() {
+  const me = state.me;
+  return `${CONVERSATIONS_PREFIX}${me.tenant || "default"}:${me.user}`;
+}
+
+function loadConversations() {
+  try {
+    const raw = JSON.parse(localStorage.getItem(storageKey()) || "[]");
+    return Array.isArray(raw) ? raw.filter((c) => c && typeof c.id === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveConversations() {
+  if (!state.me) return; // signed out meanwhile
+  state.conversations.sort((a, b) => (b.updated || 0) - (a.updated || 0));
+  state.conversations = state.conversations.slice(0, MAX_CONVERSATIONS);
+  for (const c of state.conversations) c.turns = c.turns.slice(-MAX_TURNS);
+  try {
+    localStorage.setItem(storageKey(), JSON.stringify(state.conversations));
+  } catch {
+    // Storage full or disabled: the conversation still works, it just won't persist.
+  }
+}
+
+function currentConversation() {
+  return state.conversations.find((c) => c.id === state.currentId) || null;
+}
+
+/** What is kept of an answer: enough to show it and its sources again. */
+function keepAnswer(a) {
+  return {
+    answer_id: a.answer_id,
+    answer: a.answer,
+    no_answer: Boolean(a.no_answer),
+    citations: a.citations || [],
+    context: a.context || [], // every [n] the answer may use, for linking markers
+  };
+}
+
+// ---------------------------------------------------------------------------- sign-in
+
+function showSignIn(message = "") {
+  abortStreaming();
+  state.key = null;
+  state.me = null;
+  sessionStorage.removeItem(KEY_STORAGE);
+  if (ui.dialog.open) ui.dialog.close();
+  ui.chatView.hidden = true;
+  ui.whoami.hidden = true;
+  ui.signinView.hidden = false;
+  ui.signinError.textContent = message;
+  ui.apiKey.setAttribute("aria-invalid", message ? "true" : "false");
+  ui.apiKey.value = "";
+  ui.apiKey.focus();
+}
+
+async function signIn(key) {
+  const me = await api("v1/me", { key });
+  const user = me.user ?? me.user_id ?? me.principal?.user;
+  if (!user) throw new ApiError(500, "bad_response", "The server did not say who you are.");
+  state.key = key;
+  state.me = {
+    user: String(user),
+    tenant: String(me.tenant ?? me.principal?.tenant ?? "default"),
+    role: String(me.role ?? me.principal?.role ?? ""),
+  };
+  sessionStorage.setItem(KEY_STORAGE, key);
+  ui.whoUser.textContent = state.me.user;
+  ui.whoTenant.textContent = state.me.tenant;
+  ui.whoRole.textContent = state.me.role || "—";
+  ui.signinView.hidden = true;
+  ui.signinError.textContent = "";
+  ui.whoami.hidden = false;
+  ui.chatView.hidden = false;
+  state.conversations = loadConversations();
+  openConversation(state.conversations[0]?.id ?? null);
+  ui.question.focus();
+}
+
+ui.signinForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const key = ui.apiKey.value.trim();
+  if (!key) {
+    ui.signinError.textContent = "Enter your API key.";
+    ui.apiKey.setAttribute("aria-invalid", "true");
+    ui.apiKey.focus();
+    return;
+  }
+  ui.signinButton.disabled = true;
+  ui.signinError.textContent = "";
+  try {
+    await signIn(key);
+    ui.apiKey.value = "";
+  } catch (err) {
+    const message =
+      err.status === 401 || err.status === 403
+        ? "That API key was not accepted. Check it and try again."
+        : describeError(err);
+    ui.signinError.textContent = message;
+    ui.apiKey.setAttribute("aria-invalid", "true");
+    ui.apiKey.focus();
+  } finally {
+    ui.signinButton.disabled = false;
+  }
+});
+
+ui.signOut.addEventListener("click", () => showSignIn(""));
+
+/** Any 401 after sign-in: the key was revoked or expired. */
+function handleAuthFailure(err) {
+  if (err instanceof ApiError && err.status === 401) {
+    showSignIn("Your API key is no longer accepted. Please sign in again.");
+    return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------- conversations
+
+function renderConversationList() {
+  ui.conversationList.replaceChildren(
+    ...state.conversations.map((c) => {
+      const button = el("button", { type: "button", class: "conversation-item", text: c.title || "New conversation" });
+      if (c.id === state.currentId) button.setAttribute("aria-current", "true");
+      button.addEventListener("click", () => {
+        openConversation(c.id);
+        ui.question.focus();
+      });
+      return el("li", {}, button);
+    }),
+  );
+}
+
+function openConversation(id) {
+  abortStreaming();
+  state.currentId = id;
+  ui.messages.replaceChildren();
+  const conversation = currentConversation();
+  for (const turn of conversation?.turns ?? []) {
+    const view = addTurn(turn.question);
+    if (turn.answer) finishAnswer(view, turn.answer, turn);
+    else if (turn.error) showTurnError(view, turn.error);
+  }
+  ui.emptyState.hidden = ui.messages.childElementCount > 0;
+  renderConversationList();
+  scrollToEnd();
+}
+
+ui.newConversation.addEventListener("click", () => {
+  openConversation(null); // created on its first question
+  ui.question.focus();
+});
+
+// ---------------------------------------------------------------------------- asking
+
+function addTurn(question) {
+  const node = ui.answerTemplate.content.firstElementChild.cloneNode(true);
+  const n = ++state.seq;
+  node.querySelector(".question-text").textContent = question;
+  const comment = node.querySelector(".feedback-comment");
+  comment.id = `feedback-comment-${n}`;
+  node.querySelector(".feedback-label").htmlFor = comment.id;
+  ui.messages.append(node);
+  ui.emptyState.hidden = true;
+  return {
+    root: node,
+    text: node.querySelector(".answer-text"),
+    error: node.querySelector(".answer-error"),
+    sources: node.querySelector(".sources"),
+    sourceList: node.querySelector(".source-list"),
+    feedback: node.querySelector(".feedback"),
+  };
+}
+
+function scrollToEnd() {
+  ui.messages.lastElementChild?.scrollIntoView({ block: "end" });
+}
+
+function abortStreaming() {
+  if (state.streaming) state.streaming.abort();
+  state.streaming = null;
+  setBusy(false);
+}
+
+function setBusy(busy) {
+  ui.askButton.disabled = busy;
+  ui.askButton.textContent = busy ? "Answering…" : "Send";
+}
+
+async function ask(question) {
+  let conversation = currentConversation();
+  if (!conversation) {
+    conversation = { id: uuid4(), title: question.slice(0, 80), updated: Date.now(), turns: [] };
+    state.conversations.unshift(conversation);
+    state.currentId = conversation.id;
+  }
+  const turn = { question };
+  conversation.turns.push(turn);
+  conversation.updated = Date.now();
+  saveConversations();
+  renderConversationList();
+
+  const view = addTurn(question);
+  scrollToEnd();
+  const controller = new AbortController();
+  state.streaming = controller;
+  setBusy(true);
+  const streamed = document.createTextNode("");
+  view.text.append(streamed);
+  try {
+    const answer = await streamAnswer(
+      question,
+      conversation.id,
+      (piece) => {
+        streamed.appendData(piece);
+      },
+      controller.signal,
+    );
+    turn.answer = keepAnswer(answer);
+    finishAnswer(view, turn.answer, turn);
+  } catch (err) {
+    if (err.name === "AbortError") {
+      turn.error = "The answer was interrupted.";
+      return;
+    }
+    if (handleAuthFailure(err)) return;
+    turn.error = describeError(err);
+    showTurnError(view, turn.error);
+  } finally {
+    if (state.streaming === controller) {
+      state.streaming = null;
+      setBusy(false);
+    }
+    saveConversations();
+  }
+  scrollToEnd();
+}
+
+function showTurnError(view, message) {
+  view.text.setAttribute("aria-busy", "false");
+  if (!view.text.textContent) view.text.hidden = true;
+  view.error.textContent = message;
+  view.error.hidden = false;
+}
+
+/** Replace the streamed text with the final answer: [n] markers become citation buttons. */
+function finishAnswer(view, answer, turn) {
+  const cited = new Map();
+  for (const c of [...(answer.context || []), ...(answer.citations || [])]) cited.set(c.n, c);
+  view.text.replaceChildren(...linkCitations(answer.answer || "", cited));
+  view.text.classList.toggle("no-answer", Boolean(answer.no_answer));
+  view.text.setAttribute("aria-busy", "false");
+
+  const citations = answer.citations || [];
+  view.sourceList.replaceChildren(
+    ...citations.map((c) => {
+      const where = [pages(c), sectionText(c.section)].filter(Boolean).join(" · ");
+      const button = el(
+        "button",
+        { type: "button", class: "source-link" },
+        el("span", { class: "source-n", text: `[${c.n}]` }),
+        " ",
+        el("span", { class: "source-title", text: docName(c) }),
+      );
+      button.addEventListener("click", () => openCitation(c, button));
+      return el("li", { value: c.n }, button, where ? el("span", { class: "source-where", text: where }) : "");
+    }),
+  );
+  view.sources.hidden = citations.length === 0;
+  if (answer.answer_id) setUpFeedback(view, answer.answer_id, turn);
+}
+
+function linkCitations(text, cited) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(CITATION)) {
+    const numbers = match[1].split(/[,;]/).map((s) => Number(s.trim()));
+    if (!numbers.some((n) => cited.has(n))) continue; // an invented [9]: leave it as text
+    parts.push(document.createTextNode(text.slice(last, match.index)));
+    numbers.forEach((n, i) => {
+      const c = cited.get(n);
+      if (!c) {
+        parts.push(document.createTextNode(`[${n}]`));
+        return;
+      }
+      const button = el("button", {
+        type: "button",
+        class: "cite",
+        text: `[${n}]`,
+        "aria-label": `Source ${n}: ${docName(c)}${pages(c) ? `, ${pages(c)}` : ""}`,
+      });
+      button.addEventListener("click", () => openCitation(c, button));
+      parts.push(button);
+      if (i < numbers.length - 1) parts.push(document.createTextNode(" "));
+    });
+    last = match.index + match[0].length;
+  }
+  parts.push(document.createTextNode(text.slice(last)));
+  return parts;
+}
+
+ui.askForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const question = ui.question.value.trim();
+  if (!question || state.streaming) return;
+  ui.question.value = "";
+  ask(question);
+});
+
+ui.question.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    ui.askForm.requestSubmit();
+  }
+});
+
+// ---------------------------------------------------------------------------- citations
+
+async function openCitation(c, opener) {
+  state.dialogOpener = opener;
+  ui.dialogTitle.textContent = `[${c.n}] ${docName(c)}`;
+  ui.dialogDocument.textContent = c.source_uri || docName(c);
+  ui.dialogPage.textContent = pages(c) || "—";
+  ui.dialogSection.textContent = sectionText(c.section) || "—";
+  ui.dialogStatus.textContent = "Loading the passage…";
+  ui.dialogText.textContent = c.snippet || "";
+  if (!ui.dialog.open) ui.dialog.showModal();
+  ui.dialogClose.focus();
+
+  const path = `v1/documents/${encodeURIComponent(c.doc_id)}/chunks/${encodeURIComponent(c.chunk_id)}`;
+  try {
+    const chunk = await api(path);
+    if (state.dialogOpener !== opener) return; // another citation was opened meanwhile
+    ui.dialogTitle.textContent = `[${c.n}] ${docName(chunk.title ? chunk : c)}`;
+    ui.dialogDocument.textContent = chunk.source_uri || c.source_uri || docName(c);
+    ui.dialogPage.textContent = pages(chunk) || pages(c) || "—";
+    ui.dialogSection.textContent = sectionText(chunk.section) || sectionText(c.section) || "—";
+    ui.dialogText.textContent = chunk.text;
+    ui.dialogStatus.textContent = "";
+  } catch (err) {
+    if (state.dialogOpener !== opener) return;
+    if (handleAuthFailure(err)) return;
+    ui.dialogStatus.textContent = `Showing the excerpt saved with the answer; the full passage could not be loaded (${describeError(err)}).`;
+  }
+}
+
+ui.dialogClose.addEventListener("click", () => ui.dialog.close());
+ui.dialog.addEventListener("click", (event) => {
+  if (event.target === ui.dialog) ui.dialog.close(); // a click on the backdrop
+});
+ui.dialog.addEventListener("close", () => {
+  const opener = state.dialogOpener;
+  state.dialogOpener = null;
+  if (opener && opener.isConnected) opener.focus();
+});
+
+// ---------------------------------------------------------------------------- feedback
+
+function setUpFeedback(view, answerId, turn) {
+  const form = view.feedback;
+  const thumbs = [...form.querySelectorAll(".thumb")];
+  const more = form.querySelector(".feedback-more");
+  const comment = form.querySelector(".feedback-comment");
+  const send = form.querySelector(".feedback-send");
+  const status = form.querySelector(".feedback-status");
+  let rating = null;
+  form.hidden = false;
+
+  const done = (given) => {
+    for (const t of thumbs) {
+      t.setAttribute("aria-pressed", String(t.dataset.rating === given));
+      t.disabled = true;
+    }
+    more.hidden = true;
+    status.textContent = "Thanks, your feedback was recorded.";
+  };
+  if (turn?.feedback) {
+    done(turn.feedback);
+    return;
+  }
+
+  for (const thumb of thumbs) {
+    thumb.addEventListener("click", () => {
+      rating = thumb.dataset.rating;
+      for (const t of thumbs) t.setAttribute("aria-pressed", String(t === thumb));
+      more.hidden = false;
+      status.textContent = "";
+      comment.focus();
+    });
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!rating) return;
+    send.disabled = true;
+    status.textContent = "Sending…";
+    const body = { answer_id: answerId, rating };
+    const text = comment.value.trim();
+    if (text) body.comment = text;
+    try {
+      await api("v1/feedback", { method: "POST", body });
+      done(rating);
+      if (turn) {
+        turn.feedback = rating;
+        saveConversations();
+      }
+    } catch (err) {
+      if (handleAuthFailure(err)) return;
+      status.textContent = `Feedback not sent: ${describeError(err)}`;
+    } finally {
+      send.disabled = false;
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------- start
+
+async function start() {
+  const saved = sessionStorage.getItem(KEY_STORAGE);
+  if (!saved) {
+    showSignIn("");
+    return;
+  }
+  try {
+    await signIn(saved);
+  } catch (err) {
+    showSignIn(err.status === 401 ? "Your session has ended. Please sign in again." : describeError(err));
+  }
+}
+
+start();
