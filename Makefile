@@ -44,6 +44,8 @@ format: install
 bench: install  ## Performance benchmarks (see bench/)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.embedding_profiles
+	$(BIN)/python -m bench.search_latency
+	$(BIN)/python -m bench.retrieval
 
 eval: install  ## Evaluation suite (see eval/)
 	@if $(BIN)/deepwell eval --help >/dev/null 2>&1; then \

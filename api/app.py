@@ -2,39 +2,127 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from api import errors
-from api.routes import health
+from api.auth import bootstrap_admin
+from api.limits import MB, BodySizeLimit
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import answer, chat, documents, feedback, health, jobs, keys, me, metrics, search
 from api.services import Services
-from core import Settings, __version__, get_logger, get_settings
+from core import ConfigError, Settings, __version__, get_logger, get_settings
 
 log = get_logger(__name__)
 
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+_DESCRIPTION = """\
+Every route under `/v1` needs an API key: `Authorization: Bearer dw_...` (or `X-API-Key`).
+Unauthenticated: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`, the chat page
+(`/`, `/static/...`). Errors always have the shape `{"error": {"code": ..., "message": ...}}`.
+"""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback name or address (development mode binds only there)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_upload(method: str, path: str) -> bool:
+    return method == "POST" and path.rstrip("/") == "/v1/documents"
+
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """Build the app. ``services`` may be given (tests); otherwise they start in the lifespan."""
+    """Build the app. ``services`` may be given (tests, ``deepwell serve``); otherwise they
+    start in the lifespan. Either way the lifespan adds the server runtime
+    (:meth:`Services.serve`) and, with no API key yet, creates the first admin key."""
     settings = settings or get_settings()
+    if settings.api.dev_mode and not is_loopback(settings.api.host):
+        raise ConfigError(
+            "api.dev_mode runs without API keys and binds to loopback only, "
+            f"not {settings.api.host}"
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
-        app.state.services = services or Services.start(settings)
+        running = services or Services.start(settings)
+        app.state.services = running
         try:
+            running.serve()
+            assert running.keys is not None
+            if settings.api.dev_mode:
+                log.warning(
+                    "api.dev_mode",
+                    message="development mode: requests without an API key act as user 'dev' "
+                    "(admin role); never expose this server",
+                    host=settings.api.host,
+                )
+            bootstrap_admin(running.keys, settings)
             yield
         finally:
             if owned:
-                app.state.services.close()
+                running.close()
+            elif running.jobs is not None:
+                running.jobs.close()
+                running.jobs = None
 
     app = FastAPI(
         title="deepwell",
         version=__version__,
         summary="Retrieval-augmented answers over private documents, with access control.",
+        description=_DESCRIPTION,
         lifespan=lifespan,
     )
     errors.install(app)
-    app.include_router(health.router)
+    for module in (health, metrics, me, search, answer, chat, documents, jobs, feedback, keys):
+        app.include_router(module.router)
+    _mount_static(app)
+
+    app.add_middleware(
+        BodySizeLimit,
+        request_bytes=int(settings.api.max_request_mb * MB),
+        upload_bytes=int(settings.api.max_upload_mb * MB),
+        is_upload=_is_upload,
+    )
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
+    app.add_middleware(MetricsMiddleware, metrics=_metrics_of)
     return app
+
+
+def _metrics_of(scope: Scope) -> Metrics | None:
+    """The running app's metrics (None before the lifespan built them)."""
+    services = getattr(getattr(scope.get("app"), "state", None), "services", None)
+    return getattr(services, "metrics", None)
+
+
+def _mount_static(app: FastAPI) -> None:
+    """The chat page: ``index.html`` at ``/``, its assets under ``/static`` (when present)."""
+    if not STATIC_DIR.is_dir():
+        return
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    index = STATIC_DIR / "index.html"
+
+    @app.get("/", include_in_schema=False)
+    def chat_page() -> FileResponse:
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})

@@ -1,12 +1,18 @@
-"""Typed dependencies: request code receives services, never builds them."""
+"""Typed dependencies: request code receives services and the caller, never builds them."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.auth import Caller, KeyStore, dev_caller
+from api.jobs import JobQueue
+from api.records import Records
 from api.services import Services
+from core.errors import AuthenticationError
+from retrieval.search import Searcher
 
 
 def get_services(request: Request) -> Services:
@@ -15,3 +21,70 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An API key (`dw_...`): `Authorization: Bearer <key>`.",
+)
+_api_key = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="apiKey",
+    description="The same API key in an `X-API-Key` header.",
+)
+
+
+def get_caller(
+    services: ServicesDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header_key: Annotated[str | None, Depends(_api_key)],
+) -> Caller:
+    """The authenticated caller (and one token of its rate limit).
+
+    In development mode a request without a key is the ``dev`` principal; a key that
+    is presented is checked all the same.
+    """
+    keys = services.keys
+    assert keys is not None
+    assert services.limiter is not None
+    secret = bearer.credentials if bearer is not None else header_key
+    if secret:
+        caller = keys.authenticate(secret.strip())
+    elif services.settings.api.dev_mode:
+        caller = dev_caller(services.settings)
+    else:
+        raise AuthenticationError(
+            "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+        )
+    services.limiter.check(caller.rate_key)
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_searcher(services: ServicesDep) -> Searcher:
+    assert services.searcher is not None
+    return services.searcher
+
+
+def get_keys(services: ServicesDep) -> KeyStore:
+    assert services.keys is not None
+    return services.keys
+
+
+def get_records(services: ServicesDep) -> Records:
+    assert services.records is not None
+    return services.records
+
+
+def get_jobs(services: ServicesDep) -> JobQueue:
+    assert services.jobs is not None
+    return services.jobs
+
+
+SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+KeysDep = Annotated[KeyStore, Depends(get_keys)]
+RecordsDep = Annotated[Records, Depends(get_records)]
+JobsDep = Annotated[JobQueue, Depends(get_jobs)]

@@ -2,35 +2,55 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.limits import RateLimitedError
 from core.errors import (
     AuthenticationError,
     BackendUnavailableError,
     ConfigError,
     DeepwellError,
     InvalidInputError,
+    LLMTimeoutError,
     NotFoundError,
     PermissionDeniedError,
 )
+from core.logging import get_logger
 
+log = get_logger(__name__)
+
+#: First match wins: subclasses before their bases.
 STATUS: dict[type[DeepwellError], int] = {
     InvalidInputError: 422,
     AuthenticationError: 401,
     PermissionDeniedError: 403,
     NotFoundError: 404,
+    RateLimitedError: 429,
+    LLMTimeoutError: 504,
     BackendUnavailableError: 503,
     ConfigError: 500,
 }
 
+_HTTP_CODES = {
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
 
 class ErrorBody(BaseModel):
-    code: str
-    message: str
+    code: str = Field(description="Stable machine-readable name, e.g. `not_found`.")
+    message: str = Field(description="What happened and, where there is one, what to do.")
 
 
 class ErrorResponse(BaseModel):
@@ -39,8 +59,25 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-def _body(code: str, message: str) -> dict[str, dict[str, str]]:
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return ErrorResponse(error=ErrorBody(code=code, message=message)).model_dump()
+
+
+_DESCRIPTIONS = {
+    401: "Missing, unknown or revoked API key.",
+    403: "The key's role does not allow this.",
+    404: "No such object, or the caller may not see it (the two look the same).",
+    413: "The request body is over `api.max_request_mb` (uploads: `api.max_upload_mb`).",
+    422: "Malformed or out-of-range input; the message names the field.",
+    429: "Over `api.rate_limit_per_minute` for this key; see `Retry-After`.",
+    503: "A backend (database, index, LLM endpoint) is unavailable; see `Retry-After`.",
+    504: "The LLM did not finish within `llm.timeout_s`.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for these error statuses, all with the error shape."""
+    return {s: {"model": ErrorResponse, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
 def status_for(exc: DeepwellError) -> int:
@@ -50,14 +87,27 @@ def status_for(exc: DeepwellError) -> int:
     return 500
 
 
+def response_for(exc: DeepwellError) -> JSONResponse:
+    """The HTTP response of a domain error (also used for errors inside streams)."""
+    status = status_for(exc)
+    headers = None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+    elif status == 503:
+        headers = {"Retry-After": "5"}
+    elif status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    if status >= 500:
+        log.warning("api.error", code=exc.code, status=status, error=str(exc))
+    return JSONResponse(error_body(exc.code, str(exc)), status_code=status, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     @app.exception_handler(DeepwellError)
     async def _domain(_: Request, exc: DeepwellError) -> JSONResponse:
-        status = status_for(exc)
-        headers = {"Retry-After": "5"} if status == 503 else None
-        return JSONResponse(_body(exc.code, str(exc)), status_code=status, headers=headers)
+        return response_for(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -65,13 +115,27 @@ def install(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}"
             for err in exc.errors()
         ]
-        return JSONResponse(_body("invalid_input", "; ".join(parts)), status_code=422)
+        return JSONResponse(error_body("invalid_input", "; ".join(parts)), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthenticated", 403: "permission_denied", 404: "not_found"}.get(
-            exc.status_code, "http_error"
+        if exc.status_code == 400:  # FastAPI could not decode the body (not UTF-8, bad form)
+            message = f"malformed request body ({exc.detail}): send UTF-8 JSON or a valid form"
+            return JSONResponse(error_body("invalid_input", message), status_code=422)
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error(
+            "api.unhandled",
+            path=request.url.path,
+            error=f"{type(exc).__name__}: {exc}",
+            exc_info=exc,
         )
         return JSONResponse(
-            _body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            error_body("internal_error", "internal error; the server log has the details"),
+            status_code=500,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -14,6 +14,18 @@ from core.models import ResolvedModel, configured_embedding, configured_llm
 from ingest.registry import Registry
 from retrieval.embedding import Embedder, make_embedder
 from retrieval.index import VectorIndex, open_index
+
+if TYPE_CHECKING:  # the server's runtime: built by serve(), not by CLI commands
+    from api.auth import KeyStore
+    from api.jobs import JobQueue
+    from api.limits import RateLimiter
+    from api.metrics import Metrics
+    from api.records import Records
+    from ingest.pipeline import Ingestor
+    from retrieval.answer import Answerer
+    from retrieval.conversation import ConversationStore
+    from retrieval.llm import LLM
+    from retrieval.search import Searcher
 
 log = get_logger(__name__)
 
@@ -29,6 +41,15 @@ class Services:
     embedder: Embedder
     llm_model: ResolvedModel | None
     extras: dict[str, Any] = field(default_factory=dict)
+    # The server's runtime, built by serve() (None in CLI commands).
+    llm: LLM | None = None
+    searcher: Searcher | None = None
+    keys: KeyStore | None = None
+    records: Records | None = None
+    conversations: ConversationStore | None = None
+    jobs: JobQueue | None = None
+    metrics: Metrics | None = None
+    limiter: RateLimiter | None = None
 
     @classmethod
     def start(cls, settings: Settings, *, with_llm: bool = True) -> Services:
@@ -55,7 +76,81 @@ class Services:
         log.info("services.started", **{k: v["backend"] for k, v in services.backends().items()})
         return services
 
+    def serve(self) -> None:
+        """Build what the HTTP server needs on top: LLM, searcher, key and record stores,
+        the ingest worker, metrics and the rate limiter. Idempotent."""
+        if self.jobs is not None:
+            return
+        from api.auth import KeyStore
+        from api.jobs import JobQueue
+        from api.limits import RateLimiter
+        from api.metrics import Metrics
+        from api.records import Records, SqlConversationStore
+        from retrieval.llm import get_llm
+        from retrieval.search import Searcher
+
+        settings = self.settings
+        self.keys = KeyStore(self.engine)
+        self.keys.create_schema()
+        self.records = Records(self.engine)
+        self.records.create_schema()
+        self.conversations = SqlConversationStore(self.engine)
+        self.llm = get_llm(settings)
+        self.llm.warm_up()
+        self.searcher = Searcher.from_settings(settings, self.index, self.embedder)
+        self.searcher.warm_up()
+        self.metrics = Metrics()
+        self.metrics.watch_index(self.index.count)
+        self.limiter = RateLimiter(settings.api.rate_limit_per_minute)
+        metrics = self.metrics
+
+        def on_outcome(outcome: Any) -> None:
+            metrics.ingest_documents.labels(outcome.status).inc()
+            metrics.ingest_chunks.inc(outcome.chunks)
+            if outcome.status == "failed":
+                metrics.ingest_failures.inc()
+
+        jobs = JobQueue(
+            settings,
+            self.engine,
+            self.ingestor,
+            on_outcome=on_outcome,
+            after_jobs=self.index.optimize,
+        )
+        jobs.create_schema()
+        self.metrics.watch_queue(jobs.queued)
+        jobs.start()
+        self.jobs = jobs
+
+    def ingestor(self) -> Ingestor:
+        """A new ingestor writing to this index and registry (its parsers start on first use)."""
+        from ingest.pipeline import Ingestor
+
+        return Ingestor(
+            self.settings, index=self.index, registry=self.registry, embedder=self.embedder
+        )
+
+    def answerer(self, retrieve_limit: int | None = None) -> Answerer:
+        """An answerer over the shared searcher, LLM and conversation store (cheap to build)."""
+        from retrieval.answer import Answerer
+
+        assert self.searcher is not None, "serve() was not called"
+        assert self.llm is not None, "serve() was not called"
+        return Answerer(
+            self.searcher,
+            self.llm,
+            self.settings,
+            conversations=self.conversations,
+            retrieve_limit=retrieve_limit,
+        )
+
     def close(self) -> None:
+        if self.jobs is not None:
+            self.jobs.close()
+            self.jobs = None
+        if self.llm is not None:
+            self.llm.close()
+            self.llm = None
         self.index.close()
         self.engine.dispose()
 

@@ -22,8 +22,6 @@ MiniLM model) + ``as_retriever(similarity_top_k=10)``, as a user would write it.
 from __future__ import annotations
 
 import argparse
-import csv
-import fnmatch
 import json
 import shutil
 import statistics
@@ -34,13 +32,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import core  # noqa: F401  (first: telemetry off before third-party imports)
 from core import Principal, Settings, configure_logging
 from core.db import make_engine
 from core.models import configured_embedding
 from core.settings import SearchSettings
+from eval.datasets import file_name, load_sec_10q
+from eval.metrics import hit_at_k, percentile, recall_at_k
 from ingest.pipeline import Ingestor
 from ingest.registry import Registry
 from ingest.sources import FolderSource
@@ -74,34 +73,18 @@ def load_questions(csv_path: Path, docs: Path) -> list[Question]:
     """The questions with their reference file names; a pattern naming no file is an error."""
     names = sorted(p.name for p in docs.iterdir() if p.is_file())
     out = []
-    with csv_path.open(encoding="utf-8-sig", newline="") as fh:
-        for row in csv.DictReader(fh):
-            refs: set[str] = set()
-            for raw in row["Source Docs"].split(","):
-                pattern = raw.strip().strip('"')
-                if pattern:
-                    refs.update(fnmatch.filter(names, pattern))
-            if not refs:
-                sys.exit(f"{csv_path}: {row['Source Docs']!r} names no file in {docs}")
-            out.append(Question(row["Question"].strip(), frozenset(refs), row["Question Type"]))
+    for item in load_sec_10q(csv_path).items:
+        refs = item.reference_docs(names)
+        if not refs:
+            sys.exit(f"{csv_path}: {item.sources!r} names no file in {docs}")
+        out.append(Question(item.question, refs, item.question_type))
     return out
 
 
-def file_of(source_uri: str) -> str:
-    return Path(unquote(urlparse(source_uri).path)).name
-
-
-def hit_at(ranked: Sequence[str], refs: frozenset[str], k: int) -> float:
-    return float(any(name in refs for name in ranked[:k]))
-
-
-def recall_at(ranked: Sequence[str], refs: frozenset[str], k: int) -> float:
-    return len(refs & set(ranked[:k])) / len(refs)
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+file_of = file_name
+hit_at = hit_at_k
+recall_at = recall_at_k
+pct = percentile
 
 
 # --- deepwell ----------------------------------------------------------------------------
@@ -190,7 +173,8 @@ def run_llama_index(docs: Path, model_dir: Path, questions: Sequence[Question]) 
 
 def report(runs: Sequence[Run], questions: Sequence[Question]) -> None:
     kinds = sorted({q.kind for q in questions})
-    head = f"{'system':44}{'hit@5':>7}{'rec@10':>8}{'p50 ms':>8}{'p95 ms':>8}{'index p50':>10}"
+    width = max(44, *(len(run.name) + 2 for run in runs))
+    head = f"{'system':{width}}{'hit@5':>7}{'rec@10':>8}{'p50 ms':>8}{'p95 ms':>8}{'index p50':>10}"
     short = {k: k.replace(" RAG", "").replace("Single-Doc ", "1doc ") for k in kinds}
     print(f"\n{len(questions)} questions; hit@5 by question type: " + ", ".join(short.values()))
     print(head + "".join(f"{short[k]:>20}" for k in kinds))
@@ -202,7 +186,7 @@ def report(runs: Sequence[Run], questions: Sequence[Question]) -> None:
             for k in kinds
         ]
         print(
-            f"{run.name:44}{statistics.mean(hit):7.3f}{statistics.mean(rec):8.3f}"
+            f"{run.name:{width}}{statistics.mean(hit):7.3f}{statistics.mean(rec):8.3f}"
             f"{pct(run.latency_ms, 0.5):8.1f}{pct(run.latency_ms, 0.95):8.1f}"
             + (f"{pct(run.index_ms, 0.5):10.1f}" if run.index_ms else f"{'-':>10}")
             + "".join(f"{v:20.3f}" for v in by_kind)

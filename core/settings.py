@@ -215,12 +215,80 @@ class ApiSettings(BaseModel):
     )
 
 
+class JudgeSettings(BaseModel):
+    """The LLM that grades answers (ragas faithfulness, relevancy, correctness); off unless set."""
+
+    backend: Literal["none", "local", "openai"] = Field(
+        "none",
+        description="`none`: LLM-judged metrics are skipped (never a hosted default); "
+        "`local`: a GGUF model of `deepwell models`; `openai`: an OpenAI-compatible endpoint.",
+    )
+    model: str = Field(
+        "qwen2.5-coder-1.5b-instruct", description="Local model name, or the endpoint's model."
+    )
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    embeddings_for_relevancy: bool = Field(
+        True, description="Answer relevancy compares question embeddings (the local MiniLM)."
+    )
+
+
+class FinetuneSettings(BaseModel):
+    """The LoRA-finetuned closed-book baseline (``eval.finetune``)."""
+
+    sample_chunks: int = Field(
+        200, ge=1, description="Chunks of the corpus trained on (a deterministic sample)."
+    )
+    max_steps: int = Field(300, ge=1, description="Optimizer steps in all (both phases).")
+    cpt_share: float = Field(
+        0.4, ge=0.0, le=1.0, description="Share of the steps spent on continued training on chunks."
+    )
+    paraphrases: int = Field(3, ge=1, le=8, description="Question wordings per generated fact.")
+    rank: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    batch_size: int = Field(4, ge=1)
+    max_seq_tokens: int = Field(192, ge=32)
+    seed: int = 0
+
+
 class EvalSettings(BaseModel):
-    """Evaluation datasets and results."""
+    """Evaluation datasets, systems under test, the fine-tuned baseline and the nightly gate."""
 
     data_dir: Path = Field(
         Path("../shared/data"), description="Root of registered evaluation data."
     )
+    model: str = Field(
+        "smollm2-135m-instruct",
+        description="The base model every system answers with (a local GGUF of `deepwell "
+        "models`). SmolLM2-135M: ~100 tok/s and ~2 LoRA steps/s on 2 CPU cores, so the quick "
+        "suite of four systems fits in minutes; a weak reader, so compare systems, not models.",
+    )
+    max_tokens: int = Field(96, ge=8, description="Longest answer generated in evaluation.")
+    context_window: int = Field(2048, ge=512)
+    threads: int | None = Field(None, ge=1, description="CPU threads; default all cores.")
+    dataset: str = Field("sec-10q", description="Dataset of `deepwell eval run` by default.")
+    systems: list[str] = Field(
+        default_factory=lambda: ["hybrid", "closed-book", "rag", "finetuned", "finetuned+rag"],
+        description="Systems of the nightly suite (and of `eval run` without --systems).",
+    )
+    quick_per_type: int = Field(
+        4, ge=1, description="`--quick`: questions per question type (stratified sample)."
+    )
+    user: str = Field("eval", description="Principal the systems retrieve as (ACL applies).")
+    groups: list[str] = Field(default_factory=list)
+    tenant: str = "default"
+    retrieve_limit: int = Field(10, ge=0, le=100, description="Passages retrieved per question.")
+    bootstrap_samples: int = Field(1000, ge=100)
+    tolerance: float = Field(
+        0.05, ge=0.0, description="Largest accepted drop of a score (absolute) vs the baseline."
+    )
+    tolerances: dict[str, float] = Field(
+        default_factory=dict,
+        description='Per-metric tolerances overriding `tolerance`, e.g. {"hit@5": 0.02}.',
+    )
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
 
 
 class ModelSettings(BaseModel):
@@ -309,15 +377,25 @@ def _refuse_unknown_env(settings_cls: type[BaseSettings]) -> None:
         if info is None:
             unknown.append(key)
             continue
-        nested = info.annotation
-        if field and not (
-            isinstance(nested, type)
-            and issubclass(nested, BaseModel)
-            and field in nested.model_fields
-        ):
+        if field and not _known_path(info.annotation, field.split("__")):
             unknown.append(key)
     if unknown:
         raise ConfigError(f"unknown setting(s) in the environment: {', '.join(sorted(unknown))}")
+
+
+def _known_path(model: object, path: list[str]) -> bool:
+    """Whether ``a__b__c`` names a field through nested groups (``eval__judge__backend``)."""
+    for i, name in enumerate(path):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return False
+        info = model.model_fields.get(name)
+        if info is None:
+            return False
+        model = info.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            # A leaf: only a dict-valued field may take deeper keys.
+            return i == len(path) - 1 or "dict" in str(model)
+    return True
 
 
 @lru_cache(maxsize=1)

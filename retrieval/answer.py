@@ -113,6 +113,32 @@ class AnswerResult:
         }
 
 
+class AnswerStream(Iterator[AnswerEvent]):
+    """The events of a streamed answer; :attr:`result` is set once ``done`` was yielded.
+
+    Closing it early stops the generation.
+    """
+
+    def __init__(self, events: Iterator[AnswerEvent], holder: list[AnswerResult]) -> None:
+        self._events = events
+        self._holder = holder
+
+    def __iter__(self) -> AnswerStream:
+        return self
+
+    def __next__(self) -> AnswerEvent:
+        return next(self._events)
+
+    def close(self) -> None:
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+
+    @property
+    def result(self) -> AnswerResult | None:
+        return self._holder[0] if self._holder else None
+
+
 @dataclass
 class _Prepared:
     """Everything decided before generation starts."""
@@ -242,7 +268,7 @@ class Answerer:
         filters: Any = None,
         conversation_id: str | None = None,
         stream: Literal[True],
-    ) -> Iterator[AnswerEvent]: ...
+    ) -> AnswerStream: ...
 
     def answer(
         self,
@@ -252,14 +278,14 @@ class Answerer:
         filters: Any = None,
         conversation_id: str | None = None,
         stream: bool = False,
-    ) -> AnswerResult | Iterator[AnswerEvent]:
+    ) -> AnswerResult | AnswerStream:
         """Answer ``question`` for ``principal`` with citations.
 
         Args:
             filters: metadata filters handed to the searcher (ACL is added there).
             conversation_id: continue (or start) this conversation: the question
                 is rewritten against its history and the turn is recorded.
-            stream: return an iterator of ``token`` events and a final ``done``.
+            stream: return an :class:`AnswerStream` of ``token`` events and a final ``done``.
 
         Raises:
             NotFoundError: the conversation belongs to someone else.
@@ -269,7 +295,7 @@ class Answerer:
         holder: list[AnswerResult] = []
         events = self._events(prepared, holder)
         if stream:
-            return events
+            return AnswerStream(events, holder)
         for _ in events:
             pass
         return holder[0]

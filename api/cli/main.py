@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 import core
-from api.cli import ask_cmd, config_cmd, ingest_cmd, models_cmd, serve_cmd
+from api.cli import ask_cmd, config_cmd, eval_cmd, ingest_cmd, keys_cmd, models_cmd, serve_cmd
 from api.cli.common import state
 
 app = typer.Typer(
@@ -17,6 +17,8 @@ app = typer.Typer(
 )
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(eval_cmd.app, name="eval")
 app.command("serve")(serve_cmd.serve)
 app.command("ingest")(ingest_cmd.ingest)
 app.add_typer(ingest_cmd.documents_app, name="documents")

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 import typer
 
 from api.cli.common import console, domain_errors, load_settings
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(
@@ -25,7 +14,7 @@ def serve(
     """Start the deepwell HTTP server on the configured index, database and models."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, is_loopback
     from api.services import Services
 
     settings = load_settings(quiet=False)
@@ -33,7 +22,7 @@ def serve(
         settings.api.host = host
     if port:
         settings.api.port = port
-    if settings.api.dev_mode and not _is_loopback(settings.api.host):
+    if settings.api.dev_mode and not is_loopback(settings.api.host):
         console.print(
             "[red]refusing to start:[/red] development mode (no API keys) binds to loopback only"
         )

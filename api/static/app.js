@@ -10,9 +10,13 @@ const MAX_TURNS = 100;
 // The same markers the server counts as citations: [1], [1, 2], [1; 3].
 const CITATION = /\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]/g;
 
+// An error event inside a 200 stream carries only a code; treat it like the HTTP status.
+const STREAM_ERROR_STATUS = { unauthenticated: 401, rate_limited: 429, unavailable: 503, timeout: 504 };
+
 const $ = (id) => document.getElementById(id);
 
 const ui = {
+  skipLink: $("skip-link"),
   whoami: $("whoami"),
   whoUser: $("who-user"),
   whoTenant: $("who-tenant"),
@@ -160,7 +164,7 @@ async function streamAnswer(question, conversationId, onToken, signal) {
       headers: {
         Accept: "text/event-stream",
         "Content-Type": "application/json",
-        Authorization: `Bearer ${state.key}`,
+        ...(state.key ? { Authorization: `Bearer ${state.key}` } : {}),
       },
       body: JSON.stringify({ question, conversation_id: conversationId, stream: true }),
       signal,
@@ -181,7 +185,8 @@ async function streamAnswer(question, conversationId, onToken, signal) {
     else if (event === "done") return data;
     else if (event === "error") {
       const error = data.error || {};
-      throw new ApiError(500, error.code || "error", error.message || "The answer failed.");
+      const status = STREAM_ERROR_STATUS[error.code] || 500;
+      throw new ApiError(status, error.code || "error", error.message || "The answer failed.");
     }
   }
   throw new ApiError(0, "incomplete", "The answer stopped before it was complete. Try again.");
@@ -234,6 +239,7 @@ function describeError(err) {
     const when = Number.isFinite(wait) && wait > 0 ? `in ${Math.ceil(wait)} s` : "in a moment";
     return `Too many requests. Please try again ${when}.`;
   }
+  if (err.status === 504) return `The answer took too long (${err.message}). Please try again.`;
   if (err.status === 503) return `The service is busy or unavailable: ${err.message} Try again shortly.`;
   if (err.status >= 500) return `The server failed to answer (${err.code}): ${err.message}`;
   if (err.status === 0) return err.message;
@@ -292,6 +298,7 @@ function showSignIn(message = "") {
   sessionStorage.removeItem(KEY_STORAGE);
   if (ui.dialog.open) ui.dialog.close();
   ui.chatView.hidden = true;
+  ui.skipLink.hidden = true;
   ui.whoami.hidden = true;
   ui.signinView.hidden = false;
   ui.signinError.textContent = message;
@@ -304,13 +311,13 @@ async function signIn(key) {
   const me = await api("v1/me", { key });
   const user = me.user ?? me.user_id ?? me.principal?.user;
   if (!user) throw new ApiError(500, "bad_response", "The server did not say who you are.");
-  state.key = key;
+  state.key = key; // null: a development-mode server that needs no key
   state.me = {
     user: String(user),
     tenant: String(me.tenant ?? me.principal?.tenant ?? "default"),
     role: String(me.role ?? me.principal?.role ?? ""),
   };
-  sessionStorage.setItem(KEY_STORAGE, key);
+  if (key) sessionStorage.setItem(KEY_STORAGE, key);
   ui.whoUser.textContent = state.me.user;
   ui.whoTenant.textContent = state.me.tenant;
   ui.whoRole.textContent = state.me.role || "—";
@@ -318,6 +325,7 @@ async function signIn(key) {
   ui.signinError.textContent = "";
   ui.whoami.hidden = false;
   ui.chatView.hidden = false;
+  ui.skipLink.hidden = false;
   state.conversations = loadConversations();
   openConversation(state.conversations[0]?.id ?? null);
   ui.question.focus();
@@ -662,14 +670,12 @@ function setUpFeedback(view, answerId, turn) {
 
 async function start() {
   const saved = sessionStorage.getItem(KEY_STORAGE);
-  if (!saved) {
-    showSignIn("");
-    return;
-  }
   try {
+    // Without a saved key, a server in development mode (api.dev_mode) accepts no key at all.
     await signIn(saved);
   } catch (err) {
-    showSignIn(err.status === 401 ? "Your session has ended. Please sign in again." : describeError(err));
+    if (!saved) showSignIn("");
+    else showSignIn(err.status === 401 ? "Your session has ended. Please sign in again." : describeError(err));
   }
 }
 

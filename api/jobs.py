@@ -1,0 +1,381 @@
+"""Ingest jobs of the embedded deployment: a table and one background worker thread.
+
+The API process owns the embedded index, so it runs ingestion itself: uploads
+and folder syncs become rows of ``ingest_jobs`` (``queued`` → ``running`` →
+``done`` | ``failed`` | ``cancelled``), and one worker thread, which owns the
+:class:`~ingest.pipeline.Ingestor` (and its parser processes), runs them in order.
+Searches go on meanwhile: the index swaps each document's chunks in one step
+under its read-write lock.
+
+A job left ``running`` by a crash is queued again at start-up; ingestion is
+idempotent, so it finishes what is missing. Uploaded bytes are stored under
+``<data_dir>/uploads`` before the job is queued, so they survive a restart too.
+
+A job is ``done`` when it ran to its end (``counts.failed`` says how many documents
+failed, ``errors`` why), and ``failed`` when it could not run or every document
+in it failed.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, func, select, update
+from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
+
+from core.db import Base
+from core.errors import DeepwellError
+from core.logging import get_logger
+from core.settings import Settings
+from core.types import Principal
+from ingest.pipeline import DocOutcome, Ingestor
+from ingest.sources import FolderSource, SourceDocument, bytes_source
+
+log = get_logger(__name__)
+
+JobKind = Literal["upload", "sync"]
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+MAX_ERRORS = 100
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobRow(Base):
+    __tablename__ = "ingest_jobs"
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    user: Mapped[str] = mapped_column(String(256))
+    key_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    doc_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    total: Mapped[int | None] = mapped_column(Integer, default=None)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    chunks: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+@dataclass
+class _Progress:
+    counts: dict[str, int]
+    processed: int = 0
+    chunks: int = 0
+
+    def __init__(self) -> None:
+        self.counts = {"indexed": 0, "unchanged": 0, "failed": 0, "deleted": 0}
+
+
+class JobQueue:
+    """Queued ingest jobs and the one thread that runs them.
+
+    ``make_ingestor`` builds the worker's ingestor on its first job (parser processes
+    start then, not at server start). ``on_outcome`` sees every document outcome
+    (metrics); ``after_jobs`` runs when the queue drains after a job that changed the
+    index (the server optimizes the index there).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        make_ingestor: Callable[[], Ingestor],
+        *,
+        on_outcome: Callable[[DocOutcome], None] | None = None,
+        after_jobs: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.make_ingestor = make_ingestor
+        self.on_outcome = on_outcome
+        self.after_jobs = after_jobs
+        self.uploads_dir = settings.data_dir / "uploads"
+        self._session = sessionmaker(engine, expire_on_commit=False)
+        self._wake = threading.Condition()
+        self._stop = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self._ingestor: Ingestor | None = None
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine, tables=[JobRow.__table__])  # type: ignore[list-item]
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Re-queue jobs a crash left running, and start the worker thread."""
+        with self._session() as s, s.begin():
+            requeued = s.execute(
+                update(JobRow).where(JobRow.status == "running").values(status="queued")
+            )
+        if getattr(requeued, "rowcount", 0):
+            log.warning("jobs.requeued_after_crash", jobs=requeued.rowcount)  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._run, name="deepwell-ingest", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop after the current job; a job cut short is re-queued at the next start."""
+        with self._wake:
+            self._stop = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+            self._thread = None
+        if self._ingestor is not None:
+            self._ingestor.close()
+            self._ingestor = None
+
+    def idle(self) -> bool:
+        """No job queued or running."""
+        return not self._busy and self.queued() == 0
+
+    # --- submitting --------------------------------------------------------------------
+
+    def _submit(self, row: JobRow) -> JobRow:
+        with self._session() as s, s.begin():
+            s.add(row)
+        with self._wake:
+            self._wake.notify_all()
+        log.info("jobs.queued", job_id=row.job_id, kind=row.kind, tenant=row.tenant)
+        return row
+
+    def store_upload(self, doc_id: str, filename: str, data: bytes) -> Path:
+        """Keep an upload's bytes in ``<data_dir>/uploads/<doc_id>/`` (a new version replaces)."""
+        folder = self.uploads_dir / doc_id
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / filename
+        tmp = folder / f".{uuid.uuid4().hex}.part"
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return path
+
+    def submit_upload(
+        self,
+        caller: Principal,
+        key_id: str | None,
+        *,
+        doc_id: str,
+        path: Path,
+        filename: str,
+        source_uri: str,
+        acl: list[str],
+        metadata: dict[str, Any],
+    ) -> JobRow:
+        return self._submit(
+            JobRow(
+                job_id=str(uuid.uuid4()),
+                kind="upload",
+                status="queued",
+                tenant=caller.tenant,
+                user=caller.user,
+                key_id=key_id,
+                doc_id=doc_id,
+                params={
+                    "path": str(path),
+                    "filename": filename,
+                    "source_uri": source_uri,
+                    "acl": acl,
+                    "metadata": metadata,
+                },
+                total=1,
+                counts={},
+                errors=[],
+                created_at=_now(),
+            )
+        )
+
+    def submit_sync(
+        self,
+        caller: Principal,
+        key_id: str | None,
+        *,
+        path: Path,
+        tenant: str,
+        acl: list[str],
+        include: list[str],
+        exclude: list[str],
+        prune: bool,
+        force: bool,
+    ) -> JobRow:
+        return self._submit(
+            JobRow(
+                job_id=str(uuid.uuid4()),
+                kind="sync",
+                status="queued",
+                tenant=tenant,
+                user=caller.user,
+                key_id=key_id,
+                params={
+                    "path": str(path),
+                    "acl": acl,
+                    "include": include,
+                    "exclude": exclude,
+                    "prune": prune,
+                    "force": force,
+                },
+                counts={},
+                errors=[],
+                created_at=_now(),
+            )
+        )
+
+    # --- reading -----------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRow | None:
+        with self._session() as s:
+            return s.get(JobRow, job_id)
+
+    def queued(self) -> int:
+        with self._session() as s:
+            stmt = select(func.count()).select_from(JobRow).where(JobRow.status == "queued")
+            return int(s.scalar(stmt) or 0)
+
+    def cancel_for_document(self, doc_id: str) -> int:
+        """Cancel queued upload jobs of a document (it is being deleted)."""
+        with self._session() as s, s.begin():
+            result = s.execute(
+                update(JobRow)
+                .where(JobRow.doc_id == doc_id, JobRow.status == "queued")
+                .values(status="cancelled", error="the document was deleted", finished_at=_now())
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    # --- the worker --------------------------------------------------------------------
+
+    def _claim(self) -> JobRow | None:
+        with self._session() as s, s.begin():
+            row = s.scalars(
+                select(JobRow)
+                .where(JobRow.status == "queued")
+                .order_by(JobRow.created_at, JobRow.job_id)
+                .limit(1)
+            ).first()
+            if row is None:
+                return None
+            row.status = "running"
+            row.started_at = _now()
+            row.attempts += 1
+            self._busy = True
+            return row
+
+    def _run(self) -> None:
+        changed = False
+        while True:
+            with self._wake:
+                if self._stop:
+                    return
+            job = self._claim()
+            if job is None:
+                if changed and self.after_jobs is not None:
+                    self._safely(self.after_jobs)
+                changed = False
+                with self._wake:
+                    if not self._stop:
+                        self._wake.wait(timeout=2.0)
+                continue
+            try:
+                changed |= self._execute(job)
+            finally:
+                self._busy = False
+
+    @staticmethod
+    def _safely(fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception:
+            log.error("jobs.after_jobs_failed", error=traceback.format_exc(limit=3))
+
+    def _sources(self, job: JobRow) -> tuple[list[SourceDocument], str | None]:
+        p = job.params
+        if job.kind == "upload":
+            path = Path(p["path"])
+            doc = bytes_source(
+                path.read_bytes(),
+                filename=p["filename"],
+                tenant=job.tenant,
+                acl=p["acl"],
+                source_uri=p["source_uri"],
+                metadata=p.get("metadata") or {},
+            )
+            return [doc], None
+        root = Path(p["path"])
+        src = FolderSource(
+            root,
+            job.tenant,
+            list(p["acl"]),
+            include=p.get("include") or (),
+            exclude=p.get("exclude") or (),
+            max_bytes=int(self.settings.ingest.max_file_mb * 1e6),
+        )
+        prune = root.resolve().as_uri() + "/" if p.get("prune") and root.is_dir() else None
+        return list(src), prune
+
+    def _execute(self, job: JobRow) -> bool:
+        """Run one job; True when it changed the index."""
+        progress = _Progress()
+        errors: list[dict[str, str]] = []
+
+        def outcome(o: DocOutcome) -> None:
+            progress.processed += 1
+            progress.counts[o.status] = progress.counts.get(o.status, 0) + 1
+            progress.chunks += o.chunks
+            if o.error and len(errors) < MAX_ERRORS:
+                errors.append({"source_uri": o.source_uri, "error": o.error})
+            self._update(
+                job.job_id,
+                processed=progress.processed,
+                counts=dict(progress.counts),
+                chunks=progress.chunks,
+                errors=list(errors),
+            )
+            if self.on_outcome is not None:
+                self.on_outcome(o)
+
+        log.info("jobs.started", job_id=job.job_id, kind=job.kind)
+        try:
+            sources, prune = self._sources(job)
+            self._update(job.job_id, total=len(sources))
+            if self._ingestor is None:
+                self._ingestor = self.make_ingestor()
+            self._ingestor.on_outcome = outcome
+            self._ingestor.run(sources, prune_prefix=prune, force=bool(job.params.get("force")))
+        except (DeepwellError, OSError) as exc:
+            self._finish(job.job_id, "failed", error=str(exc))
+            log.warning("jobs.failed", job_id=job.job_id, error=str(exc))
+            return progress.counts["indexed"] + progress.counts["deleted"] > 0
+        except Exception as exc:  # a bug must fail the job, not kill the worker
+            log.error("jobs.crashed", job_id=job.job_id, error=traceback.format_exc(limit=5))
+            self._finish(job.job_id, "failed", error=f"internal error: {type(exc).__name__}")
+            return progress.counts["indexed"] + progress.counts["deleted"] > 0
+        finally:
+            if self._ingestor is not None:
+                self._ingestor.on_outcome = None
+        failed = progress.counts["failed"]
+        all_failed = failed > 0 and failed == progress.processed
+        status: JobStatus = "failed" if all_failed else "done"
+        self._finish(job.job_id, status, error=errors[0]["error"] if all_failed else None)
+        log.info("jobs.finished", job_id=job.job_id, status=status, **progress.counts)
+        return progress.counts["indexed"] + progress.counts["deleted"] > 0
+
+    def _update(self, job_id: str, **fields: Any) -> None:
+        with self._session() as s, s.begin():
+            s.execute(update(JobRow).where(JobRow.job_id == job_id).values(**fields))
+
+    def _finish(self, job_id: str, status: JobStatus, *, error: str | None) -> None:
+        self._update(job_id, status=status, error=error, finished_at=_now())

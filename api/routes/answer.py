@@ -1,0 +1,209 @@
+"""Cited answers: JSON, or Server-Sent Events as tokens arrive.
+
+With ``stream: true`` the response is ``text/event-stream``::
+
+    event: token
+    data: {"text": "Revenue"}
+
+    event: done
+    data: {"answer_id": "...", "answer": "...", "citations": [...], ...}
+
+and, when generation fails after the stream started, ``event: error`` with the
+API's error shape as data. Errors before the first token (bad input, retrieval
+failures) are ordinary JSON error responses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, format_sse_event
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from api.auth import Caller
+from api.deps import CallerDep, ServicesDep
+from api.errors import error_body, error_responses
+from api.services import Services
+from core.errors import DeepwellError
+from core.logging import get_logger
+from retrieval.answer import AnswerResult, AnswerStream
+from retrieval.search import MAX_QUERY_CHARS
+from retrieval.search_filters import SearchFilters
+
+log = get_logger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["answer"])
+
+CONVERSATION_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+
+class CitationOut(BaseModel):
+    """One ``[n]`` of an answer: where the passage comes from."""
+
+    n: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    source_uri: str
+    page_start: int | None
+    page_end: int | None
+    section: list[str]
+    snippet: str
+    score: float
+
+
+class AnswerOut(BaseModel):
+    """An answer with the citations it uses and the context it was given."""
+
+    answer_id: str = Field(description="Rate it with `POST /v1/feedback`.")
+    question: str
+    query: str = Field(description="The standalone query searched (follow-ups are rewritten).")
+    answer: str
+    citations: list[CitationOut] = Field(description="The context passages the answer cites.")
+    context: list[CitationOut] = Field(description="Every passage the model was given.")
+    no_answer: bool
+    unsupported_numbers: list[str] = Field(
+        description="Figures of the answer found nowhere in the context: a reason for doubt."
+    )
+    conversation_id: str | None
+    timings: dict[str, float | None]
+    search_timings: dict[str, float]
+    prompt_tokens: int
+    completion_tokens: int
+    context_tokens: int
+    tokens_per_s: float | None
+    model: dict[str, Any]
+
+
+class AnswerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    conversation_id: str | None = Field(
+        None,
+        pattern=CONVERSATION_ID,
+        description="Continue (or start) this conversation; a client-chosen id, private to "
+        "the caller.",
+    )
+    filters: SearchFilters | None = None
+    limit: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
+    stream: bool = Field(False, description="Answer as Server-Sent Events.")
+
+
+_SSE_DOC = (
+    'With `stream: true`: `event: token` (data `{"text": ...}`) per token, then '
+    "`event: done` (data: the answer object), or `event: error` (data: the error shape)."
+)
+
+
+#: One event of the answer stream, as OpenAPI describes Server-Sent Events.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["token", "done", "error"]},
+        "data": {
+            "type": "string",
+            "description": 'JSON: `{"text": ...}` (token), the answer object (done), or the '
+            "error shape (error).",
+        },
+    },
+}
+
+
+def sse(event: str, data: Any) -> bytes:
+    return format_sse_event(event=event, data_str=json.dumps(data, default=str))
+
+
+def record(services: Services, caller: Caller, result: AnswerResult) -> None:
+    """Keep the answer for feedback and exports (a failure is logged, not raised)."""
+    assert services.records is not None
+    try:
+        services.records.record_answer(result, caller.principal, caller.key_id)
+    except Exception as exc:
+        log.error("answer.record_failed", answer_id=result.answer_id, error=repr(exc))
+
+
+def guarded(
+    stream: AnswerStream,
+    render: Callable[[dict[str, Any]], Iterator[bytes]],
+    on_error: Callable[[DeepwellError | None], bytes],
+) -> Iterator[bytes]:
+    """Render the events of ``stream``; a failure mid-stream becomes one error event."""
+    try:
+        for event in stream:
+            yield from render(event)
+    except DeepwellError as exc:
+        log.warning("answer.stream_failed", code=exc.code, error=str(exc))
+        yield on_error(exc)
+    except Exception as exc:
+        log.error("answer.stream_crashed", error=repr(exc))
+        yield on_error(None)
+    finally:
+        stream.close()
+
+
+def error_data(exc: DeepwellError | None) -> dict[str, dict[str, str]]:
+    if exc is None:
+        return error_body("internal_error", "internal error; the server log has the details")
+    return error_body(exc.code, str(exc))
+
+
+@router.post(
+    "/answer",
+    response_model=AnswerOut,
+    summary="A cited answer from the documents the caller may read",
+    description=_SSE_DOC,
+    responses={
+        200: {
+            "description": "The answer (JSON), or its event stream when `stream` is true.",
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
+        },
+        **error_responses(401, 404, 413, 422, 429, 503, 504),
+    },
+)
+async def answer(body: AnswerRequest, caller: CallerDep, services: ServicesDep) -> Response:
+    answerer = services.answerer(body.limit)
+    principal = caller.principal
+    if not body.stream:
+        result = await run_in_threadpool(
+            answerer.answer,
+            body.question,
+            principal,
+            filters=body.filters,
+            conversation_id=body.conversation_id,
+        )
+        await run_in_threadpool(record, services, caller, result)
+        return JSONResponse(result.to_dict())
+
+    # Retrieval and packing run now, so their errors are plain JSON responses.
+    stream = await run_in_threadpool(
+        answerer.answer,
+        body.question,
+        principal,
+        filters=body.filters,
+        conversation_id=body.conversation_id,
+        stream=True,
+    )
+
+    def render(event: dict[str, Any]) -> Iterator[bytes]:
+        if event["type"] == "token":
+            yield sse("token", {"text": event["text"]})
+        elif event["type"] == "done":
+            if stream.result is not None:
+                record(services, caller, stream.result)
+            yield sse("done", {k: v for k, v in event.items() if k != "type"})
+
+    def on_error(exc: DeepwellError | None) -> bytes:
+        return sse("error", error_data(exc))
+
+    return EventSourceResponse(
+        guarded(stream, render, on_error),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

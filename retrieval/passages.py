@@ -1,0 +1,32 @@
+"""Reading one passage by id, for the caller's eyes only (a citation opened in full).
+
+The same rule as search: the index read carries the principal's access filter,
+and what comes back is checked again with :func:`retrieval.acl.can_read`. A chunk
+the principal may not read is reported exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from core.types import Principal
+from retrieval.acl import access_filter, can_read
+from retrieval.index import HasId, MatchValue, VectorIndex
+from retrieval.index.filters import Filter, all_of
+from retrieval.types import RetrievedChunk
+
+
+def read_chunk(
+    index: VectorIndex, principal: Principal, doc_id: str, chunk_id: str
+) -> RetrievedChunk | None:
+    """Chunk ``chunk_id`` of document ``doc_id`` if ``principal`` may read it, else None."""
+    try:
+        canonical = str(uuid.UUID(chunk_id))
+    except ValueError:
+        return None
+    wanted = Filter(must=[HasId([canonical]), MatchValue("doc_id", doc_id)])
+    flt = all_of(access_filter(principal), wanted)
+    for hit in index.scroll(flt, limit=1):
+        if can_read(principal, hit.payload) and hit.payload.get("doc_id") == doc_id:
+            return RetrievedChunk.from_hit(hit)
+    return None

@@ -1,0 +1,317 @@
+"""The chat page in a real browser against a real `deepwell serve`.
+
+Sign in with an API key, ask, watch the answer stream in, open a citation's
+passage, give feedback; a wrong key is refused on the sign-in form. The server
+runs the extractive answer backend (no model) over a few small documents that
+the CLI ingests for alice before the server takes the index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+TRAVEL_POLICY = """\
+# Travel policy
+
+## Meals
+
+Employees travelling on company business receive a meal allowance of 42 euros per day.
+Receipts are not required for the daily meal allowance.
+
+## Hotels
+
+Hotel rooms are reimbursed up to 160 euros per night; book through the travel desk.
+"""
+
+# Two PDF pages, so citations have page numbers.
+EXPENSE_PAGES = [
+    ["Expense handbook", "", "Scope", "This handbook applies to every employee of the company."],
+    ["Mileage", "", "Private cars are reimbursed at 31 cents per kilometre driven."],
+]
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    key: str  # alice's
+    spare_key_id: str  # another of alice's keys, for the revocation test
+    spare_key: str
+    root: Path
+    env: dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _write_pdf(path: Path, pages: list[list[str]]) -> None:
+    """A small PDF with a real text layer (matplotlib embeds TrueType text with fonttype 42)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    with plt.rc_context({"pdf.fonttype": 42}), PdfPages(path) as pdf:
+        for lines in pages:
+            fig = plt.figure(figsize=(8.27, 11.69))
+            for i, line in enumerate(lines):
+                fig.text(0.1, 0.9 - 0.03 * i, line, fontsize=12)
+            pdf.savefig(fig)
+            plt.close(fig)
+
+
+def _cli(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, f"deepwell {args[0]} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def _create_key(cwd: Path, env: dict[str, str], *args: str) -> tuple[str, str]:
+    """A new key (the secret and its id) from `deepwell keys create --json`."""
+    created = json.loads(_cli(["keys", "create", *args, "--json"], cwd, env))
+    return created["key"], created["key_id"]
+
+
+@pytest.fixture(scope="module")
+def server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`deepwell serve` on a free port over alice's documents, and alice's API key.
+
+    Depends on ``chromium`` so that without a browser nothing is ingested or started.
+    """
+    root = tmp_path_factory.mktemp("chat-page")
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "travel-policy.md").write_text(TRAVEL_POLICY, encoding="utf-8")
+    _write_pdf(docs / "expense-handbook.pdf", EXPENSE_PAGES)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPWELL_")}
+    if "DEEPWELL_MODELS__CACHE_DIR" in os.environ:  # the exported embedding model, if elsewhere
+        env["DEEPWELL_MODELS__CACHE_DIR"] = os.environ["DEEPWELL_MODELS__CACHE_DIR"]
+    env |= {
+        "DEEPWELL_DATA_DIR": str(root / "data"),
+        "DEEPWELL_LLM__BACKEND": "extractive",
+        "DEEPWELL_LOG_FORMAT": "json",
+    }
+    # The embedded index has one owner: ingest and create keys before the server starts.
+    _cli(["ingest", str(docs), "--acl", "user:alice", "--json"], root, env)
+    alice = ("--user", "alice", "--group", "finance", "--role", "writer")
+    key, _ = _create_key(root, env, *alice)
+    spare_key, spare_key_id = _create_key(root, env, *alice, "--name", "to revoke")
+
+    port = _free_port()
+    log = root / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"server exited:\n{log.read_text()[-3000:]}")
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"server not healthy in 90 s:\n{log.read_text()[-3000:]}")
+                time.sleep(0.2)
+            yield Server(url, key, spare_key_id, spare_key, root, env)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _sign_in(page: Page, server: Server, key: str) -> None:
+    page.goto(server.url)
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_sign_in_ask_open_citation_and_give_feedback(
+    page: Page, server: Server, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    _sign_in(page, server, server.key)
+    whoami = page.locator("#whoami")
+    expect(whoami).to_contain_text("alice")
+    expect(whoami).to_contain_text("writer")
+    expect(page.locator("#who-tenant")).not_to_be_empty()
+
+    # Count the streamed text's updates: more than one means the answer arrived in pieces.
+    page.evaluate(
+        """() => {
+            window.__streamed = 0;
+            new MutationObserver((records) => {
+                window.__streamed += records.filter((r) => r.type === "characterData").length;
+            }).observe(document.getElementById("messages"), {characterData: true, subtree: true});
+        }"""
+    )
+    question = page.get_by_label("Your question")
+    question.fill("How much are private cars reimbursed per kilometre?")
+    question.press("Enter")
+
+    answer = page.locator(".answer-text").last
+    expect(answer).to_have_attribute("aria-busy", "false")
+    expect(answer).to_have_attribute("aria-live", "polite")
+    expect(answer).to_contain_text("31 cents per kilometre")
+    assert page.evaluate("window.__streamed") > 1
+    expect(page.locator(".answer-error").last).to_be_hidden()
+
+    sources = page.locator(".sources").last
+    expect(sources).to_be_visible()
+    expect(sources).to_contain_text("Expense handbook")
+    expect(sources).to_contain_text(re.compile(r"pp?\. \d"))
+
+    # The [n] marker in the answer opens the cited passage, fetched from the server.
+    cite = answer.get_by_role("button", name=re.compile(r"^Source \d+: Expense handbook"))
+    expect(cite.first).to_be_visible()
+    cite.first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#citation-text")).to_contain_text("31 cents per kilometre driven")
+    expect(dialog.locator("#citation-document")).to_contain_text("expense-handbook.pdf")
+    expect(dialog.locator("#citation-page")).to_have_text(re.compile(r"^pp?\. \d"))
+    expect(dialog.locator("#citation-status")).to_have_text("")  # not the snippet fallback
+    expect(page.get_by_role("button", name="Close")).to_be_focused()
+    page.screenshot(path=tmp_path / "chat-citation.png")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(cite.first).to_be_focused()
+
+    # Thumbs down with a comment.
+    page.get_by_role("button", name="No", exact=True).click()
+    comment = page.get_by_label("Comment (optional)")
+    expect(comment).to_be_focused()
+    comment.fill("The mileage cap is missing.")
+    with page.expect_response(re.compile(r"/v1/feedback$")) as sent:
+        page.get_by_role("button", name="Send feedback").click()
+    response = sent.value
+    assert response.status == 201
+    assert response.json()["feedback_id"]
+    body = json.loads(response.request.post_data or "{}")
+    assert body["rating"] == "down"
+    assert body["comment"] == "The mileage cap is missing."
+    assert body["answer_id"]
+    expect(page.locator(".feedback-status").last).to_have_text(
+        "Thanks, your feedback was recorded."
+    )
+    page.screenshot(path=tmp_path / "chat-answer.png", full_page=True)
+
+    # The sign-in and the conversation survive a reload; signing out forgets the key.
+    page.reload()
+    expect(page.locator("#who-user")).to_have_text("alice")
+    conversation = page.get_by_role("navigation", name="Conversations")
+    expect(conversation.get_by_role("button", name=re.compile("private cars"))).to_have_attribute(
+        "aria-current", "true"
+    )
+    expect(page.locator(".answer-text").last).to_contain_text("31 cents per kilometre")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("API key")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_wrong_key_is_refused_on_the_sign_in_form(page: Page, server: Server) -> None:
+    from playwright.sync_api import expect
+
+    _sign_in(page, server, "dw_not-a-real-key")
+    expect(page.locator("#signin-error")).to_contain_text("not accepted")
+    expect(page.get_by_label("API key")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("API key")).to_be_focused()
+    expect(page.locator("#chat-view")).to_be_hidden()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_a_revoked_key_goes_back_to_sign_in(page: Page, server: Server) -> None:
+    from playwright.sync_api import expect
+
+    _sign_in(page, server, server.spare_key)
+    expect(page.locator("#who-user")).to_have_text("alice")
+    _cli(["keys", "revoke", server.spare_key_id], server.root, server.env)
+    question = page.get_by_label("Your question")
+    question.fill("What is the meal allowance?")
+    question.press("Enter")
+    expect(page.locator("#signin-error")).to_contain_text("no longer accepted")
+    expect(page.get_by_label("API key")).to_be_focused()
+    expect(page.locator("#chat-view")).to_be_hidden()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_server_errors_are_shown_in_the_conversation(page: Page, server: Server) -> None:
+    """A 429 before the stream and an error event inside it: readable, in place of the answer."""
+    from playwright.sync_api import Route, expect
+
+    replies = iter(
+        [
+            {
+                "status": 429,
+                "headers": {"Retry-After": "7"},
+                "content_type": "application/json",
+                "body": json.dumps(
+                    {"error": {"code": "rate_limited", "message": "over 60 requests a minute"}}
+                ),
+            },
+            {
+                "status": 200,
+                "content_type": "text/event-stream",
+                "body": 'event: token\ndata: {"text": "Private cars"}\n\n'
+                "event: error\ndata: "
+                + json.dumps({"error": {"code": "unavailable", "message": "LLM unreachable."}})
+                + "\n\n",
+            },
+        ]
+    )
+
+    def reply(route: Route) -> None:
+        route.fulfill(**next(replies))
+
+    page.route(re.compile(r"/v1/answer$"), reply)
+    _sign_in(page, server, server.key)
+    question = page.get_by_label("Your question")
+    errors = page.locator(".answer-error")
+
+    question.fill("How much are private cars reimbursed?")
+    page.get_by_role("button", name="Send").click()
+    expect(errors.nth(0)).to_have_text("Too many requests. Please try again in 7 s.")
+
+    question.fill("And hotels?")
+    page.get_by_role("button", name="Send").click()
+    expect(errors.nth(1)).to_contain_text("LLM unreachable.")
+    expect(page.locator(".answer-text").nth(1)).to_have_text("Private cars")
+    expect(page.locator(".feedback").nth(1)).to_be_hidden()
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
