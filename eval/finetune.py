@@ -221,7 +221,7 @@ def load_base(settings: Settings, model: str) -> tuple[PreTrainedModel, PreTrain
     import torch
 
     try:
-        import gguf  # type: ignore[import-not-found]  # noqa: F401  (transformers' reader)
+        import gguf  # noqa: F401  (transformers' reader)
     except ImportError:
         raise ModelError(
             "loading a GGUF model into transformers needs the `gguf` package (pip install gguf)"
