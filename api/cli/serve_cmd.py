@@ -35,10 +35,11 @@ def serve(
         services = Services.start(settings)
     try:
         backends = services.backends()
+        model = backends["llm"].get("model") if settings.llm.backend != "extractive" else None
         console.print(
             f"index: {backends['index']['backend']}  database: {backends['database']['backend']}  "
-            f"embedding: {backends['embedding']['model']}  llm: {settings.llm.backend} "
-            f"({backends['llm'].get('model')})"
+            f"embedding: {backends['embedding']['model']}  llm: {settings.llm.backend}"
+            + (f" ({model})" if model else "")
         )
         console.print(f"open [bold]{url}/docs[/bold] (API reference); health: {url}/healthz")
         uvicorn.run(
