@@ -34,6 +34,7 @@ from core.errors import (
     PermissionDeniedError,
 )
 from core.logging import get_logger
+from core.migrate import upgrade_schema
 from core.settings import Settings
 from core.types import Principal, Role
 
@@ -159,7 +160,8 @@ class KeyStore:
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine, tables=[ApiKeyRow.__table__])  # type: ignore[list-item]
+        """Bring the database to the current schema (every table; see :mod:`core.migrate`)."""
+        upgrade_schema(self.engine)
 
     def create(
         self,

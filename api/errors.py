@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.limits import RateLimitedError
@@ -102,6 +104,16 @@ def response_for(exc: DeepwellError) -> JSONResponse:
     return JSONResponse(error_body(exc.code, str(exc)), status_code=status, headers=headers)
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a SQLAlchemy error means the database is down or unreachable (retry later),
+    rather than a bug: connection failures, dropped connections, an exhausted pool."""
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
@@ -126,6 +138,18 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # The database being down is a 503 the client may retry (pool_pre_ping reconnects
+        # once it is back, no restart needed); any other database error is a bug.
+        if database_unavailable(exc):
+            return response_for(
+                BackendUnavailableError(f"database unavailable ({type(exc.orig or exc).__name__})")
+                if isinstance(exc, DBAPIError)
+                else BackendUnavailableError("database unavailable (connection pool exhausted)")
+            )
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -28,11 +28,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from core.db import Base
 from core.errors import DeepwellError
 from core.logging import get_logger
+from core.migrate import upgrade_schema
 from core.settings import Settings
 from core.types import Principal
 from ingest.pipeline import DocOutcome, Ingestor
@@ -114,7 +116,8 @@ class JobQueue:
         self._ingestor: Ingestor | None = None
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine, tables=[JobRow.__table__])  # type: ignore[list-item]
+        """Bring the database to the current schema (every table; see :mod:`core.migrate`)."""
+        upgrade_schema(self.engine)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -259,20 +262,33 @@ class JobQueue:
     # --- the worker --------------------------------------------------------------------
 
     def _claim(self) -> JobRow | None:
+        """Take the oldest queued job: one statement, so two workers never take the same job.
+
+        PostgreSQL skips rows another worker has locked (``FOR UPDATE SKIP LOCKED``);
+        SQLite runs one writing statement at a time, and ``status = 'queued'`` is
+        checked again by the update itself.
+        """
+        oldest = (
+            select(JobRow.job_id)
+            .where(JobRow.status == "queued")
+            .order_by(JobRow.created_at, JobRow.job_id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claim = (
+            update(JobRow)
+            .where(JobRow.job_id == oldest, JobRow.status == "queued")
+            .values(status="running", started_at=_now(), attempts=JobRow.attempts + 1)
+            .returning(JobRow.job_id)
+            .execution_options(synchronize_session=False)
+        )
         with self._session() as s, s.begin():
-            row = s.scalars(
-                select(JobRow)
-                .where(JobRow.status == "queued")
-                .order_by(JobRow.created_at, JobRow.job_id)
-                .limit(1)
-            ).first()
-            if row is None:
-                return None
-            row.status = "running"
-            row.started_at = _now()
-            row.attempts += 1
-            self._busy = True
-            return row
+            job_id = s.execute(claim).scalar_one_or_none()
+        if job_id is None:
+            return None
+        self._busy = True
+        return self.get(job_id)
 
     def _run(self) -> None:
         changed = False
@@ -280,7 +296,14 @@ class JobQueue:
             with self._wake:
                 if self._stop:
                     return
-            job = self._claim()
+            try:
+                job = self._claim()
+            except SQLAlchemyError as exc:  # the database is down: wait, don't die
+                log.warning("jobs.database_unavailable", error=type(exc).__name__)
+                with self._wake:
+                    if not self._stop:
+                        self._wake.wait(timeout=2.0)
+                continue
             if job is None:
                 if changed and self.after_jobs is not None:
                     self._safely(self.after_jobs)
@@ -291,6 +314,10 @@ class JobQueue:
                 continue
             try:
                 changed |= self._execute(job)
+            except SQLAlchemyError as exc:
+                # Progress could not be recorded (database down mid-job): the job stays
+                # `running` and is queued again at the next start; ingestion is idempotent.
+                log.warning("jobs.database_unavailable", job_id=job.job_id, error=str(exc))
             finally:
                 self._busy = False
 

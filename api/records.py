@@ -31,6 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from core.db import Base
 from core.errors import NotFoundError
+from core.migrate import upgrade_schema
 from core.types import Principal
 from retrieval.answer import AnswerResult
 from retrieval.conversation import ConversationStore, Turn, check_conversation_id
@@ -116,7 +117,8 @@ class Records:
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine, tables=[t.__table__ for t in TABLES])  # type: ignore[misc]
+        """Bring the database to the current schema (every table; see :mod:`core.migrate`)."""
+        upgrade_schema(self.engine)
 
     def record_answer(
         self, result: AnswerResult, principal: Principal, key_id: str | None

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from core import Settings, get_logger
 from core.db import describe as describe_db
 from core.db import make_engine
+from core.migrate import ensure_schema
 from core.models import ResolvedModel, configured_embedding, configured_llm
 from ingest.registry import Registry
 from retrieval.embedding import Embedder, make_embedder
@@ -60,8 +61,8 @@ class Services:
         """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings)
+        ensure_schema(engine, settings)  # alembic upgrade head (a no-op when current)
         registry = Registry(engine)
-        registry.create_schema()
         embedder = make_embedder(settings, configured_embedding(settings))
         if with_llm:  # the server answers queries at once; the CLI loads the model when it must
             embedder.warm_up()
@@ -91,9 +92,7 @@ class Services:
 
         settings = self.settings
         self.keys = KeyStore(self.engine)
-        self.keys.create_schema()
         self.records = Records(self.engine)
-        self.records.create_schema()
         self.conversations = SqlConversationStore(self.engine)
         self.llm = get_llm(settings)
         self.llm.warm_up()
@@ -117,7 +116,6 @@ class Services:
             on_outcome=on_outcome,
             after_jobs=self.index.optimize,
         )
-        jobs.create_schema()
         self.metrics.watch_queue(jobs.queued)
         jobs.start()
         self.jobs = jobs

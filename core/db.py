@@ -40,7 +40,21 @@ def make_engine(settings: Settings) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    cfg = settings.database
+    connect_args: dict[str, Any] = {}
+    if url.get_backend_name() == "postgresql":
+        # A database that is down must fail a request within seconds (503), not hang it.
+        connect_args["connect_timeout"] = cfg.connect_timeout_s
+    # pool_pre_ping: a connection broken by a database restart is replaced, not handed out,
+    # so the service recovers by itself once the database is back.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=cfg.pool_size,
+        max_overflow=cfg.max_overflow,
+        pool_timeout=cfg.connect_timeout_s,
+        connect_args=connect_args,
+    )
 
 
 def describe(engine: Engine) -> dict[str, Any]:

@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, Enum, Integer, String, Text, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from core.db import Base
+from core.migrate import upgrade_schema
 
 
 class DocState(enum.StrEnum):
@@ -90,10 +92,8 @@ class Registry:
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(
-            self.engine,
-            tables=[DocumentRow.__table__, ChunkOwnerRow.__table__, DuplicateRow.__table__],  # type: ignore[list-item]
-        )
+        """Bring the database to the current schema (every table; see :mod:`core.migrate`)."""
+        upgrade_schema(self.engine)
 
     def session(self) -> Session:
         return self._session()
@@ -103,16 +103,26 @@ class Registry:
             return s.get(DocumentRow, doc_id)
 
     def upsert(self, doc_id: str, **fields: Any) -> DocumentRow:
-        """Create or update a document row with ``fields`` (``updated_at`` is set)."""
-        with self.session() as s, s.begin():
-            row = s.get(DocumentRow, doc_id)
-            if row is None:
-                row = DocumentRow(doc_id=doc_id)
-                s.add(row)
-            for key, value in fields.items():
-                setattr(row, key, value)
-            row.updated_at = _now()
-        return row
+        """Create or update a document row with ``fields`` (``updated_at`` is set).
+
+        Two writers creating the same row at once: the loser of the insert retries as
+        an update (workers on several machines share the registry).
+        """
+        for attempt in range(3):
+            try:
+                with self.session() as s, s.begin():
+                    row = s.get(DocumentRow, doc_id)
+                    if row is None:
+                        row = DocumentRow(doc_id=doc_id)
+                        s.add(row)
+                    for key, value in fields.items():
+                        setattr(row, key, value)
+                    row.updated_at = _now()
+                return row
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def commit_indexed(
         self, doc_id: str, *, owned: Iterable[str], duplicates: dict[str, str], **fields: Any

@@ -35,3 +35,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DEEPWELL_DATA_DIR", str(tmp_path / "data"))
     return tmp_path
+
+
+# A real PostgreSQL server (session) and a fresh database on it (per test); see pgserver.py.
+from pgserver import pg_url, postgres_server  # noqa: E402, F401

@@ -33,12 +33,13 @@ class RoleChoice(StrEnum):
 def _store() -> Iterator[KeyStore]:
     from api.auth import KeyStore
     from core.db import make_engine
+    from core.migrate import ensure_schema
 
     settings = load_settings()
     with domain_errors():
         engine = make_engine(settings)
+        ensure_schema(engine, settings)
         store = KeyStore(engine)
-        store.create_schema()
     try:
         with domain_errors():
             yield store

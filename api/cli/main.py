@@ -5,7 +5,17 @@ from __future__ import annotations
 import typer
 
 import core
-from api.cli import ask_cmd, config_cmd, eval_cmd, ingest_cmd, keys_cmd, models_cmd, serve_cmd
+from api.cli import (
+    ask_cmd,
+    config_cmd,
+    db_cmd,
+    eval_cmd,
+    index_cmd,
+    ingest_cmd,
+    keys_cmd,
+    models_cmd,
+    serve_cmd,
+)
 from api.cli.common import state
 
 app = typer.Typer(
@@ -19,6 +29,8 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(index_cmd.app, name="index")
 app.command("serve")(serve_cmd.serve)
 app.command("ingest")(ingest_cmd.ingest)
 app.add_typer(ingest_cmd.documents_app, name="documents")

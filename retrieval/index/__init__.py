@@ -11,6 +11,8 @@ Qdrant. Typical use::
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.settings import Settings
 from retrieval.index.base import Fusion, Hit, IndexPoint, SearchMode, SparseVector, VectorIndex
 from retrieval.index.client import QdrantClientIndex
@@ -65,9 +67,16 @@ def open_index(settings: Settings) -> VectorIndex:
     cfg = settings.index
     if cfg.backend == "edge":
         return EdgeIndex(settings.index_path, cfg.collection)
+    options: dict[str, Any] = {
+        "shards": cfg.shard_number,
+        "replication_factor": cfg.replication_factor,
+        "write_consistency": cfg.write_consistency_factor,
+        "retries": cfg.retries,
+        "retry_backoff_s": cfg.retry_backoff_s,
+    }
     if cfg.url is not None:
         api_key = cfg.api_key.get_secret_value() if cfg.api_key is not None else None
         return QdrantClientIndex.connect(
-            cfg.collection, url=cfg.url, api_key=api_key, timeout_s=cfg.timeout_s
+            cfg.collection, url=cfg.url, api_key=api_key, timeout_s=cfg.timeout_s, **options
         )
-    return QdrantClientIndex.connect(cfg.collection, path=cfg.local_path)
+    return QdrantClientIndex.connect(cfg.collection, path=cfg.local_path, **options)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self
 
-from core.errors import InvalidInputError
+from core.errors import IndexBackendError, InvalidInputError
 from retrieval.index.filters import Filter
 
 SearchMode = Literal["hybrid", "dense", "lexical"]
@@ -231,6 +231,13 @@ class VectorIndex(ABC):
 
         Lazy: nothing is read, and no error raised, until the first item is taken.
         """
+
+    def export(self, batch: int = 256) -> Iterator[IndexPoint]:
+        """Every point with its vectors and payload, in id order (to copy an index).
+
+        Lazy, like :meth:`scroll`. Vectors come back as stored (cosine: normalized).
+        """
+        raise IndexBackendError(f"the {self.name} backend cannot export its points")
 
     @abstractmethod
     def retrieve(self, ids: Sequence[str]) -> list[Hit]:

@@ -56,7 +56,10 @@ class QdrantClientIndex(VectorIndex):
 
     The index owns ``client`` and closes it in :meth:`close`. ``shards``,
     ``replication_factor`` and ``write_consistency`` apply when the collection is
-    created on a cluster.
+    created on a cluster. A request that meets a transient error (connection
+    refused or reset, timeout, 429/502/503/504) is retried ``retries`` times, after
+    ``retry_backoff_s`` doubled each time; every call is idempotent (writes are
+    upserts and deletes by id), so a retried write cannot duplicate anything.
     """
 
     name: ClassVar[str] = "qdrant"
@@ -69,6 +72,8 @@ class QdrantClientIndex(VectorIndex):
         shards: int = 1,
         replication_factor: int = 1,
         write_consistency: int = 1,
+        retries: int = 3,
+        retry_backoff_s: float = 0.5,
     ) -> None:
         super().__init__()
         self.client = client
@@ -76,6 +81,8 @@ class QdrantClientIndex(VectorIndex):
         self.shards = shards
         self.replication_factor = replication_factor
         self.write_consistency = write_consistency
+        self.retries = retries
+        self.retry_backoff_s = retry_backoff_s
         options = client.init_options
         where = ("url", "host", "path", "location")
         self.location: str = str(next((options[k] for k in where if options.get(k)), "?"))
@@ -90,9 +97,11 @@ class QdrantClientIndex(VectorIndex):
         api_key: str | None = None,
         timeout_s: float = 10.0,
         path: Path | None = None,
+        **options: Any,
     ) -> QdrantClientIndex:
         """Connect to the server at ``url`` (``":memory:"`` for a throwaway local index),
         or open local mode in ``path``. Exactly one of ``url`` and ``path`` is required.
+        ``options`` go to the constructor (shards, replication, retries).
         """
         if (url is None) == (path is None):
             raise IndexBackendError("qdrant backend: give exactly one of url and path")
@@ -110,28 +119,45 @@ class QdrantClientIndex(VectorIndex):
                     "running? Use the CLI through that server, or stop it first."
                 ) from exc
             raise IndexBackendError(f"cannot open qdrant index at {path}: {exc}") from exc
-        return cls(client, collection)
+        return cls(client, collection, **options)
 
     def _call(self, action: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one client call, mapping its failures to deepwell's errors.
 
         Reads hold the shared side of the swap lock (see :meth:`VectorIndex.replace`).
         """
-        try:
-            if action in READ_ACTIONS:
-                with self._swap.read():
-                    return fn(*args, **kwargs)
-            return fn(*args, **kwargs)
-        except DeepwellError:
-            raise
-        except (ResponseHandlingException, httpx.TransportError) as exc:
-            raise BackendUnavailableError(
-                f"qdrant at {self.location} unreachable during {action}: {exc}"
-            ) from exc
-        except Exception as exc:
-            raise IndexBackendError(
-                f"qdrant collection {self.collection!r} at {self.location}: {action} failed: {exc}"
-            ) from exc
+        attempt = 0
+        while True:
+            try:
+                if action in READ_ACTIONS:
+                    with self._swap.read():
+                        return fn(*args, **kwargs)
+                return fn(*args, **kwargs)
+            except DeepwellError:
+                raise
+            except Exception as exc:
+                transient = _transient(exc)
+                if transient and attempt < self.retries:
+                    delay = self.retry_backoff_s * 2**attempt
+                    attempt += 1
+                    log.warning(
+                        "index.retry",
+                        action=action,
+                        attempt=attempt,
+                        delay_s=delay,
+                        error=type(exc).__name__,
+                    )
+                    time.sleep(delay)
+                    continue
+                if transient:
+                    raise BackendUnavailableError(
+                        f"qdrant at {self.location} unreachable during {action} "
+                        f"(after {attempt + 1} attempts): {exc}"
+                    ) from exc
+                raise IndexBackendError(
+                    f"qdrant collection {self.collection!r} at {self.location}: "
+                    f"{action} failed: {exc}"
+                ) from exc
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -290,6 +316,34 @@ class QdrantClientIndex(VectorIndex):
                 return
             offset = next_offset
 
+    def export(self, batch: int = BATCH) -> Iterator[IndexPoint]:
+        """Every point with its vectors and payload, in id order, ``batch`` at a time."""
+        offset: qm.ExtendedPointId | None = None
+        while True:
+            records, offset = self._call(
+                "scroll",
+                self.client.scroll,
+                self.collection,
+                limit=batch,
+                offset=offset,
+                with_payload=True,
+                with_vectors=True,
+            )
+            for record in records:
+                vectors = record.vector if isinstance(record.vector, dict) else {}
+                dense = vectors.get(DENSE_VECTOR)
+                sparse = vectors.get(SPARSE_VECTOR)
+                if not isinstance(dense, list) or not isinstance(sparse, qm.SparseVector):
+                    raise IndexBackendError(f"point {record.id} lacks the dense or sparse vector")
+                yield IndexPoint(
+                    str(record.id),
+                    [float(x) for x in dense],  # type: ignore[arg-type]
+                    SparseVector(list(sparse.indices), list(sparse.values)),
+                    record.payload or {},
+                )
+            if offset is None or not records:
+                return
+
     def retrieve(self, ids: Sequence[str]) -> list[Hit]:
         """The points with these ids, in the order asked; missing ids are left out."""
         wanted = [canonical_id(i) for i in ids]
@@ -361,6 +415,17 @@ class QdrantClientIndex(VectorIndex):
                 "payload_indexes": sorted(info.payload_schema),
             }
         return facts
+
+
+#: HTTP statuses worth retrying: rate limited, or a proxy/node briefly unavailable.
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure a retry may cure (the server unreachable or overloaded)."""
+    if isinstance(exc, ResponseHandlingException | httpx.TransportError):
+        return True
+    return isinstance(exc, UnexpectedResponse) and exc.status_code in TRANSIENT_STATUSES
 
 
 def _to_struct(point: IndexPoint) -> qm.PointStruct:

@@ -309,6 +309,30 @@ class EdgeIndex(VectorIndex):
             if offset is None or not records:
                 return
 
+    def export(self, batch: int = BATCH) -> Iterator[IndexPoint]:
+        """Every point with its vectors and payload, in id order, ``batch`` at a time."""
+        shard = self._open()
+        offset: qe.PointId | None = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset, limit=batch, with_payload=True, with_vector=True
+            )
+            with self._engine("scroll"):
+                records, offset = shard.scroll(request)
+            for record in records:
+                vectors = record.vector if isinstance(record.vector, dict) else {}
+                dense, sparse = vectors.get(DENSE_VECTOR), vectors.get(SPARSE_VECTOR)
+                if not isinstance(dense, list) or not isinstance(sparse, qe.SparseVector):
+                    raise IndexBackendError(f"point {record.id} lacks the dense or sparse vector")
+                yield IndexPoint(
+                    str(record.id),
+                    [float(x) for x in dense],  # type: ignore[arg-type]
+                    SparseVector(list(sparse.indices), [float(v) for v in sparse.values]),
+                    record.payload or {},
+                )
+            if offset is None or not records:
+                return
+
     def retrieve(self, ids: Sequence[str]) -> list[Hit]:
         """The points with these ids, in the order asked; missing ids are left out."""
         shard = self._open()

@@ -53,6 +53,11 @@ def test_qdrant_backend_with_a_url_passes_the_server_settings(
         "url": "http://127.0.0.1:9",
         "api_key": "k",
         "timeout_s": 2.0,
+        "shards": 1,
+        "replication_factor": 1,
+        "write_consistency": 1,
+        "retries": 3,
+        "retry_backoff_s": 0.5,
     }
 
 

@@ -1,0 +1,1 @@
+"""Alembic revisions of deepwell's database (see :mod:`core.migrate`)."""
