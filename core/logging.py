@@ -25,6 +25,7 @@ _NOISY = (
     "multipart",
     "filelock",
     "asyncio",
+    "alembic",
 )
 
 
