@@ -26,6 +26,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -208,13 +209,21 @@ def dense_recall(index: EdgeIndex, centers: np.ndarray, k: int = 10) -> dict[str
     """
     queries = clustered(np.random.default_rng(99), centers, 50)
     out = {}
-    for name, flt in (("unfiltered", None), ("ACL-filtered", access_filter(WHO))):
+    default, plain = index.tuning, replace(index.tuning, acorn=False)
+    cases = (
+        ("unfiltered", None, default),
+        ("ACL-filtered", access_filter(WHO), default),
+        ("ACL-filtered without ACORN", access_filter(WHO), plain),
+    )
+    for name, flt, tuning in cases:
+        index.tuning = tuning
         found = 0
         for vec in queries.tolist():
             approx = index.query(dense=vec, sparse=None, flt=flt, limit=k, mode="dense")
             exact = index.query(dense=vec, sparse=None, flt=flt, limit=k, mode="dense", exact=True)
             found += len({h.id for h in approx} & {h.id for h in exact})
         out[name] = found / (k * len(queries))
+    index.tuning = default
     return out
 
 

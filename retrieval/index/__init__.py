@@ -14,7 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from core.settings import Settings
-from retrieval.index.base import Fusion, Hit, IndexPoint, SearchMode, SparseVector, VectorIndex
+from retrieval.index.base import (
+    Fusion,
+    Hit,
+    IndexPoint,
+    SearchMode,
+    SearchTuning,
+    SparseVector,
+    VectorIndex,
+)
 from retrieval.index.client import QdrantClientIndex
 from retrieval.index.edge import EdgeIndex
 from retrieval.index.filters import (
@@ -48,6 +56,7 @@ __all__ = [
     "QdrantClientIndex",
     "Range",
     "SearchMode",
+    "SearchTuning",
     "SparseVector",
     "VectorIndex",
     "all_of",
@@ -65,9 +74,11 @@ def open_index(settings: Settings) -> VectorIndex:
     when the index is in use or cannot be opened.
     """
     cfg = settings.index
+    tuning = SearchTuning(cfg.hnsw_ef, cfg.acorn, cfg.acorn_max_selectivity)
     if cfg.backend == "edge":
-        return EdgeIndex(settings.index_path, cfg.collection)
+        return EdgeIndex(settings.index_path, cfg.collection, tuning)
     options: dict[str, Any] = {
+        "tuning": tuning,
         "shards": cfg.shard_number,
         "replication_factor": cfg.replication_factor,
         "write_consistency": cfg.write_consistency_factor,

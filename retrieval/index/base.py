@@ -151,6 +151,20 @@ class ReadWriteLock:
                 self._cond.notify_all()
 
 
+@dataclass(frozen=True, slots=True)
+class SearchTuning:
+    """How approximate (HNSW) searches trade speed for recall; ``exact`` queries ignore it.
+
+    ``acorn``: Qdrant's ACORN filtered search, which keeps recall when the filter (a
+    caller's ACL) leaves only a small share of the points; used by the engine when the
+    filter keeps at most ``acorn_max_selectivity`` of them (None: the engine's default).
+    """
+
+    hnsw_ef: int | None = None
+    acorn: bool = True
+    acorn_max_selectivity: float | None = None
+
+
 class VectorIndex(ABC):
     """A collection of points with dense, sparse and hybrid search over filtered payloads.
 
@@ -161,9 +175,10 @@ class VectorIndex(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self) -> None:
+    def __init__(self, tuning: SearchTuning | None = None) -> None:
         # Reads (query, scroll pages, retrieve, count) share it; replace() takes it alone.
         self._swap = ReadWriteLock()
+        self.tuning = tuning or SearchTuning()
 
     def replace(self, points: Sequence[IndexPoint], stale_ids: Sequence[str]) -> None:
         """Write ``points`` and delete ``stale_ids`` (minus the ids rewritten) as one step.

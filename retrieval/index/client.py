@@ -31,6 +31,7 @@ from retrieval.index.base import (
     Hit,
     IndexPoint,
     SearchMode,
+    SearchTuning,
     SparseVector,
     VectorIndex,
     canonical_id,
@@ -74,8 +75,9 @@ class QdrantClientIndex(VectorIndex):
         write_consistency: int = 1,
         retries: int = 3,
         retry_backoff_s: float = 0.5,
+        tuning: SearchTuning | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(tuning)
         self.client = client
         self.collection = collection
         self.shards = shards
@@ -239,6 +241,21 @@ class QdrantClientIndex(VectorIndex):
 
     # --- reads -------------------------------------------------------------------------
 
+    def _search_params(self, exact: bool) -> qm.SearchParams | None:
+        if self.local:  # local mode searches exhaustively and takes no search params
+            return None
+        if exact:
+            return qm.SearchParams(exact=True)
+        t = self.tuning
+        acorn = (
+            qm.AcornSearchParams(enable=True, max_selectivity=t.acorn_max_selectivity)
+            if t.acorn
+            else None
+        )
+        if t.hnsw_ef is None and acorn is None:
+            return None
+        return qm.SearchParams(hnsw_ef=t.hnsw_ef, acorn=acorn)
+
     def query(
         self,
         *,
@@ -255,7 +272,7 @@ class QdrantClientIndex(VectorIndex):
         """Dense, lexical or fused hybrid search in one request (see :class:`VectorIndex`)."""
         check_query(dense, sparse, mode, limit, rrf_k)
         query_filter = to_qdrant(flt) if flt is not None else None
-        params = qm.SearchParams(exact=True) if exact and not self.local else None
+        params = self._search_params(exact)
         sparse_query = (
             qm.SparseVector(indices=sparse.indices, values=sparse.values)
             if sparse is not None

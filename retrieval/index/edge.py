@@ -40,6 +40,7 @@ from retrieval.index.base import (
     Hit,
     IndexPoint,
     SearchMode,
+    SearchTuning,
     SparseVector,
     VectorIndex,
     canonical_id,
@@ -59,8 +60,8 @@ class EdgeIndex(VectorIndex):
 
     name: ClassVar[str] = "qdrant-edge"
 
-    def __init__(self, path: Path, collection: str) -> None:
-        super().__init__()
+    def __init__(self, path: Path, collection: str, tuning: SearchTuning | None = None) -> None:
+        super().__init__(tuning)
         self.path = Path(path)
         self.collection = collection
         self.shard_dir = self.path / collection
@@ -249,7 +250,7 @@ class EdgeIndex(VectorIndex):
         check_query(dense, sparse, mode, limit, rrf_k)
         shard = self._open()
         edge_filter = to_edge(flt) if flt is not None else None
-        params = qe.SearchParams(exact=True) if exact else None
+        params = self._search_params(exact)
         dense_query = qe.Query.Nearest(dense, using=DENSE_VECTOR) if dense is not None else None
         sparse_query = (
             qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE_VECTOR)
@@ -282,6 +283,19 @@ class EdgeIndex(VectorIndex):
         with self._engine("query"):
             found = shard.query(request)
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in found]
+
+    def _search_params(self, exact: bool) -> qe.SearchParams | None:
+        if exact:
+            return qe.SearchParams(exact=True)
+        t = self.tuning
+        acorn = (
+            qe.AcornSearchParams(enable=True, max_selectivity=t.acorn_max_selectivity)
+            if t.acorn
+            else None
+        )
+        if t.hnsw_ef is None and acorn is None:
+            return None
+        return qe.SearchParams(hnsw_ef=t.hnsw_ef, acorn=acorn)
 
     def scroll(
         self, flt: Filter | None = None, limit: int | None = None, with_payload: bool = True

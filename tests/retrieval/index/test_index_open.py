@@ -10,7 +10,7 @@ from qdrant_client import QdrantClient
 
 from core.errors import BackendUnavailableError
 from core.settings import Settings
-from retrieval.index import EdgeIndex, QdrantClientIndex, open_index
+from retrieval.index import EdgeIndex, QdrantClientIndex, SearchTuning, open_index
 
 
 def test_edge_is_the_default_and_lives_in_the_data_dir(clean_env: Path) -> None:
@@ -19,6 +19,7 @@ def test_edge_is_the_default_and_lives_in_the_data_dir(clean_env: Path) -> None:
         assert isinstance(index, EdgeIndex)
         index.ensure_collection(8)
         assert index.describe()["path"] == str(settings.index_path / "deepwell")
+        assert index.tuning == SearchTuning()  # ACORN on, the engine's ef
     assert (settings.data_dir / "index" / "deepwell").is_dir()
 
 
@@ -46,7 +47,14 @@ def test_qdrant_backend_with_a_url_passes_the_server_settings(
 
     # Recorded, not connected: a real client would start a version check against the URL.
     monkeypatch.setattr(QdrantClientIndex, "connect", staticmethod(connect))
-    server = {"backend": "qdrant", "url": "http://127.0.0.1:9", "api_key": "k", "timeout_s": 2}
+    server = {
+        "backend": "qdrant",
+        "url": "http://127.0.0.1:9",
+        "api_key": "k",
+        "timeout_s": 2,
+        "hnsw_ef": 128,
+        "acorn_max_selectivity": 0.3,
+    }
     assert open_index(Settings(index=server)) == "index"  # type: ignore[comparison-overlap]
     assert seen == {
         "collection": "deepwell",
@@ -58,6 +66,7 @@ def test_qdrant_backend_with_a_url_passes_the_server_settings(
         "write_consistency": 1,
         "retries": 3,
         "retry_backoff_s": 0.5,
+        "tuning": SearchTuning(hnsw_ef=128, acorn=True, acorn_max_selectivity=0.3),
     }
 
 
