@@ -109,13 +109,19 @@ class Services:
             if outcome.status == "failed":
                 metrics.ingest_failures.inc()
 
-        jobs = JobQueue(
-            settings,
-            self.engine,
-            self.ingestor,
-            on_outcome=on_outcome,
-            after_jobs=self.index.optimize,
-        )
+        jobs: JobQueue
+        if settings.queue.backend == "celery":  # `deepwell worker` processes ingest
+            from api.jobs_celery import CeleryJobQueue
+
+            jobs = CeleryJobQueue(settings, self.engine)
+        else:
+            jobs = JobQueue(
+                settings,
+                self.engine,
+                self.ingestor,
+                on_outcome=on_outcome,
+                after_jobs=self.index.optimize,
+            )
         self.metrics.watch_queue(jobs.queued)
         jobs.start()
         self.jobs = jobs

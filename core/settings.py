@@ -227,6 +227,38 @@ class SearchSettings(BaseModel):
     )
 
 
+class QueueSettings(BaseModel):
+    """Where ingest jobs run: the API's own worker thread, or Celery workers on a broker."""
+
+    backend: Literal["inprocess", "celery"] = Field(
+        "inprocess",
+        description="`inprocess`: one worker thread in the API (embedded default); "
+        "`celery`: `deepwell worker` processes on any machine (scaled).",
+    )
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Celery broker (Redis or RabbitMQ URL)."
+    )
+    soft_time_limit_s: float = Field(
+        900.0, gt=0, description="A document still running after this is failed and retried."
+    )
+    time_limit_s: float = Field(
+        960.0, gt=0, description="Hard limit: the worker process is killed and replaced."
+    )
+    max_retries: int = Field(
+        3, ge=0, description="Retries of a document before it becomes a dead letter."
+    )
+    retry_backoff_s: float = Field(
+        2.0, gt=0, description="First retry delay; doubles each retry (with jitter)."
+    )
+    retry_backoff_max_s: float = Field(300.0, gt=0, description="Longest retry delay.")
+    visibility_timeout_s: int = Field(
+        3600,
+        ge=1,
+        description="Redis: an unacknowledged task (its worker died) is redelivered after this.",
+    )
+    prefetch: int = Field(1, ge=1, description="Tasks a worker process reserves ahead.")
+
+
 class ApiSettings(BaseModel):
     """The HTTP service."""
 
@@ -383,6 +415,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
 
@@ -415,6 +448,8 @@ class Settings(BaseSettings):
             raise ValueError("embedding.backend onnx-* runs on CPU; use backend 'torch' for a GPU")
         if self.llm.backend == "openai" and not self.llm.base_url:
             raise ValueError("llm.backend 'openai' needs llm.base_url")
+        if self.queue.time_limit_s <= self.queue.soft_time_limit_s:
+            raise ValueError("queue.time_limit_s must exceed queue.soft_time_limit_s")
         if self.search.rerank and self.search.rerank_model_path is None:
             raise ValueError("search.rerank needs search.rerank_model_path (no reranker ships)")
         return self

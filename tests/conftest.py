@@ -39,3 +39,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 # A real PostgreSQL server (session) and a fresh database on it (per test); see pgserver.py.
 from pgserver import pg_url, postgres_server  # noqa: E402, F401
+
+# A real Redis server (session) for the Celery queue backend; see redisserver.py.
+from redisserver import redis_server, redis_url  # noqa: E402, F401

@@ -15,6 +15,7 @@ from api.cli import (
     keys_cmd,
     models_cmd,
     serve_cmd,
+    worker_cmd,
 )
 from api.cli.common import state
 
@@ -32,6 +33,7 @@ app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(index_cmd.app, name="index")
 app.command("serve")(serve_cmd.serve)
+app.command("worker")(worker_cmd.worker)
 app.command("ingest")(ingest_cmd.ingest)
 app.add_typer(ingest_cmd.documents_app, name="documents")
 app.add_typer(ingest_cmd.corpus_app, name="corpus")
