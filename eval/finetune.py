@@ -24,7 +24,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -209,10 +209,12 @@ class FinetuneResult:
     seconds: float
     first_loss: float | None = None
     last_loss: float | None = None
+    #: The trained (PEFT model, tokenizer) when asked to keep it: saves reloading the base.
+    trained: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["path"] = str(self.path)
+        data = asdict(self) | {"path": str(self.path)}
+        data.pop("trained")
         return data
 
 
@@ -277,10 +279,13 @@ def finetune(
     *,
     force: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
+    keep_model: bool = False,
 ) -> FinetuneResult:
     """Train (or find cached) the LoRA adapter of ``eval.model`` on the readable corpus.
 
-    ``progress(step, steps, loss)`` is called after each optimizer step.
+    ``progress(step, steps, loss)`` is called after each optimizer step. With
+    ``keep_model``, a freshly trained model stays in ``result.trained`` (ready to
+    answer without loading the base again).
     Raises :class:`ModelError` when the base model cannot be loaded.
     """
     cfg = settings.eval.finetune
@@ -348,6 +353,7 @@ def finetune(
         seconds=round(time.perf_counter() - started, 1),
         first_loss=losses[0] if losses else None,
         last_loss=sum(losses[-10:]) / len(losses[-10:]) if losses else None,
+        trained=(peft_model, tok) if keep_model else None,
     )
     meta = {k: v for k, v in result.to_dict().items() if k not in ("path", "cached")}
     (path / "deepwell-finetune.json").write_text(json.dumps(meta | {"model": model}, indent=1))

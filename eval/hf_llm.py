@@ -25,7 +25,9 @@ class HFLoRALLM(LLM):
 
     backend = "transformers"
 
-    def __init__(self, settings: Settings, adapter: Path | None) -> None:
+    def __init__(
+        self, settings: Settings, adapter: Path | None, trained: tuple[Any, Any] | None = None
+    ) -> None:
         super().__init__(
             context_window=settings.eval.context_window,
             max_tokens=settings.eval.max_tokens,
@@ -37,19 +39,25 @@ class HFLoRALLM(LLM):
         self._model: Any = None  # a PreTrainedModel (transformers' stubs are partial)
         self._tok: PreTrainedTokenizerBase | None = None
         self._lock = threading.Lock()
+        self._trained = trained  # (PEFT model, tokenizer) just trained: no second load
 
     def warm_up(self) -> None:
         with self._lock:
             if self._model is not None:
                 return
-            from eval.finetune import load_base
+            if self._trained is not None:
+                peft_model, tok = self._trained
+                self._trained = None
+                base = peft_model.merge_and_unload()
+            else:
+                from eval.finetune import load_base
 
-            base, tok = load_base(self.settings, self.settings.eval.model)
-            if self.adapter is not None:
-                from peft import PeftModel
+                base, tok = load_base(self.settings, self.settings.eval.model)
+                if self.adapter is not None:
+                    from peft import PeftModel
 
-                base = PeftModel.from_pretrained(base, str(self.adapter)).merge_and_unload()
-            base.eval()  # type: ignore[no-untyped-call]
+                    base = PeftModel.from_pretrained(base, str(self.adapter)).merge_and_unload()
+            base.eval()
             self._model, self._tok = base, tok
 
     def _tokenizer(self) -> PreTrainedTokenizerBase:
@@ -69,18 +77,15 @@ class HFLoRALLM(LLM):
         prompt = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
         ids = tok(prompt, add_special_tokens=False, return_tensors="pt")
         n_prompt = int(ids["input_ids"].shape[1])
-        room = max(1, self.context_window - n_prompt)
+        limit = min(max_tokens or self.max_tokens, max(1, self.context_window - n_prompt))
         usage = Usage(prompt_tokens=n_prompt)
-        with torch.no_grad():
+        with torch.inference_mode():
             out = self._model.generate(
-                **ids,
-                max_new_tokens=min(max_tokens or self.max_tokens, room),
-                do_sample=False,
-                pad_token_id=tok.pad_token_id,
+                **ids, max_new_tokens=limit, do_sample=False, pad_token_id=tok.pad_token_id
             )
         new = out[0, n_prompt:]
         usage.completion_tokens = int(new.shape[0])
-        usage.finish_reason = "stop" if usage.completion_tokens < (max_tokens or 0) else "length"
+        usage.finish_reason = "stop" if usage.completion_tokens < limit else "length"
         text = str(tok.decode(new, skip_special_tokens=True))
 
         def once() -> Iterator[str]:

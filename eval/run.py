@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.errors import IndexBackendError, NotFoundError
 from core.logging import get_logger
 from core.settings import Settings
-from eval.datasets import Dataset, EvalItem
+from eval.datasets import SEC_NAME, Dataset, EvalItem
 from eval.metrics import bootstrap_ci, percentile, retrieval_scores
 from eval.systems import EvalContext, SystemOutput, SystemSpec
 
@@ -106,6 +107,58 @@ def select(dataset: Dataset, *, quick: bool, per_type: int, limit: int | None) -
     return interleave(groups, limit) if limit else list(dataset.items)
 
 
+def quick_settings(settings: Settings) -> Settings:
+    """``settings`` with the ``eval.quick`` budget applied (window, answer length, fine-tune).
+
+    The adapter cache key hashes the fine-tune settings, so the quick adapter and
+    the full one are cached side by side.
+    """
+    ev, q = settings.eval, settings.eval.quick
+    tuned = ev.finetune.model_copy(
+        update={
+            "sample_chunks": q.finetune_sample_chunks,
+            "max_steps": q.finetune_max_steps,
+            "batch_size": q.finetune_batch_size,
+            "max_seq_tokens": q.finetune_max_seq_tokens,
+        }
+    )
+    quick = ev.model_copy(
+        update={"context_window": q.context_window, "max_tokens": q.max_tokens, "finetune": tuned}
+    )
+    return settings.model_copy(update={"eval": quick})
+
+
+class EmptyCorpusError(NotFoundError):
+    """The evaluation principal can read no document: nothing to retrieve or fine-tune on."""
+
+
+def dataset_docs(settings: Settings, dataset: Dataset) -> Path | None:
+    """The folder of the documents a dataset asks about, where it has one.
+
+    The built-in SEC set: ``<eval.data_dir>/sec-10q/docs``; a registered file: a
+    ``docs`` folder next to it.
+    """
+    if dataset.name == SEC_NAME and dataset.path is not None:
+        candidates = [settings.eval.data_dir / SEC_NAME / "docs", dataset.path.parent / "docs"]
+    elif dataset.path is not None:
+        candidates = [dataset.path.parent / "docs"]
+    else:
+        candidates = []
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def empty_corpus_message(settings: Settings, dataset: Dataset) -> str:
+    """What to run when the evaluation principal can read no document."""
+    docs = dataset_docs(settings, dataset)
+    what = f"`deepwell ingest '{docs}' --acl '*'`" if docs else "`deepwell ingest DOCS --acl '*'`"
+    return (
+        f"the evaluation principal {settings.eval.user!r} can read no document in "
+        f"{settings.data_dir}: ingest the documents of {dataset.name!r} first with {what} "
+        "(the 20 SEC filings take about 10 minutes on 2 cores), or run "
+        "`deepwell eval run --ingest-missing`, which does that when the corpus is empty"
+    )
+
+
 def git_revision(cwd: Path | None = None) -> str:
     """The short commit of the working tree (``+dirty`` when modified), or ``unknown``."""
     git = shutil.which("git")
@@ -136,7 +189,8 @@ def run_config(settings: Settings, systems: Sequence[SystemSpec]) -> dict[str, A
     ev = settings.eval.model_dump(
         mode="json", exclude={"judge": {"api_key"}, "data_dir": True, "tolerances": True}
     )
-    for key in ("tolerance", "bootstrap_samples", "systems", "dataset", "quick_per_type"):
+    # ``quick`` is already applied to the values above when a run is quick.
+    for key in ("tolerance", "bootstrap_samples", "systems", "dataset", "quick_per_type", "quick"):
         ev.pop(key, None)
     return {
         "systems": [s.name for s in systems],
@@ -184,8 +238,16 @@ def evaluate(
     progress: Progress | None = None,
     force_finetune: bool = False,
 ) -> RunResult:
-    """Run ``systems`` over the selected questions of ``dataset`` and score them."""
+    """Run ``systems`` over the selected questions of ``dataset`` and score them.
+
+    ``quick``: a stratified sample of ``eval.quick_per_type`` questions per type,
+    under the ``eval.quick`` budget (:func:`quick_settings`). Raises
+    :class:`EmptyCorpusError` when a system needs the corpus and the evaluation
+    principal can read nothing.
+    """
     started_all = time.perf_counter()
+    if quick:
+        settings = quick_settings(settings)
     items = select(dataset, quick=quick, per_type=settings.eval.quick_per_type, limit=limit)
     config = run_config(settings, systems)
     result = RunResult(
@@ -206,7 +268,14 @@ def evaluate(
     )
     t = time.perf_counter()
     with EvalContext(settings, force_finetune=force_finetune) as ctx:
-        corpus = ctx.corpus_docs()
+        try:
+            corpus = ctx.corpus_docs()
+        except IndexBackendError as exc:
+            if "no collection" not in str(exc):  # a fresh data dir: nothing ingested yet
+                raise
+            corpus = []
+        if not corpus and any(s.retrieves or s.finetuned for s in systems):
+            raise EmptyCorpusError(empty_corpus_message(settings, dataset))
         relevant = {item.qid: item.reference_docs(corpus) for item in items}
         missing = [i.qid for i in items if i.sources and not relevant[i.qid]]
         if missing:
@@ -249,10 +318,10 @@ def evaluate(
                 }
                 if progress is not None:
                     progress(spec.name, n, len(items))
+            result.stage_seconds[f"{spec.name}: load"] = round(t_answer - t, 1)
             result.stage_seconds[f"{spec.name}: answer and score"] = round(
                 time.perf_counter() - t_answer, 1
             )
-            result.stage_seconds[f"{spec.name}: load"] = round(t_answer - t, 1)
         for stage, seconds in ctx.stage_seconds.items():
             result.stage_seconds[stage] = round(seconds, 1)
         if ctx.finetune_result is not None:

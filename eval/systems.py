@@ -182,12 +182,18 @@ class EvalContext:
             from eval.hf_llm import HFLoRALLM
 
             started = time.perf_counter()
-            self.finetune_result = finetune(
-                self.settings, self.index, self.principal, force=self.force_finetune
+            tuned = finetune(
+                self.settings,
+                self.index,
+                self.principal,
+                force=self.force_finetune,
+                keep_model=True,
             )
             self.stage_seconds["finetune"] = time.perf_counter() - started
             started = time.perf_counter()
-            self._tuned = HFLoRALLM(self.settings, self.finetune_result.path)
+            self._tuned = HFLoRALLM(self.settings, tuned.path, tuned.trained)
+            tuned.trained = None
+            self.finetune_result = tuned
             self._tuned.warm_up()
             self.stage_seconds["load fine-tuned model"] = time.perf_counter() - started
         return self._tuned

@@ -139,3 +139,22 @@ def test_regressions_respect_tolerances_and_direction() -> None:
     ]
     assert "rag hit@5: 0.800 -> 0.740" in found[0].describe()
     assert regressions(base, base, tolerance=0.0) == []
+
+
+def test_empty_corpus_says_what_to_run(
+    clean_env: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEEPWELL_DATA_DIR", str(clean_env / "empty"))
+    monkeypatch.setenv("DEEPWELL_LLM__BACKEND", "extractive")
+    monkeypatch.setenv("DEEPWELL_EVAL__DATA_DIR", str(clean_env / "no-shared-data"))
+    runner = CliRunner()
+    path = corpus / "tiny.jsonl"
+    assert runner.invoke(app, ["eval", "dataset", "register", "tiny", str(path)]).exit_code == 0
+    done = runner.invoke(app, ["eval", "run", "--dataset", "tiny", "--systems", "hybrid"])
+    assert done.exit_code == 1
+    message = " ".join(done.output.split())
+    assert "can read no document" in message
+    assert "deepwell ingest DOCS --acl '*'" in message  # no docs folder next to tiny.jsonl
+    assert "--ingest-missing" in message
+    closed = runner.invoke(app, ["eval", "run", "--dataset", "tiny", "--systems", "closed-book"])
+    assert closed.exit_code == 0, closed.output  # closed-book needs no corpus
