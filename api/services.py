@@ -74,7 +74,10 @@ class Services:
             index.close()
             raise
         services = cls(settings, engine, registry, index, embedder, llm_model)
-        log.info("services.started", **{k: v["backend"] for k, v in services.backends().items()})
+        backends = services.backends()
+        log.info("services.started", **{k: v["backend"] for k, v in backends.items()})
+        for warning in index_warnings(settings, backends["index"]):
+            log.warning("index.embedded_large", message=warning)
         return services
 
     def serve(self) -> None:
@@ -174,3 +177,20 @@ class Services:
             "embedding": self.embedder.describe(),
             "llm": llm,
         }
+
+
+def index_warnings(settings: Settings, facts: dict[str, Any]) -> list[str]:
+    """Warnings about the index described by ``facts`` (``VectorIndex.describe()``): an
+    embedded index (``edge``, or ``qdrant`` in local mode) above
+    ``index.embedded_warn_points`` should move to a Qdrant server."""
+    limit = settings.index.embedded_warn_points
+    embedded = settings.index.backend == "edge" or settings.index.url is None  # local mode
+    points = int(facts.get("points") or 0)
+    if limit is None or not embedded or points <= limit:
+        return []
+    return [
+        f"the embedded index holds {points} points, above index.embedded_warn_points = "
+        f"{limit}: one process owns it and its memory; move it to a Qdrant server with "
+        "`deepwell index migrate --to server --url http://QDRANT:6333` (stop the server "
+        "first), then set index.backend = 'qdrant' and index.url"
+    ]

@@ -83,6 +83,13 @@ class IndexSettings(BaseModel):
     retry_backoff_s: float = Field(
         0.5, ge=0, description="`qdrant` backend: first retry delay, doubled each retry."
     )
+    embedded_warn_points: int | None = Field(
+        1_000_000,
+        ge=1,
+        description="Warn (start-up log and /healthz) when an embedded index (`edge`, or "
+        "`qdrant` in local mode) holds more points than this: one process owns it, so move it "
+        "to a Qdrant server with `deepwell index migrate --to server`. None: never warn.",
+    )
 
 
 class DatabaseSettings(BaseModel):

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep
+from api.services import index_warnings
 from core import __version__
 from core.db import ping
 
@@ -22,6 +23,10 @@ class Health(BaseModel):
     backends: dict[str, dict[str, Any]] = Field(
         description="`index`, `database`, `embedding` and `llm`: backend name and location."
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Things to act on, e.g. an embedded index past index.embedded_warn_points.",
+    )
 
 
 class Ready(BaseModel):
@@ -31,7 +36,9 @@ class Ready(BaseModel):
 
 @router.get("/healthz", response_model=Health, summary="Liveness and backends in use")
 def healthz(services: ServicesDep) -> Health:
-    return Health(version=__version__, backends=services.backends())
+    backends = services.backends()
+    warnings = index_warnings(services.settings, backends["index"])
+    return Health(version=__version__, backends=backends, warnings=warnings)
 
 
 @router.get(

@@ -1,0 +1,47 @@
+"""The embedded-index size warning: past ``index.embedded_warn_points`` the start-up log and
+``/healthz`` say to move the index to a Qdrant server (``deepwell index migrate``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from api.services import index_warnings
+from core import Settings
+from tests.api.apikit import STORAGE_MD, new_key, running_app, settings_for
+
+
+def test_only_an_embedded_index_past_the_limit_warns() -> None:
+    settings = Settings(index={"embedded_warn_points": 10})
+    assert index_warnings(settings, {"points": 10}) == []
+    (warning,) = index_warnings(settings, {"points": 11})
+    assert "11 points" in warning
+    assert "deepwell index migrate --to server" in warning
+    local = Settings(index={"backend": "qdrant", "local_path": "q", "embedded_warn_points": 10})
+    assert len(index_warnings(local, {"points": 50})) == 1  # qdrant-client local mode
+    server = Settings(index={"backend": "qdrant", "url": "http://q:6333"})
+    assert index_warnings(server, {"points": 10**9}) == []
+    off = Settings(index={"embedded_warn_points": None})
+    assert index_warnings(off, {"points": 10**9}) == []
+
+
+def test_healthz_and_the_start_log_warn_past_the_limit(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_for(tmp_path / "data", rate_limit_per_minute=0)
+    settings.index.embedded_warn_points = 1
+    with running_app(settings) as client:
+        assert client.get("/healthz").json()["warnings"] == []  # empty index
+        writer = new_key(client, user="ann", role="writer")
+        text = STORAGE_MD + "".join(f"\n## Part {i}\n\n" + "Word. " * 200 for i in range(3))
+        job = writer.upload("storage.md", text)["job"]
+        assert job["chunks"] > 1
+        (warning,) = client.get("/healthz").json()["warnings"]
+        assert f"holds {job['chunks']} points" in warning
+        assert "deepwell index migrate" in warning
+    capfd.readouterr()
+    with running_app(settings):  # a restart on the grown index: logged at start-up
+        pass
+    out = capfd.readouterr()
+    assert "index.embedded_large" in out.out + out.err
