@@ -110,13 +110,19 @@ def test_embedded_to_server_and_back_ranks_identically(tmp_path: Path, kind: str
             target.close()
 
 
-def test_cli_index_migrate_to_local_mode(clean_env: Path) -> None:
+def test_cli_index_migrate_to_local_mode(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An embedded collection past the size warning moves, verified, with the CLI."""
     from api.cli.main import app
+    from api.services import index_warnings
+    from core.settings import Settings
 
+    monkeypatch.setenv("DEEPWELL_INDEX__EMBEDDED_WARN_POINTS", "200")
     data = clean_env / "data"
     with EdgeIndex(data / "index", "deepwell") as source:
         source.ensure_collection(DIM)
         source.upsert(_many(300))
+        (warning,) = index_warnings(Settings(), source.describe())
+        assert "deepwell index migrate --to server" in warning
     dest = clean_env / "server-local"
     result = CliRunner().invoke(
         app, ["index", "migrate", "--to", "server", "--path", str(dest), "--queries", "5"]
