@@ -28,6 +28,9 @@ NO_TRACKING: dict[str, str] = {
     "DO_NOT_TRACK": "1",  # generic convention; unstructured and others honour it
     "SCARF_NO_ANALYTICS": "true",  # unstructured's import-time and per-partition ping
     "RAGAS_DO_NOT_TRACK": "true",
+    # onnxruntime's 1DS telemetry (queued in ~/.cache/Microsoft/DeveloperTools on Linux);
+    # retrieval.onnx_embedding also calls onnxruntime.disable_telemetry_events().
+    "ORT_DISABLE_TELEMETRY": "1",
     "ANONYMIZED_TELEMETRY": "False",
     "UNSTRUCTURED_DISABLE_NOTICE": "1",  # its advertisement on stdout at every partition
     "TOKENIZERS_PARALLELISM": "false",  # fork-safety with worker processes, not telemetry

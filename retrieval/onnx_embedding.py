@@ -287,6 +287,8 @@ class OnnxEmbedder:
             import onnxruntime as ort  # type: ignore[import-untyped]  # ships no type information
             from tokenizers import Tokenizer
 
+            ort.disable_telemetry_events()  # besides ORT_DISABLE_TELEMETRY (core.telemetry)
+
             export_dir, manifest = _prepare(
                 self.model_info, self.cache_dir, ExportSettings(quantize=self.quantize)
             )
