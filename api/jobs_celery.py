@@ -94,7 +94,9 @@ def backoff_s(settings: Settings, retries: int) -> float:
 def make_celery(settings: Settings, *, worker: bool = False) -> Celery:
     """The Celery app of ``settings.queue``; ``worker`` also registers the ingest task."""
     q = settings.queue
-    app = Celery("deepwell", broker=q.broker_url, backend=None, set_as_current=False)
+    app = Celery(
+        "deepwell", broker=q.broker_url.get_secret_value(), backend=None, set_as_current=False
+    )
     app.conf.update(
         task_default_queue=QUEUE_NAME,
         task_ignore_result=True,

@@ -242,8 +242,9 @@ class QueueSettings(BaseModel):
         description="`inprocess`: one worker thread in the API (embedded default); "
         "`celery`: `deepwell worker` processes on any machine (scaled).",
     )
-    broker_url: str = Field(
-        "redis://127.0.0.1:6379/0", description="Celery broker (Redis or RabbitMQ URL)."
+    broker_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"),
+        description="Celery broker (Redis or RabbitMQ URL); secret, as it may carry a password.",
     )
     soft_time_limit_s: float = Field(
         900.0, gt=0, description="A document still running after this is failed and retried."
