@@ -323,6 +323,9 @@ def _get_runtime(settings: Settings) -> WorkerRuntime:
 def _register(app: Celery, settings: Settings) -> None:
     @app.task(  # type: ignore[untyped-decorator]  # celery ships no annotations for task()
         name=TASK_NAME,
+        # not shared: a shared task is registered into every Celery app made later in the
+        # process, so a second app (another Settings) would run the first one's closure
+        shared=False,
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,

@@ -202,3 +202,12 @@ def test_a_document_that_cannot_be_read_fails_its_job(stack: Stack) -> None:
         assert [(d.job_id, d.attempts) for d in letters] == [(job.job_id, 3)]
         assert "upload_blobs" in letters[0].error
     assert stack.points(job.doc_id or "") == 0
+
+
+def test_each_celery_app_runs_the_task_with_its_own_settings(tmp_path: Path) -> None:
+    """A second app in one process (another test, another Settings) must not inherit the
+    first one's task: Celery registers ``shared`` tasks into every app made afterwards."""
+    first = make_celery(Settings(data_dir=tmp_path / "a", queue={"max_retries": 5}), worker=True)
+    second = make_celery(Settings(data_dir=tmp_path / "b", queue={"max_retries": 1}), worker=True)
+    assert first.tasks[TASK_NAME].max_retries == 5
+    assert second.tasks[TASK_NAME].max_retries == 1
