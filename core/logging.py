@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Literal, TextIO
 
 import structlog
 
@@ -27,6 +27,23 @@ _NOISY = (
     "asyncio",
     "alembic",
 )
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record is emitted, not when configured.
+
+    A stream captured at configuration time goes stale once stderr is redirected (a
+    test's capture, a daemon's re-opened log): records then fail with "I/O operation
+    on closed file" instead of reaching the current stderr.
+    """
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
 
 
 def configure_logging(
@@ -54,7 +71,7 @@ def configure_logging(
         # capture_logs in tests) would keep the old processors for good.
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
