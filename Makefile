@@ -64,7 +64,7 @@ bench: install  ## Performance benchmarks (see bench/)
 	$(BIN)/python -m bench.search_latency
 	$(BIN)/python -m bench.retrieval
 
-eval: install  ## Quick evaluation of the five systems on the SEC set (~5 min on 2 cores; see README)
+eval: install  ## Quick evaluation of the five systems on the SEC set (~3 min on 2 cores; see README)
 	@# --ingest-missing: an empty data dir first gets the SEC filings of eval.data_dir (~10 min).
 	$(BIN)/deepwell eval run --quick --ingest-missing
 
