@@ -176,6 +176,37 @@ class IngestSettings(BaseModel):
     )
     max_file_mb: float = Field(200.0, gt=0)
     timeout_s: float = Field(600.0, gt=0, description="Per-document parse time limit.")
+    max_chars: int = Field(
+        10_000_000,
+        ge=1000,
+        description="Most characters of text one document may yield (about 4,000 dense pages); "
+        "text files are checked before parsing, every format after it.",
+    )
+    max_rows: int = Field(
+        100_000, ge=1, description="Most rows of a CSV/TSV file or of all sheets of an XLSX."
+    )
+    max_cells: int = Field(
+        2_000_000, ge=1, description="Most cells of a CSV/TSV file or of all sheets of an XLSX."
+    )
+    max_chunks: int = Field(
+        20_000,
+        ge=1,
+        description="Most chunks one document may produce; more is refused before embedding.",
+    )
+    max_unpacked_mb: float = Field(
+        512.0,
+        gt=0,
+        description="Office files (DOCX, PPTX, XLSX are zip archives): most uncompressed bytes "
+        "of all their parts, checked before parsing (zip bombs).",
+    )
+    max_archive_entries: int = Field(
+        10_000, ge=1, description="Office files: most parts (zip entries) in one archive."
+    )
+    max_compression_ratio: float = Field(
+        200.0,
+        gt=1,
+        description="Office files: largest uncompressed/compressed ratio of a part over 1 MB.",
+    )
     default_acl: list[str] = Field(
         default_factory=list,
         description='Principals allowed when a document names none; `["*"]` only for public data.',
@@ -294,6 +325,31 @@ class ApiSettings(BaseModel):
         True,
         description="When no API key exists at start-up, create an admin key and print it "
         "once to stderr.",
+    )
+    anonymous_rate_limit_per_minute: int = Field(
+        60,
+        ge=0,
+        description="Requests per minute per client address without a valid key (no key, an "
+        "unknown or revoked key, the unauthenticated routes); 0 turns it off.",
+    )
+    max_header_kb: int = Field(
+        64,
+        ge=4,
+        le=1024,
+        description="Largest request head (request line and headers); larger gets 431/400 "
+        "before any route runs.",
+    )
+    keep_failed_uploads: bool = Field(
+        False,
+        description="Keep an upload's bytes after its ingestion failed (for inspection); by "
+        "default they are deleted once the failure is recorded.",
+    )
+    key_delegation: Literal["within-reach", "any"] = Field(
+        "within-reach",
+        description="What an admin key may create through the API. `within-reach`: keys of "
+        "its own tenant for a user with no key yet, with groups the admin itself holds, that "
+        "can read nothing the admin cannot. `any`: any user and groups of its tenant "
+        "(operator opt-in). The CLI (`deepwell keys create`) is the operator and unrestricted.",
     )
 
 
