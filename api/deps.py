@@ -36,6 +36,7 @@ _api_key = APIKeyHeader(
 
 
 def get_caller(
+    request: Request,
     services: ServicesDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_api_key)],
@@ -57,6 +58,7 @@ def get_caller(
         raise AuthenticationError(
             "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
         )
+    request.state.caller = caller  # who made the request, for the request log
     services.limiter.check(caller.rate_key)
     return caller
 
