@@ -17,6 +17,7 @@ from api import errors
 from api.auth import bootstrap_admin
 from api.limits import MB, BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
+from api.requestlog import RequestLog
 from api.routes import answer, chat, documents, feedback, health, jobs, keys, me, metrics, search
 from api.services import Services
 from core import ConfigError, Settings, __version__, get_logger, get_settings
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )
     app.add_middleware(MetricsMiddleware, metrics=_metrics_of)
+    app.add_middleware(RequestLog)  # last added = outermost: logs every 4xx/5xx, 413/429 too
     return app
 
 

@@ -28,6 +28,9 @@ from core.logging import get_logger
 
 log = get_logger(__name__)
 
+#: Characters of an error message written to the log.
+MAX_ERROR_MESSAGE = 300
+
 #: First match wins: subclasses before their bases.
 STATUS: dict[type[DeepwellError], int] = {
     InvalidInputError: 422,
@@ -100,7 +103,7 @@ def response_for(exc: DeepwellError) -> JSONResponse:
     elif status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
     if status >= 500:
-        log.warning("api.error", code=exc.code, status=status, error=str(exc))
+        log.warning("api.error", code=exc.code, status=status, error=str(exc)[:MAX_ERROR_MESSAGE])
     return JSONResponse(error_body(exc.code, str(exc)), status_code=status, headers=headers)
 
 
@@ -153,10 +156,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # One line: the type, the message capped, a plain traceback (no local variables:
+        # they held keys, headers and uploaded bytes); the logging layer masks secrets.
         log.error(
             "api.unhandled",
-            path=request.url.path,
-            error=f"{type(exc).__name__}: {exc}",
+            method=request.method,
+            path=request.url.path[:200],
+            error_type=type(exc).__name__,
+            error=str(exc)[:MAX_ERROR_MESSAGE],
             exc_info=exc,
         )
         return JSONResponse(
