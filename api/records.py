@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     delete,
+    func,
     select,
 )
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
@@ -214,6 +215,39 @@ class Records:
             offset += batch
 
 
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """One conversation in the caller's list."""
+
+    conversation_id: str
+    title: str
+    updated_at: datetime
+    turns: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTurn:
+    """A turn as stored, with what its answer cited (unfiltered: the caller checks access)."""
+
+    role: Literal["user", "assistant"]
+    content: str
+    answer_id: str | None
+    created_at: datetime
+    citations: list[dict[str, Any]]
+    no_answer: bool
+    rating: str | None
+
+
+#: Characters of the first question kept as a conversation's title.
+TITLE_CHARS = 80
+
+
+def conversation_title(first_question: str) -> str:
+    """The first question on one line, cut at :data:`TITLE_CHARS` characters."""
+    line = " ".join(first_question.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
 class SqlConversationStore(ConversationStore):
     """Conversation history in the database: the last ``max_turns`` turns of each."""
 
@@ -272,3 +306,74 @@ class SqlConversationStore(ConversationStore):
             result = s.execute(delete(TurnRow).where(*self._mine(conversation_id, principal)))
         if not getattr(result, "rowcount", 0):
             raise NotFoundError(f"no conversation {conversation_id!r}")
+
+    def conversations(
+        self, principal: Principal, *, limit: int, offset: int = 0
+    ) -> list[ConversationSummary]:
+        """The principal's own conversations, most recently continued first."""
+        owner = [TurnRow.tenant == principal.tenant, TurnRow.user == principal.user]
+        agg = (
+            select(
+                TurnRow.conversation_id.label("cid"),
+                func.min(TurnRow.id).label("first_id"),
+                func.max(TurnRow.id).label("last_id"),
+                func.max(TurnRow.created_at).label("updated_at"),
+                func.count().label("turns"),
+            )
+            .where(*owner)
+            .group_by(TurnRow.conversation_id)
+            .subquery()
+        )
+        # Turn ids only grow, so the last id orders by recency without trusting clocks.
+        stmt = (
+            select(agg.c.cid, agg.c.updated_at, agg.c.turns, TurnRow.content)
+            .join(TurnRow, TurnRow.id == agg.c.first_id)
+            .order_by(agg.c.last_id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        with self._session() as s:
+            rows = list(s.execute(stmt).tuples())
+        return [
+            ConversationSummary(cid, conversation_title(first), updated, int(turns))
+            for cid, updated, turns, first in rows
+        ]
+
+    def transcript(
+        self, conversation_id: str, principal: Principal, *, limit: int = 1000
+    ) -> list[StoredTurn]:
+        """The last ``limit`` turns of the principal's conversation, oldest first, each
+        assistant turn with its answer's citations and rating.
+
+        Raises:
+            NotFoundError: no such conversation of this principal (someone else's included).
+        """
+        answer_of_mine = (
+            (AnswerRow.answer_id == TurnRow.answer_id)
+            & (AnswerRow.tenant == principal.tenant)
+            & (AnswerRow.user == principal.user)
+        )
+        stmt = (
+            select(TurnRow, AnswerRow.citations, AnswerRow.no_answer, FeedbackRow.rating)
+            .outerjoin(AnswerRow, answer_of_mine)
+            .outerjoin(FeedbackRow, FeedbackRow.answer_id == AnswerRow.answer_id)
+            .where(*self._mine(conversation_id, principal))
+            .order_by(TurnRow.id.desc())
+            .limit(limit)
+        )
+        with self._session() as s:
+            rows = list(s.execute(stmt).tuples())[::-1]
+        if not rows:
+            raise NotFoundError(f"no conversation {conversation_id!r}")
+        return [
+            StoredTurn(
+                role="assistant" if turn.role == "assistant" else "user",
+                content=turn.content,
+                answer_id=turn.answer_id,
+                created_at=turn.created_at,
+                citations=list(citations or []) if turn.role == "assistant" else [],
+                no_answer=bool(no_answer) and turn.role == "assistant",
+                rating=rating if turn.role == "assistant" else None,
+            )
+            for turn, citations, no_answer, rating in rows
+        ]
