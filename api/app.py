@@ -18,7 +18,19 @@ from api.auth import bootstrap_admin
 from api.limits import MB, BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.requestlog import RequestLog
-from api.routes import answer, chat, documents, feedback, health, jobs, keys, me, metrics, search
+from api.routes import (
+    answer,
+    chat,
+    conversations,
+    documents,
+    feedback,
+    health,
+    jobs,
+    keys,
+    me,
+    metrics,
+    search,
+)
 from api.services import Services
 from core import ConfigError, Settings, __version__, get_logger, get_settings
 
@@ -90,7 +102,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, metrics, me, search, answer, chat, documents, jobs, feedback, keys):
+    for module in (
+        health,
+        metrics,
+        me,
+        search,
+        answer,
+        chat,
+        conversations,
+        documents,
+        jobs,
+        feedback,
+        keys,
+    ):
         app.include_router(module.router)
     _mount_static(app)
 

@@ -46,6 +46,8 @@ VISIBLE_CHARS = 11
 ROLES: tuple[Role, ...] = get_args(Role)
 _RANK = {role: i for i, role in enumerate(ROLES)}  # reader < writer < admin
 DEV_USER = "dev"
+#: What the client hears for every key that does not authenticate (malformed, unknown, revoked).
+INVALID_KEY = "invalid API key"
 
 
 def hash_key(key: str) -> str:
@@ -222,17 +224,25 @@ class KeyStore:
         return KeyInfo.of(row)
 
     def authenticate(self, secret: str) -> Caller:
-        """The caller a presented key stands for; :class:`AuthenticationError` if none."""
+        """The caller a presented key stands for; :class:`AuthenticationError` if none.
+
+        Malformed, unknown and revoked keys get the same message, so a client cannot tell
+        a key that once worked from one that never did; the server log says which (a
+        warning with the key's id and prefix when it was revoked; never the secret).
+        """
         if not secret.startswith(KEY_PREFIX) or len(secret) > 256:
-            raise AuthenticationError("invalid API key")
+            log.warning("auth.key_rejected", reason="malformed")
+            raise AuthenticationError(INVALID_KEY)
         digest = hash_key(secret)
         with self._session() as s:
             row = s.scalars(select(ApiKeyRow).where(ApiKeyRow.key_sha256 == digest)).first()
         # The lookup is by hash, so timing says nothing about the secret; compare anyway.
         if row is None or not secrets.compare_digest(row.key_sha256, digest):
-            raise AuthenticationError("invalid API key")
+            log.warning("auth.key_rejected", reason="unknown")
+            raise AuthenticationError(INVALID_KEY)
         if row.revoked_at is not None:
-            raise AuthenticationError("this API key was revoked")
+            log.warning("auth.key_rejected", reason="revoked", key_id=row.key_id, prefix=row.prefix)
+            raise AuthenticationError(INVALID_KEY)
         principal = Principal(
             user=row.user,
             groups=tuple(row.groups),

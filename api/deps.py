@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from api.auth import Caller, KeyStore, dev_caller
 from api.jobs import JobQueue
 from api.records import Records
+from api.security import address_key, address_limiter
 from api.services import Services
 from core.errors import AuthenticationError
 from retrieval.search import Searcher
@@ -44,14 +45,15 @@ def get_caller(
     """The authenticated caller (and one token of its rate limit).
 
     In development mode a request without a key is the ``dev`` principal; a key that
-    is presented is checked all the same.
+    is presented is checked all the same. A key check is limited per client address
+    first (:func:`_authenticate`).
     """
     keys = services.keys
     assert keys is not None
     assert services.limiter is not None
     secret = bearer.credentials if bearer is not None else header_key
     if secret:
-        caller = keys.authenticate(secret.strip())
+        caller = _authenticate(request, keys, secret.strip())
     elif services.settings.api.dev_mode:
         caller = dev_caller(services.settings)
     else:
@@ -60,6 +62,21 @@ def get_caller(
         )
     request.state.caller = caller  # who made the request, for the request log
     services.limiter.check(caller.rate_key)
+    return caller
+
+
+def _authenticate(request: Request, keys: KeyStore, secret: str) -> Caller:
+    """Check a presented key, limited per client address: the check takes a token of the
+    address's bucket (``api.anonymous_rate_limit_per_minute``), so an address whose bucket
+    is empty gets 429 before the key is looked up; a valid key gives the token back, a
+    failed check keeps it spent. Keys cannot be guessed faster than the limit."""
+    limiter = address_limiter(request.app)
+    if limiter is None:
+        return keys.authenticate(secret)
+    address = address_key(request.scope)
+    limiter.check(address)
+    caller = keys.authenticate(secret)
+    limiter.refund(address)
     return caller
 
 

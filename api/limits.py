@@ -1,10 +1,12 @@
-"""Request limits: body size (413) and a per-key rate limit (429 with Retry-After).
+"""Request limits: body size (413) and rate limits (429 with Retry-After).
 
-The rate limiter is a token bucket per API key, in process memory: each key may
-burst up to ``api.rate_limit_per_minute`` requests and then gets that many per
-minute. Body sizes are checked before the body is read (``Content-Length``) and
-while it streams in (chunked uploads), so an oversized upload is refused without
-being stored.
+The rate limiter is a token bucket per key, in process memory: each key may
+burst up to ``per_minute`` requests and then gets that many per minute. One
+instance limits each API key (``api.rate_limit_per_minute``), another each client
+address without a valid key (``api.anonymous_rate_limit_per_minute``, keys
+``addr:<host>``; see :mod:`api.security`). Body sizes are checked before the body
+is read (``Content-Length``) and while it streams in (chunked uploads), so an
+oversized upload is refused without being stored.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ MB = 1_000_000
 
 
 class RateLimitedError(DeepwellError):
-    """The key sent more requests than ``api.rate_limit_per_minute`` allows; retry later."""
+    """The key (or client address) sent more requests than its rate limit allows; retry later."""
 
     code = "rate_limited"
 
@@ -41,13 +43,22 @@ class _Bucket:
 
 
 class RateLimiter:
-    """Token buckets keyed by API key: ``per_minute`` tokens, refilled continuously.
+    """Token buckets keyed by a string: ``per_minute`` tokens, refilled continuously.
 
-    ``clock`` is injectable for tests. ``per_minute`` 0 turns limiting off.
+    ``per`` names what a key stands for in the 429 message ("key", "client address
+    without a valid key"). ``clock`` is injectable for tests. ``per_minute`` 0 turns
+    limiting off.
     """
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        per: str = "key",
+    ) -> None:
         self.per_minute = per_minute
+        self.per = per
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0  # tokens per second
         self.clock = clock
@@ -74,10 +85,20 @@ class RateLimiter:
                 return
             wait = (1.0 - bucket.tokens) / self.rate
         raise RateLimitedError(
-            f"rate limit of {self.per_minute} requests per minute per key reached; "
+            f"rate limit of {self.per_minute} requests per minute per {self.per} reached; "
             f"retry in {math.ceil(wait)} s",
             retry_after_s=wait,
         )
+
+    def refund(self, key: str) -> None:
+        """Give back the token :meth:`check` took for ``key`` (the request turned out not
+        to count, e.g. a key check that succeeded)."""
+        if self.per_minute <= 0:
+            return
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is not None:
+                bucket.tokens = min(self.capacity, bucket.tokens + 1.0)
 
     def _sweep(self, now: float) -> None:
         """Forget buckets that have refilled completely (every minute at most)."""

@@ -78,6 +78,7 @@ def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
         "DEEPWELL_DATA_DIR": str(root / "data"),
         "DEEPWELL_LLM__BACKEND": "extractive",
         "DEEPWELL_API__RATE_LIMIT_PER_MINUTE": "0",
+        "DEEPWELL_API__ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
         "DEEPWELL_LOG_LEVEL": "warning",
         "DEEPWELL_INGEST__WORKERS": "1",
     }

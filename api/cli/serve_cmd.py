@@ -15,6 +15,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app, is_loopback
+    from api.security import uvicorn_options
     from api.services import Services
 
     settings = load_settings(quiet=False)
@@ -42,12 +43,6 @@ def serve(
             + (f" ({model})" if model else "")
         )
         console.print(f"open [bold]{url}/docs[/bold] (API reference); health: {url}/healthz")
-        uvicorn.run(
-            create_app(settings, services),
-            host=settings.api.host,
-            port=settings.api.port,
-            log_config=None,
-            access_log=False,
-        )
+        uvicorn.run(create_app(settings, services), **uvicorn_options(settings))
     finally:
         services.close()

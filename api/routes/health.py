@@ -1,4 +1,10 @@
-"""Liveness, readiness and what the server runs on. Unauthenticated by design."""
+"""Liveness and readiness (unauthenticated, and saying nothing about the deployment), and
+what the server runs on (admins only).
+
+``/healthz`` and ``/readyz`` are for load balancers and orchestrators: status and version,
+no paths, backends or counts. The details (backends and their locations, index size,
+warnings) are at ``GET /v1/admin/health``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,9 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import ServicesDep
+from api.auth import require_role
+from api.deps import CallerDep, ServicesDep
+from api.errors import error_responses
 from api.services import index_warnings
 from core import __version__
 from core.db import ping
@@ -16,12 +24,27 @@ router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
-    """The server is up; the backends it was started with."""
+    """The server is up."""
+
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class Ready(BaseModel):
+    """The database and the index answer."""
+
+    status: Literal["ready"] = "ready"
+    checks: dict[str, Literal["ok"]] = Field(description="`database` and `index`.")
+
+
+class AdminHealth(BaseModel):
+    """The server is up; the backends it was started with and what to act on."""
 
     status: Literal["ok"] = "ok"
     version: str
     backends: dict[str, dict[str, Any]] = Field(
-        description="`index`, `database`, `embedding` and `llm`: backend name and location."
+        description="`index`, `database`, `embedding` and `llm`: backend name, location "
+        "and, for the index, its size."
     )
     warnings: list[str] = Field(
         default_factory=list,
@@ -29,16 +52,9 @@ class Health(BaseModel):
     )
 
 
-class Ready(BaseModel):
-    status: Literal["ready"] = "ready"
-    checks: dict[str, str]
-
-
-@router.get("/healthz", response_model=Health, summary="Liveness and backends in use")
-def healthz(services: ServicesDep) -> Health:
-    backends = services.backends()
-    warnings = index_warnings(services.settings, backends["index"])
-    return Health(version=__version__, backends=backends, warnings=warnings)
+@router.get("/healthz", response_model=Health, summary="Liveness")
+def healthz() -> Health:
+    return Health(version=__version__)
 
 
 @router.get(
@@ -49,5 +65,18 @@ def healthz(services: ServicesDep) -> Health:
 )
 def readyz(services: ServicesDep) -> Ready:
     ping(services.engine)
-    points = services.index.count()
-    return Ready(checks={"database": "ok", "index": f"ok ({points} points)"})
+    services.index.count()
+    return Ready(checks={"database": "ok", "index": "ok"})
+
+
+@router.get(
+    "/v1/admin/health",
+    response_model=AdminHealth,
+    summary="Backends in use, their locations and warnings (admin)",
+    responses=error_responses(401, 403, 429),
+)
+def admin_health(caller: CallerDep, services: ServicesDep) -> AdminHealth:
+    require_role(caller.principal, "admin", "the server's health details")
+    backends = services.backends()
+    warnings = index_warnings(services.settings, backends["index"])
+    return AdminHealth(version=__version__, backends=backends, warnings=warnings)

@@ -160,7 +160,8 @@ def test_scaled_parallel_uploads_all_indexed_once(scaled: TestClient, writer: Cl
 
 
 def test_health_reports_the_scaled_backends(scaled: TestClient) -> None:
-    health = scaled.get("/healthz").json()["backends"]
+    admin = new_key(scaled, user="root", role="admin")
+    health = admin.get("/v1/admin/health").json()["backends"]
     assert health["database"]["backend"] == "postgresql"
     assert (health["index"]["backend"], health["index"]["local_mode"]) == ("qdrant", True)
     ready = scaled.get("/readyz")

@@ -1,5 +1,5 @@
 """The embedded-index size warning: past ``index.embedded_warn_points`` the start-up log and
-``/healthz`` say to move the index to a Qdrant server (``deepwell index migrate``)."""
+``/v1/admin/health`` say to move the index to a Qdrant server (``deepwell index migrate``)."""
 
 from __future__ import annotations
 
@@ -26,16 +26,17 @@ def test_only_an_embedded_index_past_the_limit_warns() -> None:
     assert index_warnings(off, {"points": 10**9}) == []
 
 
-def test_healthz_and_the_start_log_warn_past_the_limit(tmp_path: Path) -> None:
+def test_admin_health_and_the_start_log_warn_past_the_limit(tmp_path: Path) -> None:
     settings = settings_for(tmp_path / "data", rate_limit_per_minute=0)
     settings.index.embedded_warn_points = 1
     with running_app(settings) as client:
-        assert client.get("/healthz").json()["warnings"] == []  # empty index
+        admin = new_key(client, user="root", role="admin")
+        assert admin.get("/v1/admin/health").json()["warnings"] == []  # empty index
         writer = new_key(client, user="ann", role="writer")
         text = STORAGE_MD + "".join(f"\n## Part {i}\n\n" + "Word. " * 200 for i in range(3))
         job = writer.upload("storage.md", text)["job"]
         assert job["chunks"] > 1
-        (warning,) = client.get("/healthz").json()["warnings"]
+        (warning,) = admin.get("/v1/admin/health").json()["warnings"]
         assert f"holds {job['chunks']} points" in warning
         assert "deepwell index migrate" in warning
     # structlog's capture, not the console: which stream the console handler writes to

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.api.apikit import KEY_PATTERN
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -63,9 +65,13 @@ def server(data_dir: Path) -> Iterator[str]:
         log.close()
 
 
-def test_healthz_reports_backends(server: str) -> None:
+def test_admin_health_reports_backends(server: str, data_dir: Path) -> None:
     r = httpx.get(f"{server}/healthz")
     assert r.status_code == 200
+    assert set(r.json()) == {"status", "version"}  # the details need an admin key
+    (admin_key, *_) = KEY_PATTERN.findall((data_dir / "server.log").read_text())
+    r = httpx.get(f"{server}/v1/admin/health", headers={"Authorization": f"Bearer {admin_key}"})
+    assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == "ok"
     backends = body["backends"]
