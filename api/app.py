@@ -31,6 +31,8 @@ from api.routes import (
     metrics,
     search,
 )
+from api.routes import docs as docs_pages
+from api.security import install_http_hardening
 from api.services import Services
 from core import ConfigError, Settings, __version__, get_logger, get_settings
 
@@ -40,8 +42,10 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 _DESCRIPTION = """\
 Every route under `/v1` needs an API key: `Authorization: Bearer dw_...` (or `X-API-Key`).
-Unauthenticated: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`, the chat page
-(`/`, `/static/...`). Errors always have the shape `{"error": {"code": ..., "message": ...}}`.
+Unauthenticated: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`, `/redoc`, the
+chat page (`/`, `/static/...`); requests without a valid key are rate-limited per client
+address (`api.anonymous_rate_limit_per_minute`). Errors always have the shape
+`{"error": {"code": ..., "message": ...}}`.
 """
 
 
@@ -100,6 +104,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         summary="Retrieval-augmented answers over private documents, with access control.",
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from the package by api.routes.docs (no CDN, no inline script)
+        redoc_url=None,
     )
     errors.install(app)
     for module in (
@@ -117,6 +123,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     ):
         app.include_router(module.router)
     _mount_static(app)
+    app.include_router(docs_pages.router)
 
     app.add_middleware(
         BodySizeLimit,
@@ -132,6 +139,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )
     app.add_middleware(MetricsMiddleware, metrics=_metrics_of)
+    install_http_hardening(app, settings)  # per-address limit, header count, security headers
     app.add_middleware(RequestLog)  # last added = outermost: logs every 4xx/5xx, 413/429 too
     return app
 
