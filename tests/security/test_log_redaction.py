@@ -325,3 +325,62 @@ def test_an_upload_failing_deep_inside_logs_no_bytes_and_no_key(
     assert_clean(log, client.key)
     assert "OSError: disk full" in log
     assert log.count("api.request_failed") == 1
+
+
+# --- every failure status is one structured line ------------------------------------------------
+
+
+def _records(log: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+
+
+def test_each_failure_status_is_one_request_failed_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_for(tmp_path / "data", rate_limit_per_minute=2, max_request_mb=0.01)
+    bogus = "dw_" + "Zz" * 21 + "Z"
+    with TestClient(create_app(settings), raise_server_exceptions=False) as http:
+        bob = new_key(http, user="bob", role="reader")
+        carol = new_key(http, user="carol", role="reader")
+        dave = new_key(http, user="dave", role="reader")
+        users = {bob.key: "bob", carol.key: "carol", dave.key: "dave"}
+        configure_logging("info", "json")
+        cookie = {"Cookie": f"session={COOKIE_SECRET}"}
+        big = json.dumps({"query": MARKER * 1000})
+        cases: list[tuple[int, str, str, Client | None, Any]] = [
+            (401, "unauthenticated", "/v1/me", None,
+             lambda: http.get("/v1/me", headers={"Authorization": f"Bearer {bogus}", **cookie})),
+            (403, "permission_denied", "/v1/documents", carol,
+             lambda: http.post("/v1/documents", headers={**carol.headers, **cookie},
+                               files={"file": ("a.md", MARKER.encode(), "text/markdown")})),
+            (404, "not_found", "/v1/documents/{doc_id}", bob,
+             lambda: http.get("/v1/documents/nope", headers={**bob.headers, **cookie})),
+            (413, "payload_too_large", "/v1/search", None,
+             lambda: http.post("/v1/search", headers={**bob.headers, **cookie,
+                               "Content-Type": "application/json"}, content=big)),
+            (422, "invalid_input", "/v1/search", bob,
+             lambda: http.post("/v1/search", headers={**bob.headers, **cookie},
+                               json={"top_k": MARKER})),
+            (429, "rate_limited", "/v1/me", dave,
+             lambda: [http.get("/v1/me", headers=dave.headers) for _ in range(3)][-1]),
+        ]  # fmt: skip
+        _capture(capfd)
+        for status, code, route, who, call in cases:
+            response = call()
+            assert response.status_code == status, response.text
+            log = _capture(capfd)
+            for key in (bogus, bob.key, carol.key, dave.key):
+                assert_clean(log, key)
+            failed = [r for r in _records(log) if r["event"] == "api.request_failed"]
+            assert len(failed) == 1, (status, log)
+            line = failed[0]
+            assert (line["status"], line["code"], line["route"]) == (status, code, route)
+            level = "warning" if status in (401, 403, 429) else "info"
+            assert line["level"] == level
+            assert line["client"] == "testclient"
+            assert line["reason"]
+            assert len(line["reason"]) <= 300
+            if who is None:
+                assert "user" not in line
+            else:
+                assert (line["user"], line["key_id"]) == (users[who.key], who.key_id)
