@@ -2,11 +2,16 @@
 //
 // Plain ES module, no build step, no third-party code. Model output and document text are
 // only ever inserted with textContent / text nodes, never as HTML.
+//
+// Nothing about conversations is kept on the device: the list and each conversation's turns
+// come from the server (GET v1/conversations, v1/conversations/{id}). The API key lives in
+// memory, with sessionStorage as its only persistence (a reload keeps the tab signed in).
+// Signing out (or a refused key) removes every entry this page, or an earlier version of it,
+// stored under its prefix, and empties the page of conversations and answers.
 
-const KEY_STORAGE = "deepwell.apiKey";
-const CONVERSATIONS_PREFIX = "deepwell.conversations.v1:";
-const MAX_CONVERSATIONS = 50;
-const MAX_TURNS = 100;
+const STORAGE_PREFIX = "deepwell.";
+const KEY_STORAGE = `${STORAGE_PREFIX}apiKey`;
+const LIST_LIMIT = 50;
 // The same markers the server counts as citations: [1], [1, 2], [1; 3].
 const CITATION = /\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]/g;
 
@@ -49,8 +54,11 @@ const ui = {
 const state = {
   key: null,
   me: null,
-  conversations: [],
+  session: 0, // bumped at every sign-in and sign-out: late replies of an older one are dropped
+  conversations: [], // {id, title, turns}: the server's list, newest first
   currentId: null,
+  chosen: false, // the user opened, started or asked something since signing in
+  opening: null, // AbortController of the conversation being loaded
   streaming: null, // AbortController of the answer being streamed
   dialogOpener: null,
   seq: 0,
@@ -102,6 +110,7 @@ async function api(path, { method = "GET", body, key = state.key, signal } = {})
       body: body === undefined ? undefined : JSON.stringify(body),
       signal,
       credentials: "omit",
+      cache: "no-store", // answers and passages never go to the browser's disk cache
     });
   } catch (err) {
     if (err.name === "AbortError") throw err;
@@ -169,6 +178,7 @@ async function streamAnswer(question, conversationId, onToken, signal) {
       body: JSON.stringify({ question, conversation_id: conversationId, stream: true }),
       signal,
       credentials: "omit",
+      cache: "no-store",
     });
   } catch (err) {
     if (err.name === "AbortError") throw err;
@@ -248,29 +258,19 @@ function describeError(err) {
 
 // ---------------------------------------------------------------------------- storage
 
-function storageKey() {
-  const me = state.me;
-  return `${CONVERSATIONS_PREFIX}${me.tenant || "default"}:${me.user}`;
-}
-
-function loadConversations() {
-  try {
-    const raw = JSON.parse(localStorage.getItem(storageKey()) || "[]");
-    return Array.isArray(raw) ? raw.filter((c) => c && typeof c.id === "string") : [];
-  } catch {
-    return [];
-  }
-}
-
-function saveConversations() {
-  if (!state.me) return; // signed out meanwhile
-  state.conversations.sort((a, b) => (b.updated || 0) - (a.updated || 0));
-  state.conversations = state.conversations.slice(0, MAX_CONVERSATIONS);
-  for (const c of state.conversations) c.turns = c.turns.slice(-MAX_TURNS);
-  try {
-    localStorage.setItem(storageKey(), JSON.stringify(state.conversations));
-  } catch {
-    // Storage full or disabled: the conversation still works, it just won't persist.
+/** Remove every entry stored under this page's prefix (the key; old conversation caches). */
+function forgetStored() {
+  for (const storage of [window.sessionStorage, window.localStorage]) {
+    try {
+      const ours = [];
+      for (let i = 0; i < storage.length; i += 1) {
+        const name = storage.key(i);
+        if (name && name.startsWith(STORAGE_PREFIX)) ours.push(name);
+      }
+      for (const name of ours) storage.removeItem(name);
+    } catch {
+      // Storage disabled: there is nothing to remove.
+    }
   }
 }
 
@@ -278,25 +278,34 @@ function currentConversation() {
   return state.conversations.find((c) => c.id === state.currentId) || null;
 }
 
-/** What is kept of an answer: enough to show it and its sources again. */
-function keepAnswer(a) {
-  return {
-    answer_id: a.answer_id,
-    answer: a.answer,
-    no_answer: Boolean(a.no_answer),
-    citations: a.citations || [],
-    context: a.context || [], // every [n] the answer may use, for linking markers
-  };
+/** Empty the page of everything the signed-in user saw: conversations, answers, passages. */
+function clearPage() {
+  state.conversations = [];
+  state.currentId = null;
+  state.opening = null;
+  ui.conversationList.replaceChildren();
+  ui.messages.replaceChildren();
+  ui.emptyState.hidden = false;
+  ui.question.value = "";
+  ui.dialogTitle.textContent = "Source";
+  for (const node of [ui.dialogDocument, ui.dialogPage, ui.dialogSection, ui.dialogStatus, ui.dialogText]) {
+    node.textContent = "";
+  }
 }
 
 // ---------------------------------------------------------------------------- sign-in
 
 function showSignIn(message = "") {
   abortStreaming();
+  if (state.opening) state.opening.abort();
+  state.session += 1;
   state.key = null;
   state.me = null;
-  sessionStorage.removeItem(KEY_STORAGE);
+  forgetStored();
   if (ui.dialog.open) ui.dialog.close();
+  clearPage();
+  for (const node of [ui.whoUser, ui.whoTenant, ui.whoRole]) node.textContent = "";
+  ui.chatView.setAttribute("aria-busy", "false");
   ui.chatView.hidden = true;
   ui.skipLink.hidden = true;
   ui.whoami.hidden = true;
@@ -311,13 +320,22 @@ async function signIn(key) {
   const me = await api("v1/me", { key });
   const user = me.user ?? me.user_id ?? me.principal?.user;
   if (!user) throw new ApiError(500, "bad_response", "The server did not say who you are.");
+  forgetStored(); // whatever an earlier version of the page, or an earlier session, left
+  state.session += 1;
+  const session = state.session;
   state.key = key; // null: a development-mode server that needs no key
   state.me = {
     user: String(user),
     tenant: String(me.tenant ?? me.principal?.tenant ?? "default"),
     role: String(me.role ?? me.principal?.role ?? ""),
   };
-  if (key) sessionStorage.setItem(KEY_STORAGE, key);
+  if (key) {
+    try {
+      sessionStorage.setItem(KEY_STORAGE, key);
+    } catch {
+      // Storage disabled: the key stays in memory only (a reload signs out).
+    }
+  }
   ui.whoUser.textContent = state.me.user;
   ui.whoTenant.textContent = state.me.tenant;
   ui.whoRole.textContent = state.me.role || "—";
@@ -326,9 +344,39 @@ async function signIn(key) {
   ui.whoami.hidden = false;
   ui.chatView.hidden = false;
   ui.skipLink.hidden = false;
-  state.conversations = loadConversations();
-  openConversation(state.conversations[0]?.id ?? null);
+  clearPage();
+  state.chosen = false;
+  openConversation(null);
   ui.question.focus();
+  ui.chatView.setAttribute("aria-busy", "true");
+  try {
+    await loadConversationList(session);
+  } finally {
+    if (session === state.session) ui.chatView.setAttribute("aria-busy", "false");
+  }
+}
+
+/** The signed-in user's conversations from the server; opens the most recent one. */
+async function loadConversationList(session) {
+  let page;
+  try {
+    page = await api(`v1/conversations?limit=${LIST_LIMIT}`);
+  } catch (err) {
+    if (session !== state.session) return;
+    if (handleAuthFailure(err)) return;
+    ui.conversationList.replaceChildren(
+      el("li", { class: "form-error", text: `Conversations could not be loaded: ${describeError(err)}` }),
+    );
+    return;
+  }
+  if (session !== state.session) return; // signed out (or in again) meanwhile
+  const asked = state.conversations.filter((c) => !page.conversations.some((s) => s.id === c.id));
+  state.conversations = [...asked, ...page.conversations.map((c) => ({ id: c.id, title: c.title, turns: c.turns }))];
+  if (!state.chosen && state.conversations.length) {
+    await openConversation(state.conversations[0].id);
+  } else {
+    renderConversationList();
+  }
 }
 
 ui.signinForm.addEventListener("submit", async (event) => {
@@ -377,30 +425,74 @@ function renderConversationList() {
       const button = el("button", { type: "button", class: "conversation-item", text: c.title || "New conversation" });
       if (c.id === state.currentId) button.setAttribute("aria-current", "true");
       button.addEventListener("click", () => {
+        state.chosen = true;
         openConversation(c.id);
         ui.question.focus();
       });
+      if (c.turns) button.title = `${c.turns / 2} question${c.turns === 2 ? "" : "s"}`;
       return el("li", {}, button);
     }),
   );
 }
 
-function openConversation(id) {
+/** Show conversation ``id`` (null: a new one), its turns loaded from the server. */
+async function openConversation(id) {
   abortStreaming();
+  if (state.opening) state.opening.abort();
+  state.opening = null;
   state.currentId = id;
   ui.messages.replaceChildren();
-  const conversation = currentConversation();
-  for (const turn of conversation?.turns ?? []) {
-    const view = addTurn(turn.question);
-    if (turn.answer) finishAnswer(view, turn.answer, turn);
-    else if (turn.error) showTurnError(view, turn.error);
-  }
-  ui.emptyState.hidden = ui.messages.childElementCount > 0;
+  ui.emptyState.hidden = false;
   renderConversationList();
+  if (id === null) return;
+
+  const controller = new AbortController();
+  state.opening = controller;
+  ui.messages.setAttribute("aria-busy", "true");
+  let detail;
+  try {
+    detail = await api(`v1/conversations/${encodeURIComponent(id)}`, { signal: controller.signal });
+  } catch (err) {
+    if (err.name === "AbortError" || state.opening !== controller) return;
+    state.opening = null;
+    ui.messages.setAttribute("aria-busy", "false");
+    if (handleAuthFailure(err)) return;
+    const view = addTurn("");
+    view.root.querySelector(".question-bubble").hidden = true;
+    showTurnError(view, `This conversation could not be loaded: ${describeError(err)}`);
+    return;
+  }
+  if (state.opening !== controller) return; // another conversation was opened meanwhile
+  state.opening = null;
+  ui.messages.setAttribute("aria-busy", "false");
+  showTurns(detail.turns || []);
+  ui.emptyState.hidden = ui.messages.childElementCount > 0;
   scrollToEnd();
 }
 
+/** Render stored turns: each question with the answer that follows it. */
+function showTurns(turns) {
+  let view = null;
+  for (const turn of turns) {
+    if (turn.role === "user") {
+      view = addTurn(turn.content);
+      continue;
+    }
+    if (!view) view = addTurn(""); // an answer whose question was trimmed away
+    const answer = {
+      answer_id: turn.answer_id,
+      answer: turn.content,
+      no_answer: Boolean(turn.no_answer),
+      citations: turn.citations || [],
+    };
+    finishAnswer(view, answer, { feedback: turn.rating || null });
+    view = null;
+  }
+  if (view) showTurnError(view, "No answer was recorded for this question.");
+}
+
 ui.newConversation.addEventListener("click", () => {
+  state.chosen = true;
   openConversation(null); // created on its first question
   ui.question.focus();
 });
@@ -442,17 +534,20 @@ function setBusy(busy) {
 }
 
 async function ask(question) {
+  state.chosen = true;
+  if (state.opening) state.opening.abort(); // asking before the turns arrived: start afresh
+  state.opening = null;
   let conversation = currentConversation();
   if (!conversation) {
-    conversation = { id: uuid4(), title: question.slice(0, 80), updated: Date.now(), turns: [] };
+    // A new conversation: the server records it under this id with the first answer.
+    conversation = { id: uuid4(), title: question.replace(/\s+/g, " ").slice(0, 80), turns: 0 };
     state.conversations.unshift(conversation);
     state.currentId = conversation.id;
+  } else {
+    state.conversations = [conversation, ...state.conversations.filter((c) => c !== conversation)];
   }
-  const turn = { question };
-  conversation.turns.push(turn);
-  conversation.updated = Date.now();
-  saveConversations();
   renderConversationList();
+  const turn = {};
 
   const view = addTurn(question);
   scrollToEnd();
@@ -470,22 +565,18 @@ async function ask(question) {
       },
       controller.signal,
     );
-    turn.answer = keepAnswer(answer);
-    finishAnswer(view, turn.answer, turn);
+    if (controller.signal.aborted) return; // signed out or switched away meanwhile
+    conversation.turns += 2;
+    finishAnswer(view, answer, turn);
   } catch (err) {
-    if (err.name === "AbortError") {
-      turn.error = "The answer was interrupted.";
-      return;
-    }
+    if (err.name === "AbortError" || controller.signal.aborted) return;
     if (handleAuthFailure(err)) return;
-    turn.error = describeError(err);
-    showTurnError(view, turn.error);
+    showTurnError(view, describeError(err));
   } finally {
     if (state.streaming === controller) {
       state.streaming = null;
       setBusy(false);
     }
-    saveConversations();
   }
   scrollToEnd();
 }
@@ -653,10 +744,7 @@ function setUpFeedback(view, answerId, turn) {
     try {
       await api("v1/feedback", { method: "POST", body });
       done(rating);
-      if (turn) {
-        turn.feedback = rating;
-        saveConversations();
-      }
+      if (turn) turn.feedback = rating;
     } catch (err) {
       if (handleAuthFailure(err)) return;
       status.textContent = `Feedback not sent: ${describeError(err)}`;
@@ -669,7 +757,12 @@ function setUpFeedback(view, answerId, turn) {
 // ---------------------------------------------------------------------------- start
 
 async function start() {
-  const saved = sessionStorage.getItem(KEY_STORAGE);
+  let saved = null;
+  try {
+    saved = sessionStorage.getItem(KEY_STORAGE);
+  } catch {
+    // Storage disabled: sign in again after a reload.
+  }
   try {
     // Without a saved key, a server in development mode (api.dev_mode) accepts no key at all.
     await signIn(saved);

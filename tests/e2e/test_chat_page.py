@@ -1,9 +1,10 @@
 """The chat page in a real browser against a real `deepwell serve`.
 
 Sign in with an API key, ask, watch the answer stream in, open a citation's
-passage, give feedback; a wrong key is refused on the sign-in form. The server
-runs the extractive answer backend (no model) over a few small documents that
-the CLI ingests for alice before the server takes the index.
+passage, give feedback; a wrong key is refused on the sign-in form. Conversations
+come from the server, never from the browser's storage, and signing out leaves
+nothing behind. The server runs the extractive answer backend (no model) over a
+few small documents that the CLI ingests for alice before the server takes the index.
 """
 
 from __future__ import annotations
@@ -162,6 +163,14 @@ def _sign_in(page: Page, server: Server, key: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def _wait_signed_in(page: Page) -> None:
+    """Signed in as alice, with her conversations (and the most recent one) loaded."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#who-user")).to_have_text("alice")
+    expect(page.locator("#chat-view")).to_have_attribute("aria-busy", "false")
+
+
 def test_sign_in_ask_open_citation_and_give_feedback(
     page: Page, server: Server, tmp_path: Path
 ) -> None:
@@ -233,7 +242,8 @@ def test_sign_in_ask_open_citation_and_give_feedback(
     )
     page.screenshot(path=tmp_path / "chat-answer.png", full_page=True)
 
-    # The sign-in and the conversation survive a reload; signing out forgets the key.
+    # The sign-in and the conversation survive a reload (the conversation, its sources and
+    # the rating from the server); signing out forgets the key.
     page.reload()
     expect(page.locator("#who-user")).to_have_text("alice")
     conversation = page.get_by_role("navigation", name="Conversations")
@@ -241,6 +251,10 @@ def test_sign_in_ask_open_citation_and_give_feedback(
         "aria-current", "true"
     )
     expect(page.locator(".answer-text").last).to_contain_text("31 cents per kilometre")
+    expect(page.locator(".sources").last).to_contain_text("Expense handbook")
+    expect(page.locator(".feedback-status").last).to_have_text(
+        "Thanks, your feedback was recorded."
+    )
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_label("API key")).to_be_visible()
     assert page.evaluate("sessionStorage.length") == 0
@@ -261,7 +275,7 @@ def test_a_revoked_key_goes_back_to_sign_in(page: Page, server: Server) -> None:
     from playwright.sync_api import expect
 
     _sign_in(page, server, server.spare_key)
-    expect(page.locator("#who-user")).to_have_text("alice")
+    _wait_signed_in(page)  # a request still under way would meet the revocation first
     _cli(["keys", "revoke", server.spare_key_id], server.root, server.env)
     question = page.get_by_label("Your question")
     question.fill("What is the meal allowance?")
@@ -302,6 +316,9 @@ def test_server_errors_are_shown_in_the_conversation(page: Page, server: Server)
 
     page.route(re.compile(r"/v1/answer$"), reply)
     _sign_in(page, server, server.key)
+    _wait_signed_in(page)
+    # Alice has conversations from the other tests; these questions start a new one.
+    page.get_by_role("button", name="New conversation").click()
     question = page.get_by_label("Your question")
     errors = page.locator(".answer-error")
 
@@ -315,3 +332,103 @@ def test_server_errors_are_shown_in_the_conversation(page: Page, server: Server)
     expect(page.locator(".answer-text").nth(1)).to_have_text("Private cars")
     expect(page.locator(".feedback").nth(1)).to_be_hidden()
     expect(page.get_by_role("button", name="Send")).to_be_enabled()
+
+
+LEGACY_KEY = "deepwell.conversations.v1:default:alice"
+LEGACY_TEXT = "Legacy cached passage: the board approved the zebracorn merger."
+
+
+def _seed_legacy(page: Page) -> None:
+    """What earlier versions of the page left in localStorage: answers with cited passages."""
+    page.evaluate(
+        """([key, text]) => {
+            localStorage.setItem(key, JSON.stringify([{id: "x", title: "old", turns: [
+                {question: "old?", answer: {answer: text, citations: [{n: 1, snippet: text}]}},
+            ]}]));
+            localStorage.setItem("deepwell.conversations.v1:x", "[]");
+        }""",
+        [LEGACY_KEY, LEGACY_TEXT],
+    )
+
+
+def _stored(page: Page) -> dict[str, list[str]]:
+    names: dict[str, list[str]] = page.evaluate(
+        """() => ({
+            local: Object.keys(localStorage),
+            session: Object.keys(sessionStorage),
+        })"""
+    )
+    return names
+
+
+def test_conversations_come_from_the_server_and_sign_out_leaves_nothing(
+    page: Page, server: Server, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    conversations = page.get_by_role("navigation", name="Conversations")
+    answer_text = "42 euros per day"
+    question_text = "What meal allowance do employees travelling on business receive?"
+
+    # Leftovers of an earlier page version go at the sign-in screen...
+    page.goto(server.url)
+    expect(page.get_by_label("API key")).to_be_visible()
+    _seed_legacy(page)
+    page.reload()
+    expect(page.get_by_label("API key")).to_be_visible()
+    assert page.evaluate("localStorage.length") == 0
+    # ... and at sign-in.
+    _seed_legacy(page)
+    page.get_by_label("API key").fill(server.key)
+    page.get_by_role("button", name="Sign in").click()
+    _wait_signed_in(page)
+    assert page.evaluate("localStorage.length") == 0
+
+    page.get_by_role("button", name="New conversation").click()
+    question = page.get_by_label("Your question")
+    question.fill(question_text)
+    question.press("Enter")
+    expect(page.locator(".answer-text").last).to_contain_text(answer_text)
+    expect(page.locator(".answer-text").last).to_have_attribute("aria-busy", "false")
+    listed = conversations.get_by_role("button", name=re.compile("meal allowance"))
+    expect(listed).to_have_attribute("aria-current", "true")
+    page.screenshot(path=tmp_path / "conversation-asked.png", full_page=True)
+    # Nothing but the key is stored while signed in.
+    stored = _stored(page)
+    assert stored["local"] == []
+    assert stored["session"] == ["deepwell.apiKey"]
+
+    # Sign out: no storage of ours left, and no trace of the answer on the page.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("API key")).to_be_visible()
+    assert page.evaluate("localStorage.length") == 0
+    assert not [k for k in _stored(page)["session"] if k.startswith("deepwell")]
+    html = page.evaluate("document.body.innerHTML")
+    for said in (answer_text, question_text, "meal allowance", "Expense handbook"):
+        assert said not in html, said
+    expect(page.locator("#messages > li")).to_have_count(0)
+    expect(page.locator("#conversation-list > li")).to_have_count(0)
+    page.screenshot(path=tmp_path / "signed-out.png", full_page=True)
+
+    # A fresh page load with no storage at all: signing in brings the conversation back
+    # from the server, turns and cited sources included.
+    page.reload()
+    with page.expect_response(re.compile(r"/v1/conversations/[^/?]+$")) as opened:
+        _sign_in(page, server, server.key)
+    assert opened.value.status == 200
+    assert opened.value.headers.get("cache-control") == "no-store"
+    expect(listed).to_have_attribute("aria-current", "true")
+    expect(page.locator(".question-text").last).to_have_text(question_text)
+    expect(page.locator(".answer-text").last).to_contain_text(answer_text)
+    expect(page.locator(".sources").last).to_contain_text(re.compile("travel", re.I))
+    page.screenshot(path=tmp_path / "conversation-reloaded.png", full_page=True)
+
+    # Opening another conversation loads its turns; a new one starts empty.
+    older = conversations.get_by_role("button", name=re.compile("private cars"))
+    if older.count():
+        older.click()
+        expect(page.locator(".answer-text").last).to_contain_text("31 cents per kilometre")
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.locator("#messages > li")).to_have_count(0)
+    expect(page.locator("#empty-state")).to_be_visible()
+    assert page.evaluate("localStorage.length") == 0
