@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from api.auth import Caller, KeyStore, dev_caller
 from api.jobs import JobQueue
 from api.records import Records
-from api.security import address_key, address_limiter
+from api.security import release_address_token
 from api.services import Services
 from core.errors import AuthenticationError
 from retrieval.search import Searcher
@@ -45,15 +45,16 @@ def get_caller(
     """The authenticated caller (and one token of its rate limit).
 
     In development mode a request without a key is the ``dev`` principal; a key that
-    is presented is checked all the same. A key check is limited per client address
-    first (:func:`_authenticate`).
+    is presented is checked all the same. A request that gets this far has spent a token
+    of its client address's bucket (:mod:`api.security`); a valid caller gives it back,
+    a failed key check leaves it spent.
     """
     keys = services.keys
     assert keys is not None
     assert services.limiter is not None
     secret = bearer.credentials if bearer is not None else header_key
     if secret:
-        caller = _authenticate(request, keys, secret.strip())
+        caller = keys.authenticate(secret.strip())
     elif services.settings.api.dev_mode:
         caller = dev_caller(services.settings)
     else:
@@ -61,22 +62,8 @@ def get_caller(
             "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
         )
     request.state.caller = caller  # who made the request, for the request log
+    release_address_token(request.scope)
     services.limiter.check(caller.rate_key)
-    return caller
-
-
-def _authenticate(request: Request, keys: KeyStore, secret: str) -> Caller:
-    """Check a presented key, limited per client address: the check takes a token of the
-    address's bucket (``api.anonymous_rate_limit_per_minute``), so an address whose bucket
-    is empty gets 429 before the key is looked up; a valid key gives the token back, a
-    failed check keeps it spent. Keys cannot be guessed faster than the limit."""
-    limiter = address_limiter(request.app)
-    if limiter is None:
-        return keys.authenticate(secret)
-    address = address_key(request.scope)
-    limiter.check(address)
-    caller = keys.authenticate(secret)
-    limiter.refund(address)
     return caller
 
 

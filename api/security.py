@@ -6,13 +6,15 @@ requests without a valid key, and security headers on every response.
   httptools protocol has no such limit), so an oversized head is refused before any
   of it reaches the app. :class:`HeaderCountLimit` also refuses more than
   :data:`MAX_HEADERS` header lines (431).
-- :class:`AnonymousRateLimit` takes a token of the client address's bucket
-  (``api.anonymous_rate_limit_per_minute``) for every request that carries no
-  credential. Requests that do carry a key are checked in :func:`api.deps.get_caller`,
-  which takes a token of the same bucket before the key is looked up and gives it back
-  when the key is valid: a failed key check costs one, and an address whose bucket is
-  empty gets 429 before any lookup, so keys cannot be guessed at full speed. The client
-  address is the ASGI scope's (uvicorn applies ``--forwarded-allow-ips`` to it).
+- :class:`AddressRateLimit` takes a token of the client address's bucket
+  (``api.anonymous_rate_limit_per_minute``) for every request, before routing;
+  :func:`api.deps.get_caller` gives it back (:func:`release_address_token`) once the
+  request proves a valid key (or is development mode's principal). So what the bucket
+  counts is requests without a valid key: no key, a malformed, unknown or revoked one,
+  and any request to a route that checks no key (``/healthz``, ``/docs``, static files,
+  a 404). An address whose bucket is empty gets 429 before its key is looked up, so keys
+  cannot be guessed at full speed. The client address is the ASGI scope's (uvicorn
+  applies ``FORWARDED_ALLOW_IPS`` to it).
 - :class:`SecurityHeaders` adds ``nosniff``, ``X-Frame-Options``, ``Referrer-Policy``
   to every response and a Content-Security-Policy without inline script to HTML.
 """
@@ -33,7 +35,8 @@ from core.settings import Settings
 #: Most header lines a request may carry (browsers send about 20); more gets 431.
 MAX_HEADERS = 100
 
-_CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
+#: Where the request state records the address token taken for the request.
+_STATE_KEY = "address_bucket"
 
 #: Every HTML page (the chat page, Swagger UI at ``/docs``): scripts and styles only from
 #: this origin, no framing. Swagger UI sets its styles through the DOM, which CSP allows.
@@ -81,11 +84,6 @@ def address_key(scope: Scope) -> str:
     return f"addr:{client[0] if client else 'unknown'}"
 
 
-def has_credential(scope: Scope) -> bool:
-    """Whether the request presents an API key (``Authorization`` or ``X-API-Key``)."""
-    return any(name in _CREDENTIAL_HEADERS for name, _ in scope.get("headers", ()))
-
-
 def address_limiter(app: Any) -> RateLimiter | None:
     """The per-address limiter :func:`install_http_hardening` put on ``app`` (None if not)."""
     limiter: RateLimiter | None = getattr(getattr(app, "state", None), "address_limiter", None)
@@ -111,32 +109,36 @@ class HeaderCountLimit:
         await self.app(scope, receive, send)
 
 
-class AnonymousRateLimit:
-    """ASGI middleware: a request without a credential takes a token of its client
-    address's bucket; with none left it gets 429 and ``Retry-After``.
+class AddressRateLimit:
+    """ASGI middleware: every request takes a token of its client address's bucket; with
+    none left it gets 429 and ``Retry-After``. The token is recorded in the request state
+    for :func:`release_address_token`."""
 
-    In development mode a ``/v1`` request without a key is the ``dev`` principal, which
-    :func:`api.deps.get_caller` limits per key like any other caller.
-    """
-
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, dev_mode: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter) -> None:
         self.app = app
         self.limiter = limiter
-        self.dev_mode = dev_mode
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or has_credential(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.dev_mode and str(scope.get("path", "")).startswith("/v1/"):
-            await self.app(scope, receive, send)
-            return
+        key = address_key(scope)
         try:
-            self.limiter.check(address_key(scope))
+            self.limiter.check(key)
         except RateLimitedError as exc:
             await response_for(exc)(scope, receive, send)
             return
+        scope.setdefault("state", {})[_STATE_KEY] = key
         await self.app(scope, receive, send)
+
+
+def release_address_token(scope: Scope) -> None:
+    """Give back the address token :class:`AddressRateLimit` took for this request: the
+    request proved a valid key, and valid keys have their own limit. At most once."""
+    key = (scope.get("state") or {}).pop(_STATE_KEY, None)
+    limiter = address_limiter(scope.get("app"))
+    if key is not None and limiter is not None:
+        limiter.refund(key)
 
 
 def csp_for(path: str) -> str:
@@ -182,6 +184,6 @@ def install_http_hardening(app: FastAPI, settings: Settings) -> None:
         per="client address without a valid key (api.anonymous_rate_limit_per_minute)",
     )
     app.state.address_limiter = limiter
-    app.add_middleware(AnonymousRateLimit, limiter=limiter, dev_mode=settings.api.dev_mode)
+    app.add_middleware(AddressRateLimit, limiter=limiter)
     app.add_middleware(HeaderCountLimit)
     app.add_middleware(SecurityHeaders)

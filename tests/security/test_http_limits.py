@@ -184,6 +184,26 @@ def test_requests_without_a_key_are_limited_per_address_on_every_route(
     assert _from(limited, OTHER).get("/healthz").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/healthz", {"Authorization": "Bearer dw_not-checked-here"}),  # a route with no key
+        ("/docs", {"X-API-Key": "anything"}),
+        ("/v1/me", {"Authorization": "Basic YWxhZGRpbjpvcGVuc2VzYW1l"}),  # not a bearer key
+        ("/v1/me", {"X-API-Key": ""}),
+        ("/v1/nope", {"Authorization": "Bearer dw_x"}),  # no route, so no key check
+    ],
+)
+def test_a_credential_header_that_proves_nothing_is_limited_too(
+    limited: TestClient, path: str, headers: dict[str, str]
+) -> None:
+    client = _from(limited, ATTACKER)
+    statuses = [client.get(path, headers=headers).status_code for _ in range(6)]
+    assert statuses[:5] == [statuses[0]] * 5
+    assert statuses[0] != 429
+    assert statuses[5] == 429, statuses
+
+
 def test_valid_keys_do_not_spend_the_address_budget(limited: TestClient) -> None:
     ann = new_key(limited, user="ann", role="reader")
     client = _from(limited, ATTACKER)
