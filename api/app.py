@@ -20,6 +20,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.requestlog import RequestLog
 from api.routes import (
     answer,
+    audit,
     chat,
     conversations,
     documents,
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         jobs,
         feedback,
         keys,
+        audit,
     ):
         app.include_router(module.router)
     _mount_static(app)

@@ -11,6 +11,11 @@ Pure functions over feedback rows and the answers they rate (no I/O here):
   up-rated answer or correction given for the same question (same tenant, same
   question text after normalising spaces and case) that is not the same text.
 
+Only what the exporting principal may read *now* is exported (:func:`readable_pairs`):
+roles do not widen reads, so an admin exports its tenant's feedback minus every
+answer built on a passage it cannot read, and a deleted document takes its text out
+of every later export.
+
 Each record also carries ``messages`` (system, user, assistant) in the exact chat
 format deepwell prompts with, so a fine-tuning job can use them as they are.
 """
@@ -18,7 +23,9 @@ format deepwell prompts with, so a fine-tuning job can use them as they are.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Literal
 
 from api.records import FeedbackPair
@@ -112,6 +119,47 @@ def preference_records(pairs: Iterable[FeedbackPair]) -> Iterator[dict[str, Any]
                 "chosen": text,
                 "rejected": ans.answer,
             }
+
+
+def passage_ids(pair: FeedbackPair) -> set[str]:
+    """The chunk ids an answer's stored context and citations came from."""
+    ans = pair.answer
+    return {
+        str(item["chunk_id"])
+        for item in [*(ans.context or []), *(ans.citations or [])]
+        if isinstance(item, dict) and item.get("chunk_id")
+    }
+
+
+@dataclass
+class Withheld:
+    """How many feedback rows an export left out because their passages are not readable."""
+
+    count: int = 0
+
+
+def readable_pairs(
+    pairs: Iterable[FeedbackPair],
+    readable: Callable[[set[str]], set[str]],
+    withheld: Withheld,
+    batch: int = 200,
+) -> Iterator[FeedbackPair]:
+    """The pairs whose every passage ``readable`` still returns (checked a batch at a time).
+
+    ``readable(ids)`` answers which of ``ids`` the exporting principal may read *now*
+    (:func:`retrieval.passages.readable_chunk_ids`); an answer built on anything else —
+    a deleted document, one re-shared away, another user's private file — is left out
+    whole, with its question, answer and correction, and counted in ``withheld``.
+    """
+    it = iter(pairs)
+    while part := list(islice(it, batch)):
+        needed = [passage_ids(p) for p in part]
+        ok = readable(set().union(*needed)) if any(needed) else set()
+        for pair, ids in zip(part, needed, strict=True):
+            if ids <= ok:
+                yield pair
+            else:
+                withheld.count += 1
 
 
 def export_records(kind: ExportKind, pairs: Iterable[FeedbackPair]) -> Iterator[dict[str, Any]]:

@@ -17,6 +17,7 @@ from retrieval.embedding import Embedder, make_embedder
 from retrieval.index import VectorIndex, open_index
 
 if TYPE_CHECKING:  # the server's runtime: built by serve(), not by CLI commands
+    from api.audit import AuditLog
     from api.auth import KeyStore
     from api.jobs import JobQueue
     from api.limits import RateLimiter
@@ -51,6 +52,7 @@ class Services:
     jobs: JobQueue | None = None
     metrics: Metrics | None = None
     limiter: RateLimiter | None = None
+    audit: AuditLog | None = None
 
     @classmethod
     def start(cls, settings: Settings, *, with_llm: bool = True) -> Services:
@@ -85,6 +87,7 @@ class Services:
         the ingest worker, metrics and the rate limiter. Idempotent."""
         if self.jobs is not None:
             return
+        from api.audit import AuditLog
         from api.auth import KeyStore
         from api.jobs import JobQueue
         from api.limits import RateLimiter
@@ -95,6 +98,7 @@ class Services:
 
         settings = self.settings
         self.keys = KeyStore(self.engine)
+        self.audit = AuditLog(self.engine)
         self.records = Records(self.engine)
         self.conversations = SqlConversationStore(self.engine)
         self.llm = get_llm(settings)

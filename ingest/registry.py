@@ -9,7 +9,7 @@ SQLAlchemy only: SQLite by default, PostgreSQL in the scaled deployment.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +41,9 @@ class DocumentRow(Base):
     tenant: Mapped[str] = mapped_column(String(128), index=True)
     source_uri: Mapped[str] = mapped_column(Text, index=True)
     filename: Mapped[str] = mapped_column(Text)
+    #: The user who uploaded it (may delete or replace it); None for documents synced from a
+    #: source by an operator or admin, which only admins of the tenant may delete.
+    owner: Mapped[str | None] = mapped_column(String(256), default=None)
     content_sha256: Mapped[str] = mapped_column(String(64), default="")
     version: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[DocState] = mapped_column(Enum(DocState, native_enum=False), index=True)
@@ -167,6 +170,23 @@ class Registry:
             stmt = stmt.limit(limit)
         with self.session() as s:
             return list(s.scalars(stmt))
+
+    def access_lists(self, tenant: str, batch: int = 1000) -> Iterator[tuple[str, list[str]]]:
+        """``(doc_id, acl)`` of every document of ``tenant`` (only those two columns)."""
+        stmt = (
+            select(DocumentRow.doc_id, DocumentRow.acl)
+            .where(DocumentRow.tenant == tenant)
+            .order_by(DocumentRow.doc_id)
+        )
+        last = ""
+        while True:
+            with self.session() as s:
+                rows = list(s.execute(stmt.where(DocumentRow.doc_id > last).limit(batch)))
+            for doc_id, acl in rows:
+                yield doc_id, list(acl or [])
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
 
     def remove(self, doc_id: str) -> None:
         """Forget a document and its de-duplication records."""

@@ -8,6 +8,7 @@ the principal may not read is reported exactly like one that does not exist.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from core.types import Principal
 from retrieval.acl import access_filter, can_read
@@ -30,3 +31,28 @@ def read_chunk(
         if can_read(principal, hit.payload) and hit.payload.get("doc_id") == doc_id:
             return RetrievedChunk.from_hit(hit)
     return None
+
+
+def readable_chunk_ids(
+    index: VectorIndex, principal: Principal, chunk_ids: Iterable[str], batch: int = 256
+) -> set[str]:
+    """The ids among ``chunk_ids`` that exist now and that ``principal`` may read.
+
+    What exports of stored answers are checked against: a passage whose document was
+    deleted, re-ingested with other text, or re-shared away from ``principal`` is gone.
+    """
+    wanted: list[str] = []
+    for chunk_id in chunk_ids:
+        try:
+            wanted.append(str(uuid.UUID(chunk_id)))
+        except (ValueError, TypeError, AttributeError):
+            continue
+    found: set[str] = set()
+    unique = sorted(set(wanted))
+    for start in range(0, len(unique), batch):
+        part = unique[start : start + batch]
+        flt = all_of(access_filter(principal), Filter(must=[HasId(part)]))
+        found |= {
+            hit.id for hit in index.scroll(flt, limit=len(part)) if can_read(principal, hit.payload)
+        }
+    return found

@@ -23,6 +23,7 @@ from api.auth import require_role
 from api.deps import CallerDep, JobsDep, ServicesDep
 from api.errors import error_responses
 from api.limits import MB, BodyTooLargeError
+from api.policy import require_change
 from api.routes.common import UtcDateTime
 from api.services import Services
 from core.errors import InvalidInputError, NotFoundError
@@ -205,6 +206,7 @@ async def upload(
                 size_bytes=len(data),
                 acl=access,
                 meta=meta,
+                owner=principal.user,
             )
         path = jobs.store_upload(doc_id, filename, data)
         return jobs.submit_upload(
@@ -277,15 +279,19 @@ def get_document(doc_id: str, caller: CallerDep, services: ServicesDep) -> Docum
 @router.delete(
     "/documents/{doc_id}",
     status_code=204,
-    summary="Delete a document and its chunks (writer role, and read access to it)",
+    summary="Delete a document and its chunks (its owner, or an admin of its tenant)",
+    description="Needs read access to the document (else 404, as if absent), the writer "
+    "role, and being its owner (the user who uploaded it) or an admin of its tenant (else "
+    "403). Documents synced from a folder have no owner: only admins delete them. Each "
+    "deletion is recorded in the audit trail.",
     responses=error_responses(401, 403, 404, 429),
 )
 def delete_document(
     doc_id: str, caller: CallerDep, services: ServicesDep, jobs: JobsDep
 ) -> Response:
     principal = caller.principal
-    _visible(services, principal, doc_id)
-    require_role(principal, "writer", "deleting documents")
+    row = _visible(services, principal, doc_id)
+    require_change(principal, row, "deleting this document")
     jobs.cancel_for_document(doc_id)
     ingestor = services.ingestor()
     try:
@@ -293,6 +299,15 @@ def delete_document(
     finally:
         ingestor.close()
     shutil.rmtree(jobs.uploads_dir / doc_id, ignore_errors=True)
+    assert services.audit is not None
+    services.audit.record(
+        principal,
+        caller.key_id,
+        "document_deleted",
+        doc_id,
+        source_uri=row.source_uri,
+        owner=row.owner,
+    )
     return Response(status_code=204)
 
 

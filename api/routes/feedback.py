@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import has_role
-from api.deps import CallerDep, RecordsDep
+from api.deps import CallerDep, RecordsDep, ServicesDep
 from api.errors import error_responses
-from api.export import export_records
+from api.export import Withheld, export_records, readable_pairs
 from core.errors import InvalidInputError, PermissionDeniedError
+from retrieval.passages import readable_chunk_ids
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
@@ -70,7 +71,10 @@ _EXPORT_DOC = """JSON lines, one training record per line.
   "rejected", ...}`: a down-rated answer (rejected) against its correction or an up-rated
   answer or correction of the same question (chosen).
 
-Admins export their tenant's feedback; everyone else their own."""
+Admins export their tenant's feedback; everyone else their own. Either way only answers
+whose every passage the caller may read *now* are exported: roles never widen reads, so
+feedback on another user's private document, or on a document since deleted, is left out
+(the audit trail records how many)."""
 
 
 @router.get(
@@ -89,6 +93,7 @@ Admins export their tenant's feedback; everyone else their own."""
 def export_feedback(
     caller: CallerDep,
     records: RecordsDep,
+    services: ServicesDep,
     kind: Annotated[Literal["sft", "preference"], Query()] = "sft",
     since: Annotated[datetime | None, Query(description="Feedback given at or after.")] = None,
     until: Annotated[datetime | None, Query(description="Feedback given before.")] = None,
@@ -105,10 +110,28 @@ def export_feedback(
         raise InvalidInputError("since must be earlier than until")
     user = None if has_role(p, "admin") else p.user
     pairs = records.feedback(tenant=p.tenant, user=user, since=start, until=end, rating=rating)
+    withheld = Withheld()
+    visible = readable_pairs(
+        pairs, lambda ids: readable_chunk_ids(services.index, p, ids), withheld
+    )
+    audit = services.audit
+    assert audit is not None
 
     def lines() -> Iterator[bytes]:
-        for record in export_records(kind, pairs):
-            yield (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+        exported = 0
+        try:
+            for record in export_records(kind, visible):
+                exported += 1
+                yield (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+        finally:
+            audit.record(
+                p,
+                caller.key_id,
+                "feedback_exported",
+                f"feedback/{kind}",
+                records=exported,
+                withheld=withheld.count,
+            )
 
     filename = f"deepwell-feedback-{kind}.jsonl"
     return StreamingResponse(

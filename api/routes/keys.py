@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.auth import KeyInfo, require_role
-from api.deps import CallerDep, KeysDep
+from api.deps import CallerDep, KeysDep, ServicesDep
 from api.errors import error_responses
+from api.policy import check_key_grant
 from api.routes.common import UtcDateTime
 from core.errors import NotFoundError
 from core.types import Role
@@ -71,16 +72,45 @@ def list_keys(
     status_code=201,
     response_model=KeyCreated,
     summary="Create a key in the caller's tenant (admin role); the secret is shown once",
+    description="With `api.key_delegation = 'within-reach'` (the default) the new key can "
+    "never read more than the admin creating it: its user has no key yet (or is the admin), "
+    "its groups are the admin's own, and no document shared with that user is hidden from the "
+    "admin. Otherwise 403, saying which rule. The CLI (`deepwell keys create`) is the operator "
+    "and is not restricted.",
     responses=error_responses(401, 403, 413, 422, 429),
 )
-def create_key(body: KeyRequest, caller: CallerDep, keys: KeysDep) -> JSONResponse:
-    require_role(caller.principal, "admin", "creating keys")
+def create_key(
+    body: KeyRequest, caller: CallerDep, keys: KeysDep, services: ServicesDep
+) -> JSONResponse:
+    admin = caller.principal
+    require_role(admin, "admin", "creating keys")
+    check_key_grant(
+        admin,
+        services.settings,
+        services.registry,
+        user=body.user,
+        groups=body.groups,
+        existing_users=(
+            k.user for k in keys.list(include_revoked=True) if k.tenant == admin.tenant
+        ),
+    )
     info, secret = keys.create(
         user=body.user,
         groups=body.groups,
-        tenant=caller.principal.tenant,
+        tenant=admin.tenant,
         role=body.role,
         name=body.name,
+    )
+    assert services.audit is not None
+    services.audit.record(
+        admin,
+        caller.key_id,
+        "key_created",
+        info.key_id,
+        user=info.user,
+        groups=info.groups,
+        role=info.role,
+        policy=services.settings.api.key_delegation,
     )
     created = KeyCreated(key=secret, **_out(info).model_dump())
     return JSONResponse(created.model_dump(mode="json"), status_code=201)
@@ -92,7 +122,7 @@ def create_key(body: KeyRequest, caller: CallerDep, keys: KeysDep) -> JSONRespon
     summary="Revoke a key of the caller's tenant (admin role)",
     responses=error_responses(401, 403, 404, 429),
 )
-def revoke_key(key_id: str, caller: CallerDep, keys: KeysDep) -> Response:
+def revoke_key(key_id: str, caller: CallerDep, keys: KeysDep, services: ServicesDep) -> Response:
     require_role(caller.principal, "admin", "revoking keys")
     if not any(
         k.key_id == key_id
@@ -100,5 +130,7 @@ def revoke_key(key_id: str, caller: CallerDep, keys: KeysDep) -> Response:
         if k.tenant == caller.principal.tenant
     ):
         raise NotFoundError(f"no key {key_id!r}")
-    keys.revoke(key_id)
+    info = keys.revoke(key_id)
+    assert services.audit is not None
+    services.audit.record(caller.principal, caller.key_id, "key_revoked", key_id, user=info.user)
     return Response(status_code=204)

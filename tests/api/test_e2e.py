@@ -35,7 +35,7 @@ def writer(server: Server) -> Client:
     admin = Client(httpx.Client(base_url=server.url, timeout=60), server.admin_key())
     me = admin.get("/v1/me").json()
     assert me["role"] == "admin"
-    r = admin.post("/v1/keys", json={"user": "ann", "groups": ["ops"], "role": "writer"})
+    r = admin.post("/v1/keys", json={"user": "ann", "role": "writer"})
     assert r.status_code == 201
     return Client(httpx.Client(base_url=server.url, timeout=60), r.json()["key"])
 

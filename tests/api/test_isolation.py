@@ -215,13 +215,19 @@ def test_feedback_and_export_stay_with_their_owner(world: World, caller: str, vi
 
 def test_an_admin_exports_its_tenant_only(world: World) -> None:
     root, groot = world.keys["root"], world.keys["groot"]
+    # Roles never widen reads: root reads neither ann's finance document nor bob's.
     mine = root.get("/v1/feedback/export", params={"kind": "sft"}).text
-    assert world.docs["ann"].answer_id in mine
-    assert world.docs["bob"].answer_id in mine
-    assert world.docs["eve"].answer_id not in mine
+    assert world.docs["ann"].answer_id not in mine
+    assert world.docs["bob"].answer_id not in mine
     theirs = root.get("/v1/feedback/export", params={"tenant": "globex"})
     assert theirs.status_code == 403
-    assert world.docs["eve"].answer_id in groot.get("/v1/feedback/export").text
+    assert world.docs["eve"].answer_id not in groot.get("/v1/feedback/export").text
+    # An admin of acme in the finance group exports ann's feedback, never globex's.
+    fin = new_key(world.http, user="finroot", groups=["finance"], tenant="acme", role="admin")
+    exported = fin.get("/v1/feedback/export", params={"kind": "sft"}).text
+    assert world.docs["ann"].answer_id in exported
+    assert world.docs["bob"].answer_id not in exported
+    assert world.docs["eve"].answer_id not in exported
 
 
 def test_a_reader_exports_only_its_own_feedback(world: World) -> None:
