@@ -25,9 +25,17 @@ from typing import Any, Literal
 from core.errors import ConfigError, IngestError
 from core.logging import get_logger
 from ingest.filetypes import (
+    OOXML_TYPES,
     TEXT_TYPES,
+    InputLimits,
     PdfFacts,
+    check_archive,
+    check_chars,
+    check_html_depth,
+    check_sheets,
     check_supported,
+    check_table_text,
+    check_text_bytes,
     decode_text,
     detect_type,
     pdf_preflight,
@@ -201,6 +209,7 @@ def parse(
     languages: Sequence[str] = ("eng",),
     password: str | None = None,
     max_bytes: int | None = None,
+    limits: InputLimits | None = None,
 ) -> ParsedDocument:
     """Parse a document (a path or its bytes) into elements and document facts.
 
@@ -213,6 +222,8 @@ def parse(
         languages: Tesseract language codes (OCR) and element language metadata.
         password: opens an encrypted PDF.
         max_bytes: refuse larger files.
+        limits: how much work the input may cause (see :class:`InputLimits`), each checked
+            before the step it bounds; the defaults of ``IngestSettings`` when None.
 
     Raises:
         IngestError: the document cannot be parsed; the message says why.
@@ -228,12 +239,24 @@ def parse(
         notes.append(f"declared {declared} but the content is {file_type}; parsed as {file_type}")
         log.warning("ingest.type_mismatch", filename=name, declared=declared, detected=file_type)
     check_supported(name, file_type, data, declared)
+    limits = limits or InputLimits.from_settings()
+    if file_type in OOXML_TYPES:
+        check_archive(name, data, limits)
+        if file_type == "xlsx":
+            check_sheets(name, data, limits)
 
     kwargs: dict[str, Any] = {"languages": list(languages), "strategy": "fast"}
     encoding = None
     if file_type in TEXT_TYPES:
+        check_text_bytes(name, len(data), limits)
         text, encoding = decode_text(name, data)
+        if file_type in ("csv", "tsv"):
+            check_table_text(name, file_type, text, limits)
+        check_chars(name, len(text), limits)
+        if file_type == "html":
+            check_html_depth(name, text)
         data, kwargs["encoding"] = text.encode("utf-8"), "utf-8"
+        del text
         if encoding not in ("utf-8", "ascii"):
             notes.append(f"decoded from {encoding}")
     pdf = pdf_preflight(name, data, password) if file_type == "pdf" else None
@@ -244,8 +267,10 @@ def parse(
     elements = _convert(raw)
     if file_type == "eml":
         elements = _with_subject(raw, elements)
+    del raw[:]  # unstructured's elements: the converted ones are all that is kept
     if not any(e.text.strip() for e in elements):
         raise IngestError(f"{name}: no text could be extracted from this {file_type} file")
+    check_chars(name, sum(len(e.text) for e in elements), limits, what="characters of parsed text")
     if pdf is not None:
         notes += _pdf_notes(pdf, elements)
 

@@ -39,6 +39,7 @@ from ingest.cleaning import (
     clean_chunks,
     text_fingerprint,
 )
+from ingest.filetypes import InputLimits
 from ingest.registry import DocState, DocumentRow, Registry
 from ingest.sources import SourceDocument
 from ingest.work import ParseJob, PreparedDocument, init_worker, prepare
@@ -299,6 +300,7 @@ class Ingestor:
             max_bytes=int(ing.max_file_mb * 1e6),
             tokenizer_file=self._tokenizer_file,
             max_tokens=self.embedder.max_tokens,
+            input_limits=InputLimits.from_settings(ing),
         )
 
     def _process(self, docs: list[SourceDocument], summary: IngestSummary) -> None:

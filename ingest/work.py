@@ -7,6 +7,9 @@ Cross-document steps (de-duplication, embedding, writing) stay in the one writer
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import resource
 import time
 from collections import Counter
@@ -20,6 +23,7 @@ from core import configure_logging
 from core.errors import IngestError
 from ingest.chunking import ChunkDraft, ChunkLimits, chunk_elements
 from ingest.cleaning import CleaningOptions, strip_page_furniture
+from ingest.filetypes import InputLimits, check_chunks
 from ingest.parsing import Strategy, parse
 from ingest.parsing import warm_up as warm_up_parser
 
@@ -38,6 +42,7 @@ class ParseJob:
     max_bytes: int | None
     tokenizer_file: Path | None = None  # the embedder's tokenizer: chunks must fit its window
     max_tokens: int = 256
+    input_limits: InputLimits = field(default_factory=InputLimits.from_settings)
 
 
 @dataclass
@@ -81,11 +86,32 @@ def init_worker(memory_limit_mb: int | None, log_level: str, log_format: str) ->
 
 
 def prepare(job: ParseJob) -> PreparedDocument:
-    """Parse, strip page furniture and chunk one document.
+    """Parse, strip page furniture and chunk one document, within ``job.input_limits``.
+
+    Whatever happens, the memory the document took is handed back to the system before
+    this returns (:func:`release_memory`), so a worker that failed a large document does
+    not keep its peak for the next one.
 
     Raises:
-        IngestError: the document cannot be parsed (the reason names it).
+        IngestError: the document cannot be parsed or is over a limit (the reason says
+            which); raised without the parser's traceback, whose frames hold the document.
     """
+    try:
+        prepared = _prepare(job)
+    except IngestError as exc:
+        failure = IngestError(str(exc))
+    except MemoryError:
+        failure = IngestError(
+            f"{job.filename}: ran out of memory while parsing (ingest.worker_memory_mb)"
+        )
+    else:
+        release_memory()
+        return prepared
+    release_memory()  # the failed document's frames are gone now
+    raise failure
+
+
+def _prepare(job: ParseJob) -> PreparedDocument:
     source: Path | bytes
     if job.data is not None:
         source = job.data
@@ -93,12 +119,13 @@ def prepare(job: ParseJob) -> PreparedDocument:
         source = job.path
     else:
         raise IngestError(f"{job.filename}: nothing to read")
-    try:
-        parsed = parse(
-            source, filename=job.filename, strategy=job.strategy, max_bytes=job.max_bytes
-        )
-    except MemoryError as exc:
-        raise IngestError(f"{job.filename}: ran out of memory while parsing") from exc
+    parsed = parse(
+        source,
+        filename=job.filename,
+        strategy=job.strategy,
+        max_bytes=job.max_bytes,
+        limits=job.input_limits,
+    )
     started = time.perf_counter()
     stripped, removed = strip_page_furniture(parsed, job.cleaning)
     limits, count = job.limits, None
@@ -108,6 +135,7 @@ def prepare(job: ParseJob) -> PreparedDocument:
         budget = job.max_tokens - count(f"{job.filename} {parsed.title or ''}") - SECTION_TOKENS
         limits = replace(limits, max_tokens=max(64, budget))
     chunks = chunk_elements(stripped.elements, limits, count_tokens=count)
+    check_chunks(job.filename, len(chunks), job.input_limits)
     return PreparedDocument(
         doc_id=job.doc_id,
         file_type=parsed.file_type,
@@ -120,3 +148,23 @@ def prepare(job: ParseJob) -> PreparedDocument:
         parse_s=parsed.parse_seconds,
         chunk_s=time.perf_counter() - started,
     )
+
+
+def release_memory() -> None:
+    """Free what a document left behind: a garbage collection, then glibc's free lists
+    back to the system (``malloc_trim(0)``; a no-op where the C library has none)."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS)
+        return None
+    return trim
