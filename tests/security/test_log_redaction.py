@@ -12,11 +12,13 @@ import io
 import json
 import logging
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
@@ -24,7 +26,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import VISIBLE_CHARS
 from core.logging import MASK, MAX_FRAMES, configure_logging, get_logger, redact, redact_text
-from tests.api.apikit import KEY_PATTERN, Client, new_key, settings_for
+from tests.api.apikit import KEY_PATTERN, Client, live_server, new_key, settings_for
 
 KEY = "dw_" + "AbCd1234" + "x7Qz-_Lm9Pq2Rs5Tu8Vw1Xy4Za7Bc0De3Fg"
 assert KEY_PATTERN.fullmatch(KEY)
@@ -384,3 +386,63 @@ def test_each_failure_status_is_one_request_failed_line(
                 assert "user" not in line
             else:
                 assert (line["user"], line["key_id"]) == (users[who.key], who.key_id)
+
+
+# --- the finding, replayed against a real server -------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_replay_cjk_upload_against_a_live_server_logs_no_secret(fmt: str, tmp_path: Path) -> None:
+    """The probe's request (a 203-character CJK file name), documents whose bytes make the
+    parser fail and an upload that fails unexpectedly (500), sent with the key in both headers
+    and a cookie: the server log (stdout and stderr of ``deepwell serve``) holds no key, no
+    cookie and no document text."""
+    with live_server(tmp_path, DEEPWELL_LOG_FORMAT=fmt) as server:
+        admin = server.admin_key()
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            r = http.post(
+                "/v1/keys",
+                headers={"Authorization": f"Bearer {admin}"},
+                json={"user": "probe", "role": "writer"},
+            )
+            assert r.status_code == 201, r.text
+            writer = Client(http, r.json()["key"], r.json()["key_id"])
+            headers = {
+                "Authorization": f"Bearer {writer.key}",
+                "X-API-Key": writer.key,
+                "Cookie": f"session={COOKIE_SECRET}",
+            }
+            statuses = []
+            for name, data, mime in (
+                (CJK_NAME, f"# Probe\n\n{MARKER} {writer.key}\n".encode(), "text/markdown"),
+                ("broken.docx", f"PK\x03\x04{MARKER}{writer.key}".encode(), "application/zip"),
+                ("broken.pdf", f"%PDF-1.7\n{MARKER} {writer.key}\n".encode(), "application/pdf"),
+            ):
+                r = http.post("/v1/documents", headers=headers, files={"file": (name, data, mime)})
+                statuses.append(r.status_code)
+                assert writer.key not in r.text
+                if r.status_code == 202:
+                    writer.wait_job(r.json()["job_id"])
+            # An unexpected error where the upload is stored: the uploads folder is a file.
+            uploads = tmp_path / "data" / "uploads"
+            shutil.rmtree(uploads, ignore_errors=True)
+            uploads.write_text("not a folder")
+            r = http.post(
+                "/v1/documents",
+                headers=headers,
+                files={"file": ("notes.md", f"# Notes\n\n{MARKER}\n".encode(), "text/markdown")},
+            )
+            assert r.status_code == 500, r.text
+            statuses.append(500)
+            # uvicorn closes the connection after an unhandled error: a new one for the 401.
+            bogus = httpx.get(f"{server.url}/v1/me", headers={"X-API-Key": "dw_" + "Q" * 43})
+            assert bogus.status_code == 401
+            statuses.append(401)
+    log = server.log.read_text(errors="replace")
+    assert_clean(log, writer.key)
+    assert log.count(admin) == 1  # the start-up notice that shows the first key once, by design
+    lines = log.count("\n")
+    failed = log.count("api.request_failed")
+    assert failed == sum(status >= 400 for status in statuses), log[-3000:]
+    assert "Traceback" in log  # the 500 was logged, with a traceback (and no locals)
+    print(f"\n{fmt}: statuses {statuses}, {lines} log lines, {failed} api.request_failed")
