@@ -8,8 +8,17 @@ Searches go on meanwhile: the index swaps each document's chunks in one step
 under its read-write lock.
 
 A job left ``running`` by a crash is queued again at start-up; ingestion is
-idempotent, so it finishes what is missing. Uploaded bytes are stored under
-``<data_dir>/uploads`` before the job is queued, so they survive a restart too.
+idempotent, so it finishes what is missing. A job that keeps crashing the server is
+not retried for ever: one left ``running`` after more than ``queue.max_retries``
+attempts (the same setting caps the Celery executor's retries) becomes a dead letter
+(``dead_letters``; the job ``failed``: "crashed the worker N times; not retried") and
+its document is marked failed.
+
+Uploaded bytes are stored under ``<data_dir>/uploads/<doc_id>/<sha256><ext>`` before
+the job is queued, so they survive a restart too; the client's file name is kept only
+as the document's name, so no name can hit a file system limit. Once an upload's
+failure is recorded (registry row and job ``failed``), its bytes are deleted, unless
+``api.keep_failed_uploads``.
 
 A job is ``done`` when it ran to its end (``counts.failed`` says how many documents
 failed, ``errors`` why), and ``failed`` when it could not run or every document
@@ -18,6 +27,11 @@ in it failed.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import re
+import shutil
 import threading
 import traceback
 import uuid
@@ -38,6 +52,7 @@ from core.migrate import upgrade_schema
 from core.settings import Settings
 from core.types import Principal
 from ingest.pipeline import DocOutcome, Ingestor
+from ingest.registry import DocState, Registry
 from ingest.sources import FolderSource, SourceDocument, bytes_source
 
 log = get_logger(__name__)
@@ -45,6 +60,7 @@ log = get_logger(__name__)
 JobKind = Literal["upload", "sync"]
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 MAX_ERRORS = 100
+_SAFE_EXT = re.compile(r"\.[a-z0-9]{1,10}")
 
 
 def _now() -> datetime:
@@ -72,6 +88,34 @@ class JobRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class DeadLetterRow(Base):
+    """A document whose task failed on every attempt (kept for inspection and replay)."""
+
+    __tablename__ = "dead_letters"
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(36), index=True)
+    doc_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    source_uri: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    spec: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+def crashed_error(attempts: int) -> str:
+    """Why a job or task that kept killing its worker was given up."""
+    return f"crashed the worker {attempts} times; not retried"
+
+
+def upload_name(filename: str, data: bytes) -> str:
+    """The stored name of an upload: its SHA-256 and a sanitized extension, never the
+    client's name (which may be up to 255 characters of any script: 1,020 bytes)."""
+    suffix = Path(filename).suffix.lower()
+    ext = suffix if _SAFE_EXT.fullmatch(suffix) else ""
+    return hashlib.sha256(data).hexdigest() + ext
 
 
 @dataclass
@@ -122,15 +166,65 @@ class JobQueue:
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        """Re-queue jobs a crash left running, and start the worker thread."""
+        """Re-queue jobs a crash left running, dead-letter those that keep crashing, and
+        start the worker thread.
+
+        A job still ``running`` at start-up crashed the process that ran it. Its
+        ``attempts`` count the runs so far; past ``queue.max_retries`` it is not run again.
+        """
+        dead = self._dead_letter_crashed()
         with self._session() as s, s.begin():
             requeued = s.execute(
                 update(JobRow).where(JobRow.status == "running").values(status="queued")
             )
         if getattr(requeued, "rowcount", 0):
             log.warning("jobs.requeued_after_crash", jobs=requeued.rowcount)  # type: ignore[attr-defined]
+        for job in dead:
+            if job.kind == "upload" and job.doc_id:
+                self._fail_document(job.doc_id, job.error or "")
+                self._drop_failed_upload(job)
         self._thread = threading.Thread(target=self._run, name="deepwell-ingest", daemon=True)
         self._thread.start()
+
+    def _dead_letter_crashed(self) -> list[JobRow]:
+        """Fail the running jobs that already ran more than ``queue.max_retries`` times."""
+        cap = self.settings.queue.max_retries
+        with self._session() as s, s.begin():
+            jobs = list(
+                s.scalars(
+                    select(JobRow)
+                    .where(JobRow.status == "running", JobRow.attempts > cap)
+                    .with_for_update()
+                )
+            )
+            for job in jobs:
+                error = crashed_error(job.attempts)
+                uri = str(job.params.get("source_uri") or job.params.get("path") or "")
+                job.status = "failed"
+                job.error = error
+                job.finished_at = _now()
+                if job.kind == "upload":
+                    job.processed = job.total or 1
+                    job.counts = {**(job.counts or {}), "failed": 1}
+                    job.errors = [*(job.errors or []), {"source_uri": uri, "error": error}][
+                        :MAX_ERRORS
+                    ]
+                s.merge(
+                    DeadLetterRow(
+                        task_id=f"inprocess:{job.job_id}",
+                        job_id=job.job_id,
+                        doc_id=job.doc_id,
+                        source_uri=uri,
+                        error=error,
+                        attempts=job.attempts,
+                        spec=json.dumps({"kind": job.kind, **job.params}),
+                        created_at=_now(),
+                    )
+                )
+                log.error(
+                    "jobs.dead_letter", job_id=job.job_id, kind=job.kind, attempts=job.attempts
+                )
+        return jobs
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop after the current job; a job cut short is re-queued at the next start."""
@@ -159,14 +253,26 @@ class JobQueue:
         return row
 
     def store_upload(self, doc_id: str, filename: str, data: bytes) -> Path:
-        """Keep an upload's bytes in ``<data_dir>/uploads/<doc_id>/`` (a new version replaces)."""
+        """Keep an upload's bytes as ``<data_dir>/uploads/<doc_id>/<sha256><ext>``.
+
+        The stored name never depends on the client's name beyond a sanitized extension;
+        the write goes through a temporary file that is removed if it fails.
+        """
         folder = self.uploads_dir / doc_id
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / filename
+        path = folder / upload_name(filename, data)
         tmp = folder / f".{uuid.uuid4().hex}.part"
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return path
+
+    def discard_upload(self, doc_id: str) -> None:
+        """Forget every stored upload of ``doc_id`` (it was never queued)."""
+        shutil.rmtree(self.uploads_dir / doc_id, ignore_errors=True)
 
     def submit_upload(
         self,
@@ -385,10 +491,13 @@ class JobQueue:
         except (DeepwellError, OSError) as exc:
             self._finish(job.job_id, "failed", error=str(exc))
             log.warning("jobs.failed", job_id=job.job_id, error=str(exc))
+            self._after_failed_job(job, str(exc))
             return progress.counts["indexed"] + progress.counts["deleted"] > 0
         except Exception as exc:  # a bug must fail the job, not kill the worker
             log.error("jobs.crashed", job_id=job.job_id, error=traceback.format_exc(limit=5))
-            self._finish(job.job_id, "failed", error=f"internal error: {type(exc).__name__}")
+            error = f"internal error: {type(exc).__name__}"
+            self._finish(job.job_id, "failed", error=error)
+            self._after_failed_job(job, error)
             return progress.counts["indexed"] + progress.counts["deleted"] > 0
         finally:
             if self._ingestor is not None:
@@ -398,7 +507,62 @@ class JobQueue:
         status: JobStatus = "failed" if all_failed else "done"
         self._finish(job.job_id, status, error=errors[0]["error"] if all_failed else None)
         log.info("jobs.finished", job_id=job.job_id, status=status, **progress.counts)
+        if job.kind == "upload" and failed:
+            self._drop_failed_upload(job)
+        elif job.kind == "upload" and progress.counts["indexed"]:
+            self._drop_superseded(job)
         return progress.counts["indexed"] + progress.counts["deleted"] > 0
+
+    # --- after a failure ---------------------------------------------------------------
+
+    def _after_failed_job(self, job: JobRow, reason: str) -> None:
+        """An upload job that could not run: its document is failed, its bytes dropped."""
+        if job.kind == "upload" and job.doc_id:
+            self._fail_document(job.doc_id, reason)
+            self._drop_failed_upload(job)
+
+    def _fail_document(self, doc_id: str, reason: str) -> None:
+        """Record a failure on a document that has no indexed version (never left
+        ``discovered``); an indexed one keeps serving and records the error."""
+        registry = Registry(self.engine)
+        row = registry.get(doc_id)
+        if row is None:
+            return
+        if row.state == DocState.indexed:
+            registry.upsert(doc_id, error=reason)
+        else:
+            registry.upsert(doc_id, state=DocState.failed, error=reason)
+
+    def _drop_failed_upload(self, job: JobRow) -> None:
+        """Delete a failed upload's bytes (after its failure is recorded), unless
+        ``api.keep_failed_uploads``."""
+        if self.settings.api.keep_failed_uploads or not job.params.get("path"):
+            return
+        path = Path(job.params["path"])
+        if self.uploads_dir.resolve() not in path.resolve().parents:
+            return  # not a file this queue stored
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # only when empty: a newer upload may wait there
+            path.parent.rmdir()
+        log.info("jobs.failed_upload_deleted", job_id=job.job_id, doc_id=job.doc_id)
+
+    def _drop_superseded(self, job: JobRow) -> None:
+        """After a version is indexed, older stored versions no queued job needs go."""
+        path = Path(job.params["path"])
+        if not path.parent.is_dir():
+            return
+        with self._session() as s:
+            waiting = {
+                str(p.get("path"))
+                for p in s.scalars(
+                    select(JobRow.params).where(
+                        JobRow.doc_id == job.doc_id, JobRow.status.in_(("queued", "running"))
+                    )
+                )
+            }
+        for other in path.parent.iterdir():
+            if other != path and not other.name.startswith(".") and str(other) not in waiting:
+                other.unlink(missing_ok=True)
 
     def _update(self, job_id: str, **fields: Any) -> None:
         with self._session() as s, s.begin():

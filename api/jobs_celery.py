@@ -34,16 +34,16 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.exceptions import Retry, SoftTimeLimitExceeded
-from sqlalchemy import DateTime, Engine, Integer, LargeBinary, String, Text, delete, select
+from sqlalchemy import DateTime, Engine, LargeBinary, String, Text, delete, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from api.jobs import MAX_ERRORS, JobQueue, JobRow
+from api.jobs import MAX_ERRORS, DeadLetterRow, JobQueue, JobRow
 from core.db import Base, make_engine
 from core.errors import BackendUnavailableError, DeepwellError
 from core.logging import get_logger
 from core.settings import Settings
 from ingest.pipeline import DocOutcome, Ingestor, ParserPool
-from ingest.registry import Registry
+from ingest.registry import DocState, Registry
 from ingest.sources import FolderSource, SourceDocument, bytes_source
 from ingest.work import ParseJob, PreparedDocument, prepare
 
@@ -66,21 +66,6 @@ class UploadBlobRow(Base):
     filename: Mapped[str] = mapped_column(Text)
     content_sha256: Mapped[str] = mapped_column(String(64), default="")
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-
-
-class DeadLetterRow(Base):
-    """A document whose task failed on every attempt (kept for inspection and replay)."""
-
-    __tablename__ = "dead_letters"
-
-    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    job_id: Mapped[str] = mapped_column(String(36), index=True)
-    doc_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
-    source_uri: Mapped[str] = mapped_column(Text, default="")
-    error: Mapped[str] = mapped_column(Text, default="")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    spec: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
@@ -163,6 +148,11 @@ class CeleryJobQueue(JobQueue):
                 )
             )
         return Path("upload_blobs") / doc_id
+
+    def discard_upload(self, doc_id: str) -> None:
+        """Forget the stored upload of ``doc_id`` (it was never queued)."""
+        with self._session() as s, s.begin():
+            s.execute(delete(UploadBlobRow).where(UploadBlobRow.doc_id == doc_id))
 
     def cancel_for_document(self, doc_id: str) -> int:
         cancelled = super().cancel_for_document(doc_id)
@@ -354,6 +344,8 @@ def run_document(task: Task, settings: Settings, job_id: str, spec: dict[str, An
         error = f"{type(exc).__name__}: {exc}"[:2000]
         if retries >= settings.queue.max_retries:
             jobs.dead_letter(task, job_id, spec, error, retries + 1)
+            if spec["kind"] == "upload":
+                _fail_upload(rt, settings, spec["doc_id"], f"gave up after {retries + 1}: {error}")
             return "dead"
         log.warning("worker.retry", job_id=job_id, attempt=retries + 1, error=error)
         raise task.retry(exc=exc, countdown=backoff_s(settings, retries)) from exc
@@ -361,7 +353,39 @@ def run_document(task: Task, settings: Settings, job_id: str, spec: dict[str, An
         rt.ingestor.on_outcome = None
     for outcome in outcomes:
         jobs.record(job_id, spec, outcome)
+        if outcome.status == "failed" and spec["kind"] == "upload":
+            drop_failed_upload(rt.engine, settings, spec["doc_id"], doc.content_sha256)
     return outcomes[-1].status if outcomes else "skipped"
+
+
+def drop_failed_upload(engine: Engine, settings: Settings, doc_id: str, sha256: str) -> None:
+    """Delete a failed upload's bytes once its failure is recorded, unless
+    ``api.keep_failed_uploads``; a newer upload of the same document (other bytes) stays."""
+    if settings.api.keep_failed_uploads:
+        return
+    with sessionmaker(engine)() as s, s.begin():
+        s.execute(
+            delete(UploadBlobRow).where(
+                UploadBlobRow.doc_id == doc_id, UploadBlobRow.content_sha256 == sha256
+            )
+        )
+    log.info("worker.failed_upload_deleted", doc_id=doc_id)
+
+
+def _fail_upload(rt: WorkerRuntime, settings: Settings, doc_id: str, reason: str) -> None:
+    """A dead-lettered upload: its document is failed (never left ``discovered``; an
+    indexed version keeps serving) and its bytes dropped."""
+    registry = Registry(rt.engine)
+    row = registry.get(doc_id)
+    if row is not None:
+        fields: dict[str, Any] = {"error": reason}
+        if row.state != DocState.indexed:
+            fields["state"] = DocState.failed
+        registry.upsert(doc_id, **fields)
+    with sessionmaker(rt.engine)() as s:
+        blob = s.get(UploadBlobRow, doc_id)
+        sha = blob.content_sha256 if blob is not None else ""
+    drop_failed_upload(rt.engine, settings, doc_id, sha)
 
 
 def _source(rt: WorkerRuntime, job: JobRow, spec: dict[str, Any]) -> SourceDocument:

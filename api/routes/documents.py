@@ -120,12 +120,33 @@ def _visible(services: Services, principal: Principal, doc_id: str) -> DocumentR
 
 
 def clean_filename(raw: str | None) -> str:
-    """The last path segment of a client's file name, without control characters."""
-    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    """The client's file name as it is displayed: its last path segment, NFC-normalised,
+    without control or format characters (NUL, RTL override), at most 255 characters and
+    255 UTF-8 bytes (the limits of most file systems), not hidden.
+
+    The name is only displayed and part of the document's URI: the bytes are stored
+    under a name that does not depend on it (:meth:`api.jobs.JobQueue.store_upload`).
+
+    Raises:
+        InvalidInputError: the name is empty, hidden or too long; the reason says which.
+    """
+    name = unicodedata.normalize("NFC", (raw or "").replace("\\", "/").rsplit("/", 1)[-1])
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
-    if not name or name in (".", "..") or name.startswith(".") or len(name) > MAX_FILENAME:
+    shown = repr(raw if raw is None or len(raw) <= 80 else raw[:80] + "...")
+    if not name or name.strip(".") == "":
+        raise InvalidInputError(f"file: invalid file name {shown} (no name left once cleaned)")
+    if name.startswith("."):
+        raise InvalidInputError(f"file: invalid file name {shown} (hidden: starts with a dot)")
+    if len(name) > MAX_FILENAME:
         raise InvalidInputError(
-            f"file: invalid file name {raw!r} (1-{MAX_FILENAME} characters, not hidden)"
+            f"file: the file name is {len(name)} characters, over the limit of {MAX_FILENAME} "
+            "characters"
+        )
+    size = len(name.encode("utf-8"))
+    if size > MAX_FILENAME:
+        raise InvalidInputError(
+            f"file: the file name is {size} bytes in UTF-8 ({len(name)} characters), over the "
+            f"limit of {MAX_FILENAME} bytes"
         )
     return name
 
@@ -196,7 +217,8 @@ async def upload(
     doc_id = doc_id_for(principal.tenant, source_uri)
 
     def queue() -> Any:
-        if services.registry.get(doc_id) is None:  # listed as pending until the job runs
+        created = services.registry.get(doc_id) is None
+        if created:  # listed as pending until the job runs
             services.registry.upsert(
                 doc_id,
                 tenant=principal.tenant,
@@ -208,17 +230,24 @@ async def upload(
                 meta=meta,
                 owner=principal.user,
             )
-        path = jobs.store_upload(doc_id, filename, data)
-        return jobs.submit_upload(
-            principal,
-            caller.key_id,
-            doc_id=doc_id,
-            path=path,
-            filename=filename,
-            source_uri=source_uri,
-            acl=access,
-            metadata=meta,
-        )
+        try:
+            path = jobs.store_upload(doc_id, filename, data)
+            return jobs.submit_upload(
+                principal,
+                caller.key_id,
+                doc_id=doc_id,
+                path=path,
+                filename=filename,
+                source_uri=source_uri,
+                acl=access,
+                metadata=meta,
+            )
+        except BaseException:
+            # Nothing was queued: no row may stay "discovered" for a job that never runs.
+            if created:
+                jobs.discard_upload(doc_id)
+                services.registry.remove(doc_id)
+            raise
 
     job = await run_in_threadpool(queue)
     body = UploadAccepted(
