@@ -25,7 +25,15 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import VISIBLE_CHARS
-from core.logging import MASK, MAX_FRAMES, configure_logging, get_logger, redact, redact_text
+from core.logging import (
+    MASK,
+    MAX_FRAMES,
+    MAX_TRACEBACK,
+    configure_logging,
+    get_logger,
+    redact,
+    redact_text,
+)
 from tests.api.apikit import KEY_PATTERN, Client, live_server, new_key, settings_for
 
 KEY = "dw_" + "AbCd1234" + "x7Qz-_Lm9Pq2Rs5Tu8Vw1Xy4Za7Bc0De3Fg"
@@ -191,6 +199,20 @@ def test_exceptions_render_without_locals_redacted_and_capped(
         records = [json.loads(line) for line in out.splitlines()]
         assert [r["event"] for r in records] == ["test.crash", "Exception in ASGI application"]
         assert all("Traceback" in r["exception"] for r in records)
+
+
+def test_a_huge_exception_message_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_logging("info", "json")
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    try:
+        raise ValueError("x" * 200_000 + KEY)
+    except ValueError as exc:
+        get_logger("deepwell.test").error("test.crash", exc_info=exc)
+    record = json.loads(stream.getvalue())
+    assert len(record["exception"]) < MAX_TRACEBACK + 100
+    assert "characters cut" in record["exception"]
+    assert_clean(stream.getvalue(), KEY)
 
 
 # --- every route fails with an unexpected error ------------------------------------------------
