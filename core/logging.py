@@ -245,3 +245,28 @@ def configure_logging(
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A logger bound to ``name`` (use the module's ``__name__``)."""
     return structlog.stdlib.get_logger(name)
+
+
+def _safe_defaults() -> None:
+    """Until :func:`configure_logging` runs (an app embedded by another server, a library
+    user, a test), structlog's own defaults would render exceptions with rich and their
+    local variables. Replace them with the same chain minus that: plain tracebacks and
+    redaction. Leaves stdlib logging alone."""
+    if structlog.is_configured():
+        return
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.StackInfoRenderer(),
+            structlog.dev.set_exc_info,
+            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
+            structlog.processors.ExceptionRenderer(format_exception),
+            redact_event,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        cache_logger_on_first_use=False,
+    )
+
+
+_safe_defaults()

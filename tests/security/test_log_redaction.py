@@ -468,3 +468,30 @@ def test_replay_cjk_upload_against_a_live_server_logs_no_secret(fmt: str, tmp_pa
     assert failed == sum(status >= 400 for status in statuses), log[-3000:]
     assert "Traceback" in log  # the 500 was logged, with a traceback (and no locals)
     print(f"\n{fmt}: statuses {statuses}, {lines} log lines, {failed} api.request_failed")
+
+
+def test_logs_are_safe_before_logging_is_configured(tmp_path: Path) -> None:
+    """An app embedded by another server (``uvicorn --factory``), a library user or a test
+    never calls configure_logging: structlog's own defaults rendered rich tracebacks with
+    local variables there. Run in a fresh interpreter, where nothing configured structlog."""
+    script = tmp_path / "unconfigured.py"
+    script.write_text(
+        "import core\n"
+        "from core.logging import get_logger\n"
+        "def f():\n"
+        f"    secret = {KEY!r}\n"
+        "    raise RuntimeError('boom')\n"
+        "try:\n"
+        "    f()\n"
+        "except RuntimeError:\n"
+        "    get_logger('x').error('failed', exc_info=True)\n"
+    )
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
+    text = out.stdout + out.stderr
+    assert "RuntimeError: boom" in text
+    assert KEY[VISIBLE_CHARS:] not in text
+    assert "secret =" not in text  # no local variables
