@@ -1,0 +1,441 @@
+"""A layout-true PDF parser on PDFium's characters and their boxes.
+
+unstructured's ``fast`` strategy (pdfminer's layout analysis) cuts financial statements
+into a column of labels and columns of numbers. This parser keeps each table row whole:
+
+1. characters and their boxes from PDFium's text layer, turned so the page's main text
+   direction reads left to right (landscape tables on portrait pages included);
+2. characters → words (PDFium's spaces, and gaps wider than a space: this is also what
+   un-glues "UNITED STATESSECURITIES") → lines (words sharing a baseline);
+3. tables from text geometry (:mod:`ingest.pdf_tables`): rows whose values align into two
+   or more columns, each emitted as ONE ``Table`` element, a row per line with its label,
+   with ``text_as_html`` and the header (periods, units) kept;
+4. everything else cut into blocks in reading order (recursive XY-cut: full-width gaps
+   first, then column gutters, so two-column pages read column by column), each block
+   classified as ``Title``, ``ListItem`` or ``NarrativeText``.
+
+The output is unstructured's element model, so :mod:`ingest.parsing` converts it like any
+other format's. Steps 2-4 are pure functions over plain boxes (:func:`words_from_chars`,
+:func:`group_lines`, :func:`layout_page`), tested without PDFs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import re
+import statistics
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ingest.pdf_tables import Line, Table, Word, build_table, cells, find_tables
+
+#: One character: (text, x0, y0, x1, y1) in reading coordinates (y grows downwards).
+Char = tuple[str, float, float, float, float]
+
+_BULLET = re.compile(r"^(?:[•●▪◦‣∙·■□➢►\-–*]|\(?[a-zA-Z0-9]{1,3}[.)])\s")
+_HYPHENS = {"\x02": "-", "\ufffe": "-", "\u00ad": "-"}
+_BREAKS = frozenset(" \t\r\n\x00\u00a0")
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A piece of a page in reading order: a paragraph, heading, list item or table."""
+
+    kind: str  # "Title", "NarrativeText", "ListItem" or "Table"
+    text: str
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in reading coordinates
+    html: str | None = None
+    table: Table | None = None
+
+
+# --- characters → words → lines -----------------------------------------------------------
+
+
+def words_from_chars(
+    chars: Sequence[Char],
+    *,
+    space: float = 0.15,
+    bold: Callable[[int], bool] | None = None,
+) -> list[Word]:
+    """Words from characters in content-stream order.
+
+    A word ends at a blank (PDFium's own or generated), where the next character leaves
+    the line or goes back, and where the gap to it exceeds ``space`` × its line height
+    (a space the PDF drew as a jump, not as a character).
+
+    Args:
+        chars: (text, x0, y0, x1, y1), y growing downwards; boxes of blanks are ignored.
+        space: the smallest gap that separates words, as a share of the line height.
+        bold: tells from a character's index whether its font is bold (first character
+            of each word is asked).
+    """
+    words: list[Word] = []
+    text: list[str] = []
+    start = 0
+    x0 = y0 = x1 = y1 = 0.0
+    for i, (ch, a, b, c, d) in enumerate(chars):
+        if ch in _BREAKS or c <= a or d <= b:
+            if text and ch in _HYPHENS:
+                text.append(_HYPHENS[ch])
+            elif text and ch not in _BREAKS:
+                continue  # an empty box inside a word (a zero-width joiner, say)
+            else:
+                if text:
+                    words.append(_word(text, (x0, y0, x1, y1), start, bold))
+                    text = []
+                continue
+        if text:
+            h = max(y1 - y0, d - b)
+            mid = (b + d) / 2
+            same_line = y0 - 0.2 * h <= mid <= y1 + 0.2 * h
+            if not same_line or a - x1 > space * h or a < x1 - 0.5 * h:
+                words.append(_word(text, (x0, y0, x1, y1), start, bold))
+                text = []
+        if not text:
+            start, x0, y0, x1, y1 = i, a, b, c, d
+        else:
+            x1, y0, y1 = max(x1, c), min(y0, b), max(y1, d)
+        text.append(_HYPHENS.get(ch, ch))
+    if text:
+        words.append(_word(text, (x0, y0, x1, y1), start, bold))
+    return words
+
+
+def _word(
+    text: list[str],
+    box: tuple[float, float, float, float],
+    start: int,
+    bold: Callable[[int], bool] | None,
+) -> Word:
+    x0, y0, x1, y1 = box
+    return Word("".join(text), x0, y0, x1, y1, y1 - y0, bold(start) if bold else False)
+
+
+def group_lines(words: Sequence[Word]) -> list[Line]:
+    """Words that share a baseline, as lines top to bottom, each left to right.
+
+    A word joins a line when its vertical centre falls inside the line's band; lines are
+    then ordered by their top edge.
+    """
+    lines: list[list[Word]] = []
+    bands: list[tuple[float, float]] = []
+    for w in sorted(words, key=lambda w: (w.cy, w.x0)):
+        if bands and bands[-1][0] <= w.cy <= bands[-1][1]:
+            lines[-1].append(w)
+            continue
+        lines.append([w])
+        bands.append((w.y0, w.y1))
+    out = [Line(tuple(sorted(ws, key=lambda w: w.x0))) for ws in lines]
+    return sorted(out, key=lambda ln: (ln.y0, ln.x0))
+
+
+# --- reading order ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """What XY-cut orders: a cell of text, or a whole table."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    word: Word | None = None
+    table: Table | None = None
+
+
+def _gaps(items: Sequence[_Item], vertical: bool, min_gap: float) -> list[list[_Item]]:
+    """Items split where a band at least ``min_gap`` wide holds none of them."""
+    key: Callable[[_Item], float] = (lambda it: it.x0) if vertical else (lambda it: it.y0)
+    ordered = sorted(items, key=key)
+    groups: list[list[_Item]] = [[ordered[0]]]
+    reach = ordered[0].x1 if vertical else ordered[0].y1
+    for it in ordered[1:]:
+        lo, hi = (it.x0, it.x1) if vertical else (it.y0, it.y1)
+        if lo - reach >= min_gap:
+            groups.append([it])
+        else:
+            groups[-1].append(it)
+        reach = max(reach, hi)
+    return groups
+
+
+def _height(items: Sequence[_Item]) -> float:
+    return max(it.y1 for it in items) - min(it.y0 for it in items)
+
+
+def xy_cut(items: Sequence[_Item], size: float) -> list[list[_Item]]:
+    """Items in reading order as groups: cut at full-width gaps (taller than about half a
+    line) first, then at column gutters (wider than 1.5 lines) of regions taller than
+    two lines, recursively."""
+    if len(items) <= 1:
+        return [list(items)]
+    bands = _gaps(items, vertical=False, min_gap=0.45 * size)
+    if len(bands) > 1:
+        return [g for band in bands for g in xy_cut(band, size)]
+    if _height(items) > 2.5 * size:
+        columns = _gaps(items, vertical=True, min_gap=1.5 * size)
+        # a column is at least two lines tall: a label beside a heading is not a column
+        if len(columns) > 1 and all(_height(col) >= 1.8 * size for col in columns):
+            return [g for col in columns for g in xy_cut(col, size)]
+    return [list(items)]
+
+
+# --- blocks ---------------------------------------------------------------------------------
+
+
+def layout_page(words: Sequence[Word]) -> list[Block]:
+    """One page's words as blocks in reading order: tables, headings, list items, prose."""
+    if not words:
+        return []
+    size = statistics.median(w.size for w in words)
+    lines = group_lines(words)
+    items: list[_Item] = []
+    taken = [False] * len(lines)
+    for span in find_tables(lines):
+        table = build_table(lines[span.start : span.end], span.body - span.start)
+        x0, y0, x1, y1 = table.box
+        items.append(_Item(x0, y0, x1, y1, table=table))
+        for k in range(span.start, span.end):
+            taken[k] = True
+    for ln, done in zip(lines, taken, strict=True):
+        if not done:
+            items.extend(_Item(c.x0, c.y0, c.x1, c.y1, word=c) for c in cells(ln, gap=1.5))
+    blocks: list[Block] = []
+    for group in xy_cut(items, size):
+        blocks.extend(_blocks(group, size))
+    return blocks
+
+
+def _blocks(group: Sequence[_Item], size: float) -> Iterator[Block]:
+    """A reading-order group as blocks: its tables, and its text split where the font
+    changes or a list item starts."""
+    words: list[Word] = []
+    for item in sorted(group, key=lambda it: (it.y0, it.x0)):
+        if item.table is None:
+            if item.word is not None:
+                words.append(item.word)
+            continue
+        yield from _text_blocks(group_lines(words), size)
+        words = []
+        t = item.table
+        yield Block("Table", t.text(), (item.x0, item.y0, item.x1, item.y1), t.html(), t)
+    yield from _text_blocks(group_lines(words), size)
+
+
+def _text_blocks(lines: Sequence[Line], size: float) -> Iterator[Block]:
+    run: list[Line] = []
+    for ln in lines:
+        if run and (_style(ln) != _style(run[-1]) or _BULLET.match(ln.text)):
+            yield _text_block(run, size)
+            run = []
+        run.append(ln)
+    if run:
+        yield _text_block(run, size)
+
+
+def _style(line: Line) -> tuple[int, bool]:
+    """Font size (rounded to half points of line height) and weight of a line's first word."""
+    return round(line.words[0].size * 2), line.words[0].bold
+
+
+def _text_block(lines: Sequence[Line], size: float) -> Block:
+    text = lines[0].text
+    for ln in lines[1:]:
+        nxt = ln.text
+        if text.endswith("-") and nxt[:1].islower() and text[-2:-1].isalpha():
+            text = text[:-1] + nxt
+        else:
+            text = f"{text} {nxt}"
+    box = (
+        min(ln.x0 for ln in lines),
+        min(ln.y0 for ln in lines),
+        max(ln.x1 for ln in lines),
+        max(ln.y1 for ln in lines),
+    )
+    return Block(_classify(lines, text, size), text, box)
+
+
+def _classify(lines: Sequence[Line], text: str, size: float) -> str:
+    """Title: short, few lines, larger or bold; ListItem: starts with a bullet or number."""
+    if _BULLET.match(text) and len(text) > 3:
+        return "ListItem"
+    letters = sum(ch.isalpha() for ch in text)
+    first = lines[0].words[0]
+    prominent = first.size >= 1.15 * size or all(w.bold for ln in lines for w in ln.words)
+    heading_end = not text.endswith((".", ",", ";")) or re.match(r"^(?i:item|part|note)\b", text)
+    if len(lines) <= 2 and len(text) <= 150 and letters >= 3 and prominent and heading_end:
+        return "Title"
+    return "NarrativeText"
+
+
+# --- PDFium ------------------------------------------------------------------------------
+
+
+def page_chars(textpage: Any, width: float, height: float) -> tuple[list[Char], float, float]:
+    """A text page's characters in reading coordinates, and the page's reading width and
+    height (swapped when the main text runs vertically).
+
+    Boxes are PDFium's loose character boxes (font ascent to descent, advance width),
+    which line up along a baseline whatever the glyph.
+    """
+    import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]  # ships no type information
+
+    n = textpage.count_chars()
+    text = textpage.get_text_range(0, n) if n else ""
+    raw = textpage.raw
+    if len(text) != n:  # characters outside the BMP: read them one by one
+        text = "".join(chr(pdfium_c.FPDFText_GetUnicode(raw, i) or 32) for i in range(n))
+    rect = pdfium_c.FS_RECTF()
+    ref = ctypes.byref(rect)
+    loose = pdfium_c.FPDFText_GetLooseCharBox
+    boxes: list[tuple[float, float, float, float]] = []
+    for i in range(n):
+        if text[i] in _BREAKS or not loose(raw, i, ref):
+            boxes.append((0.0, 0.0, 0.0, 0.0))
+        else:
+            boxes.append((rect.left, rect.bottom, rect.right, rect.top))
+    turn = _direction(text, boxes)
+    chars = [(ch, *_turn(box, turn, width, height)) for ch, box in zip(text, boxes, strict=True)]
+    return chars, *((height, width) if turn in (90, 270) else (width, height))
+
+
+def _direction(text: str, boxes: Sequence[tuple[float, float, float, float]]) -> int:
+    """The main text direction in PDF space (0, 90, 180 or 270 degrees), by a vote of
+    consecutive characters within words."""
+    votes = [0, 0, 0, 0]
+    for k in range(0, len(boxes) - 1, 3):  # every third pair is plenty
+        (a, b, c, d), (e, f, g, h) = boxes[k], boxes[k + 1]
+        if c <= a or g <= e or text[k] in _BREAKS or text[k + 1] in _BREAKS:
+            continue
+        dx, dy = (e + g - a - c) / 2, (f + h - b - d) / 2
+        if abs(dx) >= abs(dy):
+            votes[0 if dx > 0 else 2] += 1
+        else:
+            votes[1 if dy > 0 else 3] += 1
+    return 90 * max(range(4), key=lambda i: votes[i])
+
+
+def _turn(
+    box: tuple[float, float, float, float], turn: int, width: float, height: float
+) -> tuple[float, float, float, float]:
+    """A PDF-space box (left, bottom, right, top) in reading coordinates."""
+    left, bottom, right, top = box
+    if turn == 0:
+        return left, height - top, right, height - bottom
+    if turn == 90:  # text runs up the page; lines follow each other to the right
+        return bottom, left, top, right
+    if turn == 270:  # text runs down the page; lines follow each other to the left
+        return height - top, width - right, height - bottom, width - left
+    return width - right, bottom, width - left, top
+
+
+_BOLD_NAMES = ("bold", "black", "heavy", "semibold", "demi")
+
+
+def _bold(textpage: Any) -> Callable[[int], bool]:
+    """Whether a character's font is bold: by weight, else by name ("Arial-BoldMT"), since
+    many PDFs report weights that mean nothing."""
+    import pypdfium2.raw as pdfium_c
+
+    raw, weight, info = textpage.raw, pdfium_c.FPDFText_GetFontWeight, pdfium_c.FPDFText_GetFontInfo
+    buf, flags = ctypes.create_string_buffer(128), ctypes.c_int()
+    ref = ctypes.byref(flags)
+
+    def bold(i: int) -> bool:
+        if weight(raw, i) >= 600:
+            return True
+        info(raw, i, buf, 128, ref)
+        name = buf.value.lower()
+        return any(n.encode() in name for n in _BOLD_NAMES)
+
+    return bold
+
+
+def page_blocks(page: Any) -> tuple[list[Block], float, float]:
+    """A PDFium page's blocks in reading order, with its reading width and height."""
+    width, height = page.get_size()
+    textpage = page.get_textpage()
+    try:
+        chars, w, h = page_chars(textpage, width, height)
+        words = words_from_chars(chars, bold=_bold(textpage))
+    finally:
+        textpage.close()
+    return layout_page(words), w, h
+
+
+def partition_pdf_layout(
+    data: bytes, *, filename: str | None = None, password: str | None = None
+) -> list[Any]:
+    """Parse a PDF with text layer into unstructured elements, page by page.
+
+    A table that continues on the next page without a header of its own takes the
+    header of the table it continues (same number of columns, first block of the page).
+
+    Args:
+        data: the PDF's bytes.
+        filename: put in each element's metadata.
+        password: opens an encrypted PDF.
+
+    Returns:
+        ``Title``, ``NarrativeText``, ``ListItem`` and ``Table`` elements with page
+        number, coordinates (points, origin top left) and, for tables, ``text_as_html``.
+    """
+    import pypdfium2
+
+    pdf = pypdfium2.PdfDocument(data, password=password)
+    out: list[Any] = []
+    last_table: Table | None = None
+    try:
+        for index in range(len(pdf)):
+            page = pdf[index]
+            try:
+                blocks, width, height = page_blocks(page)
+            finally:
+                page.close()
+            for n, block in enumerate(blocks):
+                first_table = block.table is not None and last_table is not None and n <= 1
+                kept = _continued(block, last_table) if first_table and last_table else block
+                out.append(_element(kept, (index + 1, n), (width, height), filename))
+            tables = [b.table for b in blocks if b.table is not None]
+            last_table = tables[-1] if tables and blocks[-1].table is not None else None
+    finally:
+        pdf.close()
+    return out
+
+
+def _continued(block: Block, previous: Table) -> Block:
+    table = block.table
+    if table is None or any(table.header) or len(table.header) != len(previous.header):
+        return block
+    table = Table(table.lines, previous.header, table.rows, previous.caption)
+    return Block("Table", table.text(), block.box, table.html(), table)
+
+
+def _element(
+    block: Block, where: tuple[int, int], size: tuple[float, float], filename: str | None
+) -> Any:
+    """An unstructured element for ``block``, the ``where[1]``-th block of page ``where[0]``."""
+    from unstructured.documents.coordinates import PixelSpace
+    from unstructured.documents.elements import (
+        CoordinatesMetadata,
+        ElementMetadata,
+        ListItem,
+        NarrativeText,
+        Table,
+        Title,
+    )
+
+    (page, n), (width, height) = where, size
+    x0, y0, x1, y1 = block.box
+    coordinates = CoordinatesMetadata(
+        points=((x0, y0), (x0, y1), (x1, y1), (x1, y0)), system=PixelSpace(width, height)
+    )
+    metadata = ElementMetadata(
+        page_number=page, coordinates=coordinates, filename=filename, text_as_html=block.html
+    )
+    kinds = {"Title": Title, "NarrativeText": NarrativeText, "ListItem": ListItem, "Table": Table}
+    digest = hashlib.sha256(f"{page}:{n}:{block.text}".encode()).hexdigest()[:32]
+    return kinds[block.kind](text=block.text, element_id=digest, metadata=metadata)
