@@ -88,7 +88,7 @@ def list_conversations(
     store: ConversationsDep,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> ConversationPage:
     found = store.conversations(caller.principal, limit=limit + 1, offset=offset)
     response.headers.update(NO_STORE)

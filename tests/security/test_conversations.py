@@ -199,3 +199,8 @@ def test_the_list_is_paginated_newest_first(world: World) -> None:
     assert (first["title"], first["turns"]) == ("question 1", 4)
     assert dora.get("/v1/conversations", params={"limit": 0}).status_code == 422
     assert dora.get("/v1/conversations", params={"limit": 101}).status_code == 422
+    assert dora.get("/v1/conversations", params={"offset": 2**63}).status_code == 422
+    assert dora.get("/v1/conversations", params={"offset": 100}).json() == {
+        "conversations": [],
+        "next_offset": None,
+    }
