@@ -11,10 +11,11 @@ requests without a valid key, and security headers on every response.
   :func:`api.deps.get_caller` gives it back (:func:`release_address_token`) once the
   request proves a valid key (or is development mode's principal). So what the bucket
   counts is requests without a valid key: no key, a malformed, unknown or revoked one,
-  and any request to a route that checks no key (``/healthz``, ``/docs``, static files,
-  a 404). An address whose bucket is empty gets 429 before its key is looked up, so keys
-  cannot be guessed at full speed. The client address is the ASGI scope's (uvicorn
-  applies ``FORWARDED_ALLOW_IPS`` to it).
+  any request to a route that checks no key (``/healthz``, ``/docs``, static files, a
+  404), and one refused before its key is checked (a body that is not JSON). An address
+  whose bucket is empty gets 429 before its key is looked up, so keys cannot be guessed
+  at full speed. The client address is the ASGI scope's (uvicorn applies
+  ``FORWARDED_ALLOW_IPS`` to it).
 - :class:`SecurityHeaders` adds ``nosniff``, ``X-Frame-Options``, ``Referrer-Policy``
   to every response and a Content-Security-Policy without inline script to HTML.
 """

@@ -35,7 +35,11 @@ CHECKS = [
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     root = tmp_path_factory.mktemp("schema")
     (root / "sync").mkdir()
-    with running_app(settings_for(root / "data", rate_limit_per_minute=0)) as http:
+    # Both rate limits off: schemathesis sends thousands of requests, many without a key.
+    settings = settings_for(
+        root / "data", rate_limit_per_minute=0, anonymous_rate_limit_per_minute=0
+    )
+    with running_app(settings) as http:
         writer = new_key(http, user="w", role="admin")
         writer.upload("a.md", "# Notes\n\nThe schema test keeps a small note about owls here.\n")
         http.app.state.key = writer.key  # type: ignore[attr-defined]
