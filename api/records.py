@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -236,6 +236,8 @@ class StoredTurn:
     citations: list[dict[str, Any]]
     no_answer: bool
     rating: str | None
+    #: Chunk ids of every passage the answer was built on (its context and citations).
+    passages: list[str] = field(default_factory=list)
 
 
 #: Characters of the first question kept as a conversation's title.
@@ -354,7 +356,13 @@ class SqlConversationStore(ConversationStore):
             & (AnswerRow.user == principal.user)
         )
         stmt = (
-            select(TurnRow, AnswerRow.citations, AnswerRow.no_answer, FeedbackRow.rating)
+            select(
+                TurnRow,
+                AnswerRow.citations,
+                AnswerRow.context,
+                AnswerRow.no_answer,
+                FeedbackRow.rating,
+            )
             .outerjoin(AnswerRow, answer_of_mine)
             .outerjoin(FeedbackRow, FeedbackRow.answer_id == AnswerRow.answer_id)
             .where(*self._mine(conversation_id, principal))
@@ -374,6 +382,15 @@ class SqlConversationStore(ConversationStore):
                 citations=list(citations or []) if turn.role == "assistant" else [],
                 no_answer=bool(no_answer) and turn.role == "assistant",
                 rating=rating if turn.role == "assistant" else None,
+                passages=sorted(
+                    {
+                        str(c["chunk_id"])
+                        for c in [*(citations or []), *(context or [])]
+                        if isinstance(c, dict) and c.get("chunk_id")
+                    }
+                )
+                if turn.role == "assistant"
+                else [],
             )
-            for turn, citations, no_answer, rating in rows
+            for turn, citations, context, no_answer, rating in rows
         ]

@@ -3,15 +3,14 @@
 The chat page keeps nothing on the device; it lists and reopens conversations
 through these routes. A conversation belongs to the principal (tenant and user)
 that started it: anyone else's is reported exactly like a missing one (404).
-Citations are shown only where the caller may read the cited document *now*
-(:func:`retrieval.acl.can_read` against the registry): a document deleted, or
-whose ACL no longer admits the caller, disappears from old answers' sources.
+An answer is shown only while the caller may read *now* every passage it was built on
+(checked against the index, as exports are): once a document is deleted, re-ingested
+or re-shared away, the answers drawn from it are withheld, text and sources alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
@@ -24,8 +23,7 @@ from api.routes.answer import CONVERSATION_ID, CitationOut
 from api.routes.common import UtcDateTime
 from api.services import Services
 from core.types import Principal
-from ingest.registry import Registry
-from retrieval.acl import can_read
+from retrieval.passages import readable_chunk_ids
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 
@@ -103,33 +101,35 @@ def list_conversations(
     )
 
 
-def readable_docs(registry: Registry, principal: Principal, doc_ids: Iterable[str]) -> set[str]:
-    """Those of ``doc_ids`` whose registry row exists and admits ``principal`` now."""
-    out: set[str] = set()
-    for doc_id in set(doc_ids):
-        row = registry.get(doc_id)
-        if row is not None and can_read(principal, {"tenant": row.tenant, "acl": row.acl}):
-            out.add(doc_id)
-    return out
+#: What an assistant turn shows once a passage it was built on is out of the caller's reach.
+WITHHELD = (
+    "(This answer is no longer shown: a document it was built on was deleted or is no longer "
+    "shared with you.)"
+)
 
 
 def _turns(services: Services, principal: Principal, stored: list[StoredTurn]) -> list[TurnOut]:
-    cited: list[dict[str, Any]] = [c for t in stored for c in t.citations]
-    allowed = readable_docs(services.registry, principal, (str(c.get("doc_id")) for c in cited))
-    return [
-        TurnOut(
-            role=t.role,
-            content=t.content,
-            answer_id=t.answer_id,
-            created_at=t.created_at,
-            citations=[
-                CitationOut.model_validate(c) for c in t.citations if c.get("doc_id") in allowed
-            ],
-            no_answer=t.no_answer,
-            rating="up" if t.rating == "up" else "down" if t.rating == "down" else None,
+    """Turns as the caller may see them *now*: an assistant turn built on any passage the
+    caller can no longer read (deleted, re-ingested, re-shared away) is withheld whole, its
+    text and its citations, like an export (:func:`retrieval.passages.readable_chunk_ids`)."""
+    readable = readable_chunk_ids(
+        services.index, principal, {p for t in stored for p in t.passages}
+    )
+    out = []
+    for t in stored:
+        visible = set(t.passages) <= readable
+        out.append(
+            TurnOut(
+                role=t.role,
+                content=t.content if visible else WITHHELD,
+                answer_id=t.answer_id,
+                created_at=t.created_at,
+                citations=[CitationOut.model_validate(c) for c in t.citations] if visible else [],
+                no_answer=t.no_answer,
+                rating="up" if t.rating == "up" else "down" if t.rating == "down" else None,
+            )
         )
-        for t in stored
-    ]
+    return out
 
 
 @router.get(

@@ -170,6 +170,11 @@ def test_citations_of_documents_the_caller_can_no_longer_read_are_dropped(
     assert world.memo_id not in cited_docs(gone)
     assert [t["role"] for t in narrowed["turns"]] == ["user", "assistant"]  # the turns remain
     assert [t["role"] for t in gone["turns"]] == ["user", "assistant"]
+    # The answers drawn from them are withheld too, not only their sources.
+    for detail, word in ((narrowed, PLAN_Q), (gone, MEMO_Q)):
+        said = detail["turns"][1]["content"]
+        assert said.startswith("(This answer is no longer shown")
+        assert detail["turns"][0]["content"] == word  # the caller's own question stays
     # ann still reads her plan's citations in a conversation of her own.
     ask(ann, PLAN_Q, "ann-plan")
     assert world.plan_id in cited_docs(ann.get("/v1/conversations/ann-plan").json())
