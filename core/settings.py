@@ -164,6 +164,12 @@ class IngestSettings(BaseModel):
     """Parsing, chunking and cleaning."""
 
     strategy: Literal["auto", "fast", "hi_res", "ocr_only"] = "fast"
+    pdf_parser: Literal["unstructured", "pdfium"] = Field(
+        "unstructured",
+        description="Parser for PDFs with a text layer: unstructured's fast path (pdfminer), or "
+        "deepwell's PDFium layout parser (reading order, table rows kept whole as Table "
+        "elements; bench/tables.py measures both).",
+    )
     chunk_max_chars: int = Field(1000, ge=100)
     chunk_new_after_chars: int = Field(800, ge=50)
     chunk_combine_under_chars: int = Field(200, ge=0)

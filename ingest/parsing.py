@@ -44,6 +44,7 @@ from ingest.filetypes import (
 log = get_logger(__name__)
 
 Strategy = Literal["auto", "fast", "hi_res", "ocr_only"]
+PdfParser = Literal["unstructured", "pdfium"]
 
 #: spaCy English pipelines unstructured can use, in order of preference. The second is
 #: the same model republished under another module name (DESIGN.md, offline facts).
@@ -210,6 +211,7 @@ def parse(
     password: str | None = None,
     max_bytes: int | None = None,
     limits: InputLimits | None = None,
+    pdf_parser: PdfParser = "unstructured",
 ) -> ParsedDocument:
     """Parse a document (a path or its bytes) into elements and document facts.
 
@@ -224,6 +226,8 @@ def parse(
         max_bytes: refuse larger files.
         limits: how much work the input may cause (see :class:`InputLimits`), each checked
             before the step it bounds; the defaults of ``IngestSettings`` when None.
+        pdf_parser: reads PDFs with a text layer under the ``fast`` strategy: unstructured
+            (pdfminer), or ``pdfium``, the layout parser of :mod:`ingest.pdf_layout`.
 
     Raises:
         IngestError: the document cannot be parsed; the message says why.
@@ -261,7 +265,7 @@ def parse(
             notes.append(f"decoded from {encoding}")
     pdf = pdf_preflight(name, data, password) if file_type == "pdf" else None
     if pdf is not None:
-        kwargs["strategy"] = _resolve_pdf_strategy(name, strategy, pdf)
+        kwargs["strategy"] = _resolve_pdf_strategy(name, strategy, pdf, pdf_parser)
         kwargs["password"] = password
     raw = _partition(name, data, detected, **kwargs)
     elements = _convert(raw)
@@ -337,7 +341,11 @@ def _pdf_notes(pdf: PdfFacts, elements: list[ParsedElement]) -> list[str]:
     return notes
 
 
-def _resolve_pdf_strategy(name: str, strategy: Strategy, pdf: PdfFacts) -> str:
+def _resolve_pdf_strategy(
+    name: str, strategy: Strategy, pdf: PdfFacts, pdf_parser: PdfParser = "unstructured"
+) -> str:
+    """The strategy that will read this PDF; ``pdfium`` where the layout parser reads the
+    text layer in place of unstructured's ``fast``."""
     if pdf.page_count == 0:
         raise IngestError(f"{name}: PDF has no pages")
     has_text = len(pdf.pages_without_text) < pdf.page_count
@@ -353,10 +361,14 @@ def _resolve_pdf_strategy(name: str, strategy: Strategy, pdf: PdfFacts) -> str:
         return "ocr_only"
     if not has_text and strategy != "hi_res":
         raise IngestError(f"{name}: PDF has no text layer (scanned?); OCR is not installed")
-    return strategy if strategy == "hi_res" else "fast"
+    if strategy == "hi_res":
+        return strategy
+    return "pdfium" if pdf_parser == "pdfium" else "fast"
 
 
 def _partition(name: str, data: bytes, detected: Any, **kwargs: Any) -> list[Any]:
+    if kwargs.get("strategy") == "pdfium":
+        return _partition_layout(name, data, kwargs.get("password"))
     from unstructured.partition.auto import partition
 
     try:
@@ -371,6 +383,19 @@ def _partition(name: str, data: bytes, detected: Any, **kwargs: Any) -> list[Any
             f"{name}: {detected.value} parser failed: {type(exc).__name__}: {reason}"
         ) from exc
     return list(elements)
+
+
+def _partition_layout(name: str, data: bytes, password: str | None) -> list[Any]:
+    """A PDF's elements from the PDFium layout parser; any failure names the parser."""
+    from ingest.pdf_layout import partition_pdf_layout
+
+    try:
+        return partition_pdf_layout(data, filename=name, password=password)
+    except Exception as exc:  # any parser failure becomes an IngestError that names it
+        reason = str(exc).splitlines()[0][:300] if str(exc) else ""
+        raise IngestError(
+            f"{name}: pdf parser (pdfium layout) failed: {type(exc).__name__}: {reason}"
+        ) from exc
 
 
 def _convert(raw: list[Any]) -> list[ParsedElement]:

@@ -119,6 +119,8 @@ def pipeline_signature(settings: Settings, embedder: Embedder, sparse: Bm25Encod
         ],
         "sparse": sparse.signature,
     }
+    if ing.pdf_parser != "unstructured":  # absent at the default: existing indexes stay valid
+        facts["pdf_parser"] = ing.pdf_parser
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -301,6 +303,7 @@ class Ingestor:
             tokenizer_file=self._tokenizer_file,
             max_tokens=self.embedder.max_tokens,
             input_limits=InputLimits.from_settings(ing),
+            pdf_parser=ing.pdf_parser,
         )
 
     def _process(self, docs: list[SourceDocument], summary: IngestSummary) -> None:

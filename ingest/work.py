@@ -24,7 +24,7 @@ from core.errors import IngestError
 from ingest.chunking import ChunkDraft, ChunkLimits, chunk_elements
 from ingest.cleaning import CleaningOptions, strip_page_furniture
 from ingest.filetypes import InputLimits, check_chunks
-from ingest.parsing import Strategy, parse
+from ingest.parsing import PdfParser, Strategy, parse
 from ingest.parsing import warm_up as warm_up_parser
 
 
@@ -43,6 +43,7 @@ class ParseJob:
     tokenizer_file: Path | None = None  # the embedder's tokenizer: chunks must fit its window
     max_tokens: int = 256
     input_limits: InputLimits = field(default_factory=InputLimits.from_settings)
+    pdf_parser: PdfParser = "unstructured"
 
 
 @dataclass
@@ -125,6 +126,7 @@ def _prepare(job: ParseJob) -> PreparedDocument:
         strategy=job.strategy,
         max_bytes=job.max_bytes,
         limits=job.input_limits,
+        pdf_parser=job.pdf_parser,
     )
     started = time.perf_counter()
     stripped, removed = strip_page_furniture(parsed, job.cleaning)

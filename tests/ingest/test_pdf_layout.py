@@ -15,6 +15,9 @@ import pikepdf
 import pytest
 from pikepdf import Array, Dictionary, Name
 
+from core.errors import IngestError
+from ingest.chunking import chunk_elements
+from ingest.parsing import parse
 from ingest.pdf_layout import partition_pdf_layout, words_from_chars
 from ingest.pdf_tables import Line, Word, build_table, find_tables, is_numeric
 
@@ -251,3 +254,24 @@ def test_apple_income_statement_services_row_is_whole(sec_dir: Path) -> None:
     rows = page4[0].text.splitlines()
     assert "Services | 21,213 | 19,604 | 62,886 | 58,941" in rows
     assert "Three Months Ended July 1, 2023" in page4[0].metadata.text_as_html
+
+
+# --- wiring --------------------------------------------------------------------------------------
+
+
+def test_parse_routes_text_pdfs_to_the_layout_parser_when_chosen(tmp_path: Path) -> None:
+    path = write_pages(tmp_path / "statement.pdf", [statement()])
+    doc = parse(path, pdf_parser="pdfium")
+    assert doc.strategy == "pdfium"
+    (table,) = [el for el in doc.elements if el.type == "Table"]
+    assert table.text_as_html is not None
+    assert "<th>" in table.text_as_html
+    chunks = chunk_elements(doc.elements)
+    assert any("Services | 21,213 | 19,604" in c.text.splitlines() for c in chunks)
+    assert parse(path).strategy == "fast"  # unstructured stays the default
+
+
+def test_parse_with_the_layout_parser_still_refuses_a_pdf_without_text(tmp_path: Path) -> None:
+    path = write_pages(tmp_path / "blank.pdf", [[]])
+    with pytest.raises(IngestError, match="no text layer"):
+        parse(path, pdf_parser="pdfium")
