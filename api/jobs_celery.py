@@ -90,6 +90,9 @@ def make_celery(settings: Settings, *, worker: bool = False) -> Celery:
         task_soft_time_limit=q.soft_time_limit_s,
         task_time_limit=q.time_limit_s,
         worker_prefetch_multiplier=q.prefetch,
+        # A worker process that grew past a parsing worker's cap (a large document, even a
+        # failed one) is replaced after its task, so it does not keep that memory.
+        worker_max_memory_per_child=(settings.ingest.worker_memory_mb or 0) * 1024 or None,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
@@ -233,7 +236,13 @@ def _no_ingestor() -> Ingestor:
 
 class InlineParser(ParserPool):
     """Parses in the calling process: a Celery worker process is already the isolation
-    unit (its time limits and ``task_reject_on_worker_lost`` replace the pool's)."""
+    unit (its time limits and ``task_reject_on_worker_lost`` replace the pool's).
+
+    The input limits are the pool's (``prepare`` checks ``ParseJob.input_limits``); the
+    time limit is ``queue.soft_time_limit_s``/``time_limit_s``; memory: no address-space
+    cap (the process also holds the embedder), but a process past
+    ``ingest.worker_memory_mb`` is replaced after its task (``worker_max_memory_per_child``).
+    """
 
     def __init__(self, settings: Settings) -> None:  # no pool: nothing to start
         self.workers = 1
