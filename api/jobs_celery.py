@@ -17,6 +17,10 @@ Fault tolerance, and why redelivery never duplicates:
 * a task that raises (database or index down, time limit) is retried with
   exponential backoff up to ``queue.max_retries`` times, then recorded in
   ``dead_letters`` and counted as failed on its job;
+* a document that keeps killing its worker (redelivered each time) is not run for ever:
+  each run is counted on the job row (``params.starts``), and the run after
+  ``queue.max_retries + 1`` unfinished ones dead-letters it ("crashed the worker N times;
+  not retried"), the same cap as the in-process queue's;
 * running a document twice is harmless: point ids are deterministic, the index swap
   replaces a document's points in one step, the registry marks it ``indexed`` only
   after the write, and the job counts each document once (``params.done``).
@@ -37,7 +41,7 @@ from celery.exceptions import Retry, SoftTimeLimitExceeded
 from sqlalchemy import DateTime, Engine, LargeBinary, String, Text, delete, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from api.jobs import MAX_ERRORS, DeadLetterRow, JobQueue, JobRow
+from api.jobs import MAX_ERRORS, DeadLetterRow, JobQueue, JobRow, crashed_error
 from core.db import Base, make_engine
 from core.errors import BackendUnavailableError, DeepwellError
 from core.logging import get_logger
@@ -341,6 +345,15 @@ def run_document(task: Task, settings: Settings, job_id: str, spec: dict[str, An
     job = jobs.start(job_id)
     if job is None:
         return "skipped"
+    starts = jobs.count_start(job_id, _doc_key(spec))
+    if starts > settings.queue.max_retries + 1:
+        # Every earlier run of this document ended without a result: it kills its worker
+        # (redelivered after a SIGKILL or OOM). Not again, as in the in-process queue.
+        crashed = crashed_error(starts - 1)
+        jobs.dead_letter(task, job_id, spec, crashed, starts - 1)
+        if spec["kind"] == "upload":
+            _fail_upload(rt, settings, spec["doc_id"], crashed)
+        return "dead"
     outcomes: list[DocOutcome] = []
     try:
         doc = _source(rt, job, spec)
@@ -379,6 +392,12 @@ def drop_failed_upload(engine: Engine, settings: Settings, doc_id: str, sha256: 
             )
         )
     log.info("worker.failed_upload_deleted", doc_id=doc_id)
+
+
+def _doc_key(spec: dict[str, Any]) -> str:
+    from ingest.sources import doc_id_for
+
+    return str(spec.get("doc_id") or doc_id_for(spec.get("tenant", ""), spec["source_uri"]))
 
 
 def _fail_upload(rt: WorkerRuntime, settings: Settings, doc_id: str, reason: str) -> None:
@@ -448,6 +467,19 @@ class _JobTable:
                 job.started_at = _now()
                 job.attempts = job.attempts + 1
             return job
+
+    def count_start(self, job_id: str, key: str) -> int:
+        """Count one more run of document ``key`` of the job; the runs so far, this one
+        included (retries and redeliveries alike)."""
+        with self._session() as s, s.begin():
+            job = s.get(JobRow, job_id, with_for_update=True)
+            if job is None:
+                return 1
+            starts = dict(job.params.get("starts") or {})
+            count = int(starts.get(key, 0)) + 1
+            starts[key] = count
+            job.params = {**job.params, "starts": starts}
+            return count
 
     def record(self, job_id: str, spec: dict[str, Any], outcome: DocOutcome) -> None:
         """Count ``outcome`` once per document, finishing the job with its last document."""

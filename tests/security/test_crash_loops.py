@@ -189,3 +189,88 @@ def test_a_new_version_replaces_the_stored_bytes(
     )
     assert _wait(q, second.job_id).status == "done"
     assert [p.name for p in (q.uploads_dir / _id("v.md")).iterdir()] == [path.name]
+
+
+# --- the Celery executor: the same cap, counted per document on the job row ----------------
+
+
+class _Request:
+    retries = 0
+    id = "task-1"
+
+
+class _Task:
+    request = _Request()
+
+
+@pytest.mark.parametrize(
+    ("runs_before", "expected"), [(MAX_RETRIES + 1, "dead"), (MAX_RETRIES, "indexed")]
+)
+def test_a_celery_document_that_keeps_killing_its_worker_is_dead_lettered(
+    tmp_path: Path, runs_before: int, expected: str
+) -> None:
+    import os
+
+    from api.jobs_celery import UploadBlobRow, WorkerRuntime, run_document, set_runtime
+    from core.migrate import ensure_schema
+
+    settings = Settings(data_dir=tmp_path / "data", queue={"max_retries": MAX_RETRIES})
+    engine = make_engine(settings)
+    ensure_schema(engine, settings)
+    registry = Registry(engine)
+    fake = Recorder(registry)
+    name = "x.md"
+    doc_id = _id(name)
+    registry.upsert(
+        doc_id,
+        tenant="default",
+        source_uri=f"upload://{name}",
+        filename=name,
+        state=DocState.discovered,
+    )
+    spec = {
+        "kind": "upload",
+        "doc_id": doc_id,
+        "filename": name,
+        "source_uri": f"upload://{name}",
+        "acl": ["user:ann"],
+        "metadata": {},
+    }
+    with Session(engine) as s, s.begin():
+        s.add(UploadBlobRow(doc_id=doc_id, filename=name, content_sha256="abc", data=b"text"))
+        s.add(
+            JobRow(
+                job_id="job-1",
+                kind="upload",
+                status="running",
+                tenant="default",
+                user="ann",
+                doc_id=doc_id,
+                total=1,
+                counts={},
+                errors=[],
+                attempts=1,
+                params={**spec, "done": [], "starts": {doc_id: runs_before}},
+            )
+        )
+    set_runtime(WorkerRuntime(settings, engine, fake, os.getpid()))  # type: ignore[arg-type]
+    try:
+        status = run_document(_Task(), settings, "job-1", spec)  # type: ignore[arg-type]
+    finally:
+        set_runtime(None)
+    if expected == "dead":
+        assert status == "dead"
+        assert fake.seen == []
+        with Session(engine) as s:
+            letter = s.scalars(select(DeadLetterRow)).one()
+            blob = s.get(UploadBlobRow, doc_id)
+        assert letter.error == f"crashed the worker {MAX_RETRIES + 1} times; not retried"
+        assert letter.attempts == MAX_RETRIES + 1
+        assert blob is None  # the failure is recorded: the bytes go
+        row = registry.get(doc_id)
+        assert row is not None
+        assert row.state == DocState.failed
+    else:
+        assert status == "indexed"
+        assert fake.seen == [name]
+    engine.dispose()
