@@ -271,7 +271,8 @@ def _everything_a_caller_sees(world: World, client: Client) -> str:
             client.get(f"/v1/documents/{doc_id}/chunks/{chunk_id}").text,
         ]
     question = "What are the programme budgets of " + ", ".join(WORDS) + "?"
-    out.append(client.post("/v1/answer", json={"question": question}).text.replace(question, ""))
+    answer = client.post("/v1/answer", json={"question": question, "conversation_id": "probe"})
+    out.append(answer.text.replace(question, ""))
     chat = client.post(
         "/v1/chat/completions",
         json={"model": "deepwell", "messages": [{"role": "user", "content": question}]},
@@ -279,6 +280,10 @@ def _everything_a_caller_sees(world: World, client: Client) -> str:
     out.append(chat.text.replace(question, ""))
     out.append(client.get("/v1/documents", params={"limit": 500}).text)
     out += [export(client, "sft"), export(client, "preference")]
+    listed = client.get("/v1/conversations", params={"limit": 100}).json()["conversations"]
+    for conversation in listed:
+        detail = client.get(f"/v1/conversations/{conversation['id']}").json()
+        out.append(json.dumps([t for t in detail["turns"] if t["role"] == "assistant"]))
     return "\n".join(out)
 
 
