@@ -15,7 +15,7 @@ requests without a valid key, and security headers on every response.
   404), and one refused before its key is checked (a body that is not JSON). An address
   whose bucket is empty gets 429 before its key is looked up, so keys cannot be guessed
   at full speed. The client address is the ASGI scope's (uvicorn applies
-  ``FORWARDED_ALLOW_IPS`` to it).
+  ``api.forwarded_allow_ips`` to it: behind a proxy, list the proxy there).
 - :class:`SecurityHeaders` adds ``nosniff``, ``X-Frame-Options``, ``Referrer-Policy``
   to every response and a Content-Security-Policy without inline script to HTML.
 """
@@ -74,6 +74,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "port": settings.api.port,
         "http": "h11",
         "h11_max_incomplete_event_size": settings.api.max_header_kb * 1024,
+        "proxy_headers": True,
+        "forwarded_allow_ips": ",".join(settings.api.forwarded_allow_ips),
         "log_config": None,
         "access_log": False,
     }

@@ -290,7 +290,11 @@ class QueueSettings(BaseModel):
         960.0, gt=0, description="Hard limit: the worker process is killed and replaced."
     )
     max_retries: int = Field(
-        3, ge=0, description="Retries of a document before it becomes a dead letter."
+        3,
+        ge=0,
+        description="Retries of a document before it becomes a dead letter; a job that "
+        "crashed its worker (or the server) more than this many times is dead-lettered "
+        "instead of running again, on both queue backends.",
     )
     retry_backoff_s: float = Field(
         2.0, gt=0, description="First retry delay; doubles each retry (with jitter)."
@@ -337,6 +341,13 @@ class ApiSettings(BaseModel):
         ge=0,
         description="Requests per minute per client address without a valid key (no key, an "
         "unknown or revoked key, the unauthenticated routes); 0 turns it off.",
+    )
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="Proxies whose X-Forwarded-For names the client (uvicorn's "
+        "forwarded_allow_ips): behind a reverse proxy or ingress, list its addresses, or every "
+        "client shares the proxy's address and its api.anonymous_rate_limit_per_minute bucket. "
+        "Never '*' where clients can reach the server directly (they could pick their address).",
     )
     max_header_kb: int = Field(
         64,
