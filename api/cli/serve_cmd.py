@@ -42,7 +42,10 @@ def serve(
             f"embedding: {backends['embedding']['model']}  llm: {settings.llm.backend}"
             + (f" ({model})" if model else "")
         )
-        console.print(f"open [bold]{url}/docs[/bold] (API reference); health: {url}/healthz")
+        console.print(
+            f"open [bold]{url}/[/bold] (chat page; sign in with an API key); "
+            f"API reference: {url}/docs"
+        )
         uvicorn.run(create_app(settings, services), **uvicorn_options(settings))
     finally:
         services.close()
