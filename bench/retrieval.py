@@ -1,8 +1,8 @@
 """Retrieval quality and latency on the SEC 10-Q questions: deepwell's search modes vs llama-index.
 
 Run from the repository root: ``.venv/bin/python -m bench.retrieval [--data-dir DIR] [--docs DIR]
-[--skip-llama-index]`` (as ``python bench/retrieval.py`` the file ``bench/ingest.py`` would
-shadow the ``ingest`` package).
+[--pdf-parser pdfium] [--ingest-into DIR] [--skip-llama-index]`` (as ``python bench/retrieval.py``
+the file ``bench/ingest.py`` would shadow the ``ingest`` package).
 
 For each of the 195 questions, the reference documents are the filings its
 ``Source Docs`` pattern names (``*AAPL*`` → four filings, ``*2023 Q3 AAPL*`` → one).
@@ -10,11 +10,20 @@ Per system, over the questions:
 
 - hit@5: some chunk among the first 5 comes from a reference document;
 - recall@10: the share of the reference documents found among the first 10 chunks;
-- latency p50/p95 of one query, end to end (query embedding included).
+- latency p50/p95 of one query, end to end (query embedding included);
+- figures: of the questions whose reference answer states a figure of 3+ significant digits
+  (``eval.metrics.figure_recall`` is not None), how many have one of those figures
+  (``eval.metrics.figure_match``: to its 3 leading digits) in the top-5 chunks, the top-10
+  chunks and the context the answer path packs from them (``retrieval.context.pack_context``
+  with ``Answerer.context_budget`` of ``llm.context_window``/``llm.max_tokens``, tokens
+  estimated as the extractive backend does; ``--context-window`` to size it like another
+  model's window).
 
 deepwell searches one index built by its own pipeline (``--data-dir``: an already
 ingested data directory, copied, never written; otherwise the corpus is ingested
-into a temporary one, about 5 minutes on 2 cores). The llama-index default is
+into a temporary one, about 5 minutes on 2 cores, or into ``--ingest-into`` to keep it for
+later ``--data-dir`` runs). ``--pdf-parser`` chooses ``ingest.pdf_parser`` for that ingest, so
+each parser is measured on a data dir of its own. The llama-index default is
 ``SimpleDirectoryReader`` + ``VectorStoreIndex`` (qdrant-client local mode, the same
 MiniLM model) + ``as_retriever(similarity_top_k=10)``, as a user would write it.
 """
@@ -39,13 +48,17 @@ from core.db import make_engine
 from core.models import configured_embedding
 from core.settings import SearchSettings
 from eval.datasets import file_name, load_sec_10q
-from eval.metrics import hit_at_k, percentile, recall_at_k
+from eval.metrics import figure_match, figure_recall, hit_at_k, percentile, recall_at_k
 from ingest.pipeline import Ingestor
 from ingest.registry import Registry
 from ingest.sources import FolderSource
+from retrieval.answer import Answerer
+from retrieval.context import pack_context
 from retrieval.embedding import Embedder, make_embedder
 from retrieval.index import EdgeIndex
+from retrieval.llm.extractive import ExtractiveLLM
 from retrieval.search import Searcher
+from retrieval.types import RetrievedChunk
 
 TENANT = "default"
 READER = Principal(user="bench", tenant=TENANT)
@@ -56,14 +69,26 @@ class Question:
     text: str
     refs: frozenset[str]
     kind: str
+    reference: str = ""
+
+    @property
+    def has_figure(self) -> bool:
+        """The reference answer states a figure of 3+ significant digits."""
+        return figure_recall("", self.reference) is not None
 
 
 @dataclass
 class Run:
-    """One system's ranked file names per question, and query latencies (ms)."""
+    """One system's ranked file names per question, and query latencies (ms).
+
+    ``texts`` holds the texts of the ranked chunks and ``context`` the packed context,
+    per question, for the figure metric.
+    """
 
     name: str
     ranked: list[list[str]] = field(default_factory=list)
+    texts: list[list[str]] = field(default_factory=list)
+    context: list[str] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)
     index_ms: list[float] = field(default_factory=list)
     note: str = ""
@@ -77,8 +102,45 @@ def load_questions(csv_path: Path, docs: Path) -> list[Question]:
         refs = item.reference_docs(names)
         if not refs:
             sys.exit(f"{csv_path}: {item.sources!r} names no file in {docs}")
-        out.append(Question(item.question, refs, item.question_type))
+        out.append(Question(item.question, refs, item.question_type, item.reference))
     return out
+
+
+@dataclass(frozen=True)
+class Packer:
+    """Packs a question's retrieved chunks as the answer path does (same budget, same counter)."""
+
+    answerer: Answerer
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Packer:
+        llm = ExtractiveLLM.from_settings(settings)
+        return cls(Answerer(_NoSearch(), llm, settings))
+
+    def __call__(self, question: str, chunks: Sequence[RetrievedChunk]) -> str:
+        budget = self.answerer.context_budget(question)
+        return pack_context(chunks, budget, self.answerer.llm.count_tokens).text
+
+
+class _NoSearch:
+    """The Answerer's searcher, never called: the bench searches itself."""
+
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+
+def figure_hits(run: Run, questions: Sequence[Question]) -> tuple[int, int, int, int]:
+    """Figure questions, and how many have a reference figure in the top-5, the top-10
+    chunks and the packed context."""
+    top5 = top10 = context = total = 0
+    for q, texts, packed in zip(questions, run.texts, run.context, strict=True):
+        if not q.has_figure:
+            continue
+        total += 1
+        top5 += figure_match("\n".join(texts[:5]), q.reference)
+        top10 += figure_match("\n".join(texts[:10]), q.reference)
+        context += figure_match(packed, q.reference)
+    return total, top5, top10, context
 
 
 file_of = file_name
@@ -91,8 +153,12 @@ pct = percentile
 
 
 def open_deepwell(args: argparse.Namespace, work: Path, embedder: Embedder) -> EdgeIndex:
-    """The index to search: a copy of ``--data-dir``'s, or a fresh ingest of ``--docs``."""
-    settings = Settings(data_dir=work / "deepwell")
+    """The index to search: a copy of ``--data-dir``'s, or a fresh ingest of ``--docs``
+    (into ``--ingest-into`` when given, with ``--pdf-parser``)."""
+    settings = Settings(data_dir=args.ingest_into or work / "deepwell")
+    if args.pdf_parser is not None:
+        parser = settings.ingest.model_copy(update={"pdf_parser": args.pdf_parser})
+        settings = settings.model_copy(update={"ingest": parser})
     if args.data_dir is not None:
         source = Settings(data_dir=args.data_dir).index_path
         if not source.is_dir():
@@ -110,7 +176,8 @@ def open_deepwell(args: argparse.Namespace, work: Path, embedder: Embedder) -> E
     index.optimize()
     failed = summary.by_status("failed")
     print(
-        f"ingested {summary.chunks} chunks of {len(summary.by_status('indexed'))} files in "
+        f"ingested (pdf_parser={settings.ingest.pdf_parser}) {summary.chunks} chunks of "
+        f"{len(summary.by_status('indexed'))} files in "
         f"{time.perf_counter() - started:.0f} s; failed: {[o.source_uri for o in failed]}",
         flush=True,
     )
@@ -118,7 +185,7 @@ def open_deepwell(args: argparse.Namespace, work: Path, embedder: Embedder) -> E
 
 
 def run_deepwell(
-    name: str, searcher: Searcher, questions: Sequence[Question], **options: Any
+    name: str, searcher: Searcher, questions: Sequence[Question], pack: Packer, **options: Any
 ) -> Run:
     run = Run(name)
     searcher.search("warm-up query", READER, **options)
@@ -128,13 +195,17 @@ def run_deepwell(
         run.latency_ms.append((time.perf_counter() - started) * 1000)
         run.index_ms.append(result.timings["index_ms"])
         run.ranked.append([file_of(c.source_uri) for c in result.chunks])
+        run.texts.append([c.text for c in result.chunks])
+        run.context.append(pack(q.text, result.chunks))
     return run
 
 
 # --- llama-index -------------------------------------------------------------------------
 
 
-def run_llama_index(docs: Path, model_dir: Path, questions: Sequence[Question]) -> Run:
+def run_llama_index(
+    docs: Path, model_dir: Path, questions: Sequence[Question], pack: Packer
+) -> Run:
     from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from llama_index.vector_stores.qdrant import QdrantVectorStore
@@ -151,10 +222,10 @@ def run_llama_index(docs: Path, model_dir: Path, questions: Sequence[Question]) 
         embed_model=embed,
     )
     files = {d.metadata.get("file_name") for d in documents}
-    chunks = client.count("bench").count
+    count = client.count("bench").count
     run = Run(
         "llama-index default (dense)",
-        note=f"indexed {chunks} chunks of {len(files)} files in "
+        note=f"indexed {count} chunks of {len(files)} files in "
         f"{time.perf_counter() - started:.0f} s",
     )
     retriever = index.as_retriever(similarity_top_k=10)
@@ -164,14 +235,34 @@ def run_llama_index(docs: Path, model_dir: Path, questions: Sequence[Question]) 
         nodes = retriever.retrieve(q.text)
         run.latency_ms.append((time.perf_counter() - t) * 1000)
         run.ranked.append([str(n.node.metadata.get("file_name", "")) for n in nodes])
+        chunks = [_as_chunk(n) for n in nodes]
+        run.texts.append([c.text for c in chunks])
+        run.context.append(pack(q.text, chunks))
     client.close()
     return run
+
+
+def _as_chunk(node: Any) -> RetrievedChunk:
+    """A llama-index node as a retrieved chunk, so the same packing applies to it."""
+    name = str(node.node.metadata.get("file_name", ""))
+    page = node.node.metadata.get("page_label")
+    return RetrievedChunk(
+        id=node.node.node_id,
+        score=float(node.score or 0.0),
+        doc_id=name,
+        doc_version=1,
+        chunk_index=0,
+        text=node.node.get_content(),
+        title="",
+        source_uri=name,
+        page_start=int(page) if str(page).isdigit() else None,
+    )
 
 
 # --- report ------------------------------------------------------------------------------
 
 
-def report(runs: Sequence[Run], questions: Sequence[Question]) -> None:
+def report(runs: Sequence[Run], questions: Sequence[Question], context_note: str) -> None:
     kinds = sorted({q.kind for q in questions})
     width = max(44, *(len(run.name) + 2 for run in runs))
     head = f"{'system':{width}}{'hit@5':>7}{'rec@10':>8}{'p50 ms':>8}{'p95 ms':>8}{'index p50':>10}"
@@ -191,17 +282,33 @@ def report(runs: Sequence[Run], questions: Sequence[Question]) -> None:
             + (f"{pct(run.index_ms, 0.5):10.1f}" if run.index_ms else f"{'-':>10}")
             + "".join(f"{v:20.3f}" for v in by_kind)
         )
+    print(
+        f"\nreference figure (3+ digits) found in: top-5 chunks, top-10 chunks, packed context "
+        f"({context_note})"
+    )
+    for run in runs:
+        total, top5, top10, context = figure_hits(run, questions)
+        cells = "".join(f"{_share(n, total):>16}" for n in (top5, top10, context))
+        print(f"{run.name:{width}}{cells}")
     for run in runs:
         if run.note:
             print(f"{run.name}: {run.note}")
     print("latency: one query end to end, query embedding included; index p50: the engine alone")
 
 
+def _share(n: int, total: int) -> str:
+    return f"{n}/{total} {n / total:.3f}" if total else "-"
+
+
 def dump(path: Path, runs: Sequence[Run], questions: Sequence[Question]) -> None:
     """Per-question rankings, for looking into where systems differ."""
     rows = [
-        {"question": q.text, "refs": sorted(q.refs), "kind": q.kind}
+        {"question": q.text, "refs": sorted(q.refs), "kind": q.kind, "reference": q.reference}
         | {run.name: run.ranked[i] for run in runs}
+        | {
+            f"{run.name} figure in context": figure_match(run.context[i], q.reference)
+            for run in runs
+        }
         for i, q in enumerate(questions)
     ]
     path.write_text(json.dumps(rows, indent=1))
@@ -214,6 +321,19 @@ def main() -> None:
     ap.add_argument("--docs", type=Path, default=sec / "docs")
     ap.add_argument("--questions", type=Path, default=sec / "qna_data.csv")
     ap.add_argument("--data-dir", type=Path, help="An ingested deepwell data dir (only read).")
+    ap.add_argument(
+        "--ingest-into", type=Path, help="Ingest --docs into this (new) data dir and keep it."
+    )
+    ap.add_argument(
+        "--pdf-parser",
+        choices=["unstructured", "pdfium"],
+        help="ingest.pdf_parser of the ingest (default: settings').",
+    )
+    ap.add_argument(
+        "--context-window",
+        type=int,
+        help="llm.context_window that sizes the packed context (default: settings').",
+    )
     ap.add_argument("--dense-weight", type=float, help="For the weighted_rrf row (settings').")
     ap.add_argument("--skip-llama-index", action="store_true")
     ap.add_argument("--dump", type=Path, help="Write per-question rankings (JSON) here.")
@@ -224,6 +344,20 @@ def main() -> None:
     configure_logging("warning")
     if not args.docs.is_dir() or not args.questions.is_file():
         sys.exit(f"no corpus at {args.docs} / {args.questions} (pass --docs, --questions)")
+    if args.data_dir is not None and (args.ingest_into or args.pdf_parser):
+        sys.exit(
+            "--data-dir is searched as it is: --ingest-into and --pdf-parser need a fresh ingest"
+        )
+    if args.ingest_into is not None and args.ingest_into.exists():
+        sys.exit(f"--ingest-into {args.ingest_into} exists (pass it as --data-dir to reuse it)")
+    if args.context_window:
+        window = settings.llm.model_copy(update={"context_window": args.context_window})
+        settings = settings.model_copy(update={"llm": window})
+    pack = Packer.from_settings(settings)
+    context_note = (
+        f"llm.context_window={settings.llm.context_window}, llm.max_tokens="
+        f"{settings.llm.max_tokens}, tokens estimated"
+    )
     questions = load_questions(args.questions, args.docs)
     model = configured_embedding(settings)
     if args.threads:
@@ -270,14 +404,14 @@ def main() -> None:
             ("deepwell hybrid default, max 2 per doc", searcher, {"max_per_document": 2}),
         ]
         for name, engine, options in systems:
-            runs.append(run_deepwell(name, engine, questions, **options))
+            runs.append(run_deepwell(name, engine, questions, pack, **options))
             print(f"{name}: done", flush=True)
         index.close()
         if not args.skip_llama_index:
-            runs.append(run_llama_index(args.docs, model.path, questions))
+            runs.append(run_llama_index(args.docs, model.path, questions, pack))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report(runs, questions)
+    report(runs, questions, context_note)
     if args.dump:
         dump(args.dump, runs, questions)
 
