@@ -12,7 +12,11 @@ Rules, in order of priority:
   given (the embedder, all-MiniLM-L6-v2, reads 256 word pieces: about 1,000 characters
   of prose but only 600-700 of figures, which tokenize densely);
 - a table is one chunk, with its HTML, unless it alone is too big: then it is split
-  between rows and every part repeats the header row;
+  between rows and every part repeats the header rows; its text is readable rows
+  (`` | `` between cells, one row a line), never HTML tags;
+- a table chunk starts with what says what the table is: the heading just above it (a
+  statement title, the section heading of a DOCX/HTML table) and its caption (the units
+  line "(In millions, except ...)" of ``<caption>``), repeated in every part;
 - a heading starts a new chunk; a chunk is closed once it reaches ``new_after_chars``;
   chunks under ``combine_under_chars`` are merged with a neighbour when the result fits.
 """
@@ -36,6 +40,8 @@ _STRUCTURAL = (
     (re.compile(r"^(?i:note|schedule|exhibit|appendix)\s+(\d+(\.\d+)*|[A-Z])\b"), 2),
 )
 _OTHER_HEADING_LEVEL = 3
+#: A run of titles at most this long just above a table is the table's heading.
+_LEAD_CHARS = 300
 _CHECKBOXES = frozenset("☐☑☒□■✓✔")
 _PROSE_TYPES = frozenset({"NarrativeText", "ListItem"})
 _HEADING_LIKE = frozenset({"Title", "Header", "UncategorizedText", "NarrativeText"})
@@ -174,11 +180,11 @@ def chunk_elements(
             sheet, headings = el.page_name, []
             cur.section = _path(sheet, headings)
         if el.type == "Table":
-            flush()
-            for piece, piece_html in _split_table(el, fits):
-                cur = _Open(section=_path(sheet, headings), html=piece_html)
-                cur.add(piece, el)
+            drafts, carried = _table_drafts(el, cur, _path(sheet, headings), headings, fits)
+            if not carried:
                 flush()
+            out.extend(drafts)
+            cur = _Open(section=_path(sheet, headings))
             continue
         if level is not None:
             flush()
@@ -195,6 +201,31 @@ def chunk_elements(
     flush()
     merged = _combine_small(out, limits.combine_under_chars, fits)
     return [replace(d, chunk_index=n) for n, d in enumerate(merged)]
+
+
+def _table_drafts(
+    el: ParsedElement,
+    before: _Open,
+    section: list[str],
+    headings: list[tuple[int, str]],
+    fits: Fits,
+) -> tuple[list[ChunkDraft], bool]:
+    """A table's chunks, and whether they carry the open chunk ``before`` as their heading.
+
+    Titles alone just above the table (a statement's name) are its heading: every part
+    starts with them. Otherwise the nearest section heading leads each part, and the
+    caller closes ``before`` as a chunk of its own.
+    """
+    carried = bool(before.parts) and set(before.types) == {"Title"} and before.size <= _LEAD_CHARS
+    lead = list(before.parts) if carried else [headings[-1][1]] if headings else []
+    drafts = []
+    for piece, piece_html in _split_table(el, fits, lead):
+        part = _Open(section=list(section), html=piece_html)
+        if carried:
+            part.types, part.pages = list(before.types), list(before.pages)
+        part.add(piece, el)
+        drafts.append(part.draft())
+    return drafts, carried
 
 
 def heading_levels(elements: Sequence[ParsedElement]) -> list[int | None]:
@@ -243,7 +274,8 @@ def heading_level(el: ParsedElement, next_type: str | None = None) -> int | None
         and not (text.startswith("(") and text.endswith(")"))
         and not _DATE.match(text)
     )
-    if next_type in _PROSE_TYPES and looks_like_heading:
+    # A title over a table (a statement's name) heads it like one over prose.
+    if next_type in (*_PROSE_TYPES, "Table") and looks_like_heading:
         return _OTHER_HEADING_LEVEL
     return None
 
@@ -294,26 +326,42 @@ def split_text(text: str, fits: Fits | int) -> list[str]:
     return split_text(text[:middle], check) + split_text(text[middle:], check)
 
 
-def _split_table(el: ParsedElement, fits: Fits) -> list[tuple[str, str | None]]:
-    """A table as (text, html) pieces: whole when it fits, else row groups with the header.
+def _split_table(
+    el: ParsedElement, fits: Fits, lead: Sequence[str] = ()
+) -> list[tuple[str, str | None]]:
+    """A table as (text, html) pieces: whole when it fits, else row groups, each under the
+    same head (``lead``, the caption and the header rows).
 
-    The text is rendered from the HTML, a row per line and `` | `` between cells, which
-    keeps the rows and columns that unstructured's flat table text loses.
+    The text is rendered from the HTML (:func:`render_rows`), a row per line, which keeps
+    the rows and columns that a flat table text loses. A head too big to repeat shrinks to
+    the header rows, then to nothing; a row too big for a chunk becomes text pieces.
     """
-    rows = table_rows(el.text_as_html) if el.text_as_html else []
-    text = "\n".join(" | ".join(row) for row in rows) if rows else el.text
-    if fits(text):
-        return [(text, el.text_as_html)]
-    if len(rows) < 2:
-        return [(piece, None) for piece in split_text(text, fits)]
-    header, body = rows[0], rows[1:]
-    head = [" | ".join(header)]
-    if not fits("\n".join(head * 2)):  # a header that big leaves no room: don't repeat it
-        head, header, body = [], [], rows
+    grid = table_grid(el.text_as_html) if el.text_as_html else None
+    lead = [line for line in lead if line]
+    if grid is None or not grid.rows:
+        plain = "\n".join([*lead, el.text])
+        if fits(plain):
+            return [(plain, el.text_as_html)]
+        return [(piece, None) for piece in split_text(plain, fits)]
+    whole = "\n".join(grid.lines(lead))
+    if fits(whole):
+        return [(whole, grid.html())]
+    header, body = grid.header, grid.body
+    if not header and len(body) > 1:  # no marked header: the first row names the columns
+        header, body = body[:1], body[1:]
+    heads = [
+        TableGrid(grid.caption, header, []).lines(lead),
+        TableGrid("", header, []).lines(()),
+        [],
+    ]
+    head = next(h for h in heads if not h or fits("\n".join([*h, *h])))
+    if not head:  # a header that big leaves no room: its rows are body rows
+        header, body = [], [*header, *body]
+    caption = grid.caption if len(head) > len(header) else ""
     groups: list[list[list[str]]] = []
     current = ""  # the rows of the last group, as text
     for row in body:
-        line = " | ".join(row)
+        line = render_row(row)
         if current and fits("\n".join([*head, current, line])):
             groups[-1].append(row)
             current = f"{current}\n{line}"
@@ -322,20 +370,55 @@ def _split_table(el: ParsedElement, fits: Fits) -> list[tuple[str, str | None]]:
             current = line
     pieces: list[tuple[str, str | None]] = []
     for group in groups:
-        text = "\n".join([*head, *(" | ".join(r) for r in group)])
+        part = TableGrid(caption, header, group)
+        text = "\n".join([*head, *(render_row(r) for r in group)])
         if fits(text):
-            pieces.append((text, _table_html(header, group)))
+            pieces.append((text, part.html()))
         else:  # one row bigger than a chunk: plain text pieces, no HTML
             pieces.extend((p, None) for p in split_text(text, fits))
     return pieces
 
 
-def _table_html(header: list[str], rows: list[list[str]]) -> str:
-    def row_html(cells: list[str], tag: str) -> str:
-        return "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
+def render_row(cells: Sequence[str]) -> str:
+    """One table row as a line: cells joined by `` | ``, trailing empty cells left out (a
+    row heading such as "Operating expenses:" reads as itself)."""
+    cells = list(cells)
+    while len(cells) > 1 and not cells[-1]:
+        cells.pop()
+    return " | ".join(cells)
 
-    head = f"<thead>{row_html(header, 'th')}</thead>" if header else ""
-    return f"<table>{head}<tbody>{''.join(row_html(r, 'td') for r in rows)}</tbody></table>"
+
+@dataclass(frozen=True, slots=True)
+class TableGrid:
+    """A table's caption, header rows and body rows (cell texts)."""
+
+    caption: str
+    header: list[list[str]]
+    body: list[list[str]]
+
+    @property
+    def rows(self) -> list[list[str]]:
+        return [*self.header, *self.body]
+
+    def lines(self, lead: Sequence[str]) -> list[str]:
+        """The table as chunk text: ``lead`` lines, the caption, then a line per row."""
+        top = [line for line in (*lead, self.caption) if line]
+        return [*dict.fromkeys(top), *(render_row(r) for r in self.rows)]
+
+    def html(self) -> str:
+        """The table as HTML: caption, header rows in ``<thead>``, body rows."""
+
+        def row_html(cells: list[str], tag: str) -> str:
+            return "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
+
+        caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        head = (
+            "<thead>" + "".join(row_html(r, "th") for r in self.header) + "</thead>"
+            if self.header
+            else ""
+        )
+        body = "".join(row_html(r, "td") for r in self.body)
+        return f"<table>{caption}{head}<tbody>{body}</tbody></table>"
 
 
 def _combine_small(drafts: list[ChunkDraft], under: int, fits: Fits) -> list[ChunkDraft]:
@@ -395,34 +478,76 @@ def _path(sheet: str | None, headings: list[tuple[int, str]]) -> list[str]:
 
 
 class _TableRows(HTMLParser):
-    """Collects the cell texts of each row of an HTML table."""
+    """Collects the caption and the cell texts of each row of an HTML table, and which
+    rows are header rows (inside ``<thead>``, or made of ``<th>`` cells only)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[list[str]] = []
+        self.header: list[bool] = []
+        self.caption: list[str] = []
         self._cell: list[str] | None = None
+        self._in_caption = False
+        self._in_thead = False
+        self._all_th: list[bool] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "tr":
-            self.rows.append([])
+            self._new_row()
         elif tag in ("td", "th"):
+            if not self.rows:
+                self._new_row()
             self._cell = []
+            self._all_th[-1] = self._all_th[-1] and tag == "th"
+        elif tag == "caption":
+            self._in_caption = True
+        elif tag == "thead":
+            self._in_thead = True
+
+    def _new_row(self) -> None:
+        self.rows.append([])
+        self.header.append(self._in_thead)
+        self._all_th.append(True)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("td", "th") and self._cell is not None:
-            if not self.rows:
-                self.rows.append([])
             self.rows[-1].append(" ".join("".join(self._cell).split()))
             self._cell = None
+        elif tag == "caption":
+            self._in_caption = False
+        elif tag == "thead":
+            self._in_thead = False
 
     def handle_data(self, data: str) -> None:
         if self._cell is not None:
             self._cell.append(data)
+        elif self._in_caption:
+            self.caption.append(data)
+
+
+def table_grid(markup: str) -> TableGrid:
+    """An HTML table's caption, header rows and body rows (empty rows dropped).
+
+    Header rows are the leading rows inside ``<thead>`` or of ``<th>`` cells only.
+    """
+    parser = _TableRows()
+    parser.feed(markup)
+    parser.close()
+    kept = [
+        (row, head or (th and bool(row)))
+        for row, head, th in zip(parser.rows, parser.header, parser._all_th, strict=True)
+        if any(row)
+    ]
+    n = 0
+    while n < len(kept) and kept[n][1]:
+        n += 1
+    if n == len(kept):  # all header: a table of <th> cells has no header to repeat
+        n = 0
+    rows = [row for row, _ in kept]
+    caption = " ".join("".join(parser.caption).split())
+    return TableGrid(caption, rows[:n], rows[n:])
 
 
 def table_rows(markup: str) -> list[list[str]]:
     """The rows of an HTML table as lists of cell texts (empty rows dropped)."""
-    parser = _TableRows()
-    parser.feed(markup)
-    parser.close()
-    return [row for row in parser.rows if any(row)]
+    return table_grid(markup).rows

@@ -22,6 +22,8 @@ _NUMERIC = re.compile(r"^[$€£¥]?\s*\(?[$€£¥]?\s*[-+]?(\d[\d,]*(\.\d+)?|\
 _CURRENCY = frozenset("$€£¥")
 _CLOSERS = frozenset({")", "%", ")%", "%)"})
 _YEAR = re.compile(r"^(19|20)\d\d$")
+#: A column period written as a row label: "Three Months Ended September 30,", "As of".
+_PERIOD = re.compile(r"\b(?:months|weeks|years?|quarters?)\s+ended\b|^as of\b", re.I)
 _UNITS = re.compile(r"\((?:[^)]*\b)?in (millions|thousands|billions)\b", re.I)
 
 
@@ -261,6 +263,57 @@ def _header_start(
     return start
 
 
+def _header_targets(row: Sequence[Word], cols: Sequence[tuple[float, float]]) -> list[list[int]]:
+    """The columns (1-based) each header cell of ``row`` names.
+
+    A cell names the columns it overlaps (the nearest when none). When a line holds fewer
+    cells than there are columns and they divide them evenly ("Three Months Ended" and
+    "Six Months Ended" over four years), each cell spans its share of columns: such
+    headers are often set right-aligned over the last column of their group.
+    """
+    first = [
+        [
+            i + 1
+            for i, (a, b) in enumerate(cols)
+            if min(b, c.x1) - max(a, c.x0) > 0 or a <= (c.x0 + c.x1) / 2 <= b
+        ]
+        or [_column_of(c, cols) + 1]
+        for c in row
+    ]
+    n, k = len(cols), len(row)
+    if 0 < k < n and n % k == 0:
+        share = n // k
+        groups = [list(range(i * share + 1, (i + 1) * share + 1)) for i in range(k)]
+        if all(set(t) <= set(g) for t, g in zip(first, groups, strict=True)):
+            return groups
+    return first
+
+
+def _header(
+    rows: Sequence[Sequence[Word]], cols: Sequence[tuple[float, float]]
+) -> tuple[list[str], list[str]]:
+    """Header texts per column (the label column first, empty) and caption lines, from the
+    lines above a table's body."""
+    width = len(cols) + 1
+    header = [""] * width
+    caption: list[str] = []
+    left = cols[0][0]
+    for row in rows:
+        # text that starts left of the values (a title, the units) is the caption, unless
+        # it names the period of every column ("Three Months Ended September 30,")
+        outside = " ".join(c.text for c in row if c.x0 < left - 2.0 * c.size)
+        inside = [c for c in row if c.x0 >= left - 2.0 * c.size]
+        if outside and _PERIOD.search(outside):
+            for t in range(1, width):
+                header[t] = f"{header[t]} {outside}".strip()
+        elif outside:
+            caption.append(outside)
+        for c, targets in zip(inside, _header_targets(inside, cols), strict=True):
+            for t in targets:
+                header[t] = f"{header[t]} {c.text}".strip()
+    return header, caption
+
+
 def build_table(lines: Sequence[Line], body_start: int = 0) -> Table:
     """The table formed by ``lines``: header texts per column, then one row per line.
 
@@ -270,24 +323,7 @@ def build_table(lines: Sequence[Line], body_start: int = 0) -> Table:
     split = [cells(ln) for ln in lines]
     cols = _columns(split[body_start:])
     width = len(cols) + 1
-    header = [""] * width
-    caption: list[str] = []
-    left = cols[0][0]
-    for row in split[:body_start]:
-        # text that starts left of the values (a title, the units) is the caption
-        outside = [c.text for c in row if c.x0 < left - 2.0 * c.size]
-        if outside:
-            caption.append(" ".join(outside))
-        for c in row:
-            if c.x0 < left - 2.0 * c.size:
-                continue
-            targets = [
-                i + 1
-                for i, (a, b) in enumerate(cols)
-                if min(b, c.x1) - max(a, c.x0) > 0 or a <= (c.x0 + c.x1) / 2 <= b
-            ] or [_column_of(c, cols) + 1]
-            for t in targets:
-                header[t] = f"{header[t]} {c.text}".strip()
+    header, caption = _header(split[:body_start], cols)
     rows: list[list[str]] = []
     pending = ""  # a label line waiting for its values
     for row in split[body_start:]:

@@ -30,7 +30,9 @@ from ingest.chunking import (
     ChunkLimits,
     chunk_elements,
     heading_levels,
+    render_row,
     split_text,
+    table_grid,
     table_rows,
 )
 from ingest.cleaning import strip_page_furniture
@@ -182,6 +184,83 @@ def test_big_table_splits_by_rows_and_repeats_the_header() -> None:
         seen += rows[1:]
         assert (chunk.page_start, chunk.page_end) == (7, 7)
     assert seen == body  # every row once, in order
+
+
+STATEMENT_TITLE = "CONDENSED CONSOLIDATED STATEMENTS OF OPERATIONS (Unaudited)"
+UNITS = "(In millions, except number of shares and per share amounts)"
+
+
+def statement_table(n_rows: int) -> ParsedElement:
+    """A financial statement as the PDF layout parser emits it: caption, two header rows."""
+    head = (
+        "<thead><tr><th></th><th>Three Months Ended</th><th>Three Months Ended</th></tr>"
+        "<tr><th></th><th>July 1, 2023</th><th>June 25, 2022</th></tr></thead>"
+    )
+    body = "<tr><td>Operating expenses:</td><td></td><td></td></tr>" + "".join(
+        f"<tr><td>Line item {i}</td><td>{i},{i:03d}</td><td>({i * 7:,})</td></tr>"
+        for i in range(n_rows)
+    )
+    markup = f"<table><caption>{UNITS}</caption>{head}<tbody>{body}</tbody></table>"
+    return ParsedElement("Table", "flat text", 4, text_as_html=markup)
+
+
+def test_table_chunks_carry_title_caption_and_header_rows_in_every_part() -> None:
+    limits = ChunkLimits(max_chars=600, new_after_chars=500, combine_under_chars=100)
+    elements = [
+        el("NarrativeText", PROSE * 2, 4),
+        el("Title", STATEMENT_TITLE, 4),  # no depth: a PDF title, followed by its table
+        statement_table(40),
+    ]
+    chunks = [c for c in chunk_elements(elements, limits) if c.text_as_html]
+    assert len(chunks) > 2
+    rows_seen: list[str] = []
+    for chunk in chunks:
+        lines = chunk.text.splitlines()
+        assert lines[:4] == [
+            STATEMENT_TITLE,
+            UNITS,
+            " | Three Months Ended | Three Months Ended",
+            " | July 1, 2023 | June 25, 2022",
+        ]
+        assert "<" not in chunk.text  # readable rows, no markup
+        assert len(chunk.text) <= limits.max_chars
+        assert chunk.section == [STATEMENT_TITLE]  # a title over a table heads a section
+        grid = table_grid(chunk.text_as_html or "")
+        assert grid.caption == UNITS
+        assert len(grid.header) == 2
+        rows_seen += lines[4:]
+    assert rows_seen[0] == "Operating expenses:"  # a row heading without its empty cells
+    assert rows_seen[1:] == [f"Line item {i} | {i},{i:03d} | ({i * 7:,})" for i in range(40)]
+    assert STATEMENT_TITLE not in "".join(
+        c.text for c in chunk_elements(elements, limits) if not c.text_as_html
+    )  # the title travels with its table, not as a chunk of its own
+
+
+def test_table_under_a_section_heading_starts_with_it() -> None:
+    """A DOCX/HTML table after prose carries its section's heading."""
+    rows = [["Tier", "Price per GB"], ["Hot storage", "0.02"], ["Cold archive storage", "0.004"]]
+    chunks = chunk_elements(
+        [el("Title", "Storage fees", depth=1), el("NarrativeText", PROSE * 3), table(rows)],
+        LIMITS,
+    )
+    (tab,) = [c for c in chunks if c.text_as_html]
+    assert tab.text == (
+        "Storage fees\nTier | Price per GB\nHot storage | 0.02\nCold archive storage | 0.004"
+    )
+    assert tab.section == ["Storage fees"]
+
+
+def test_header_rows_are_the_leading_th_rows() -> None:
+    markup = (
+        "<table><caption>Fees (in EUR)</caption><tr><th>Plan</th><th>Monthly</th></tr>"
+        "<tr><td>Basic</td><td>10</td></tr><tr><td>Pro</td><td></td></tr></table>"
+    )
+    grid = table_grid(markup)
+    assert grid.caption == "Fees (in EUR)"
+    assert grid.header == [["Plan", "Monthly"]]
+    assert grid.body == [["Basic", "10"], ["Pro", ""]]
+    assert [render_row(r) for r in grid.body] == ["Basic | 10", "Pro"]
+    assert render_row(["", "2023", ""]) == " | 2023"
 
 
 def test_table_without_html_splits_as_text() -> None:

@@ -173,6 +173,40 @@ def test_rows_with_values_in_two_columns_form_one_table_and_prose_does_not() -> 
     assert table.rows == (("Revenue", "$1,000", "900"), ("Costs", "(400)", "(350)"))
 
 
+def test_period_headers_span_their_share_of_the_columns() -> None:
+    """ "Three Months Ended" set right-aligned over the second of its two years."""
+    lines = [
+        _line(0, (335, "Three Months Ended"), (535, "Six Months Ended")),
+        _line(14, (300, "2023"), (400, "2022"), (500, "2023"), (600, "2022")),
+        _line(28, (10, "Revenue"), (300, "1,000"), (400, "900"), (500, "2,000"), (600, "1,800")),
+        _line(42, (10, "Costs"), (300, "(400)"), (400, "(350)"), (500, "(800)"), (600, "(700)")),
+    ]
+    table = build_table(lines, body_start=2)
+    assert table.header == (
+        "",
+        "Three Months Ended 2023",
+        "Three Months Ended 2022",
+        "Six Months Ended 2023",
+        "Six Months Ended 2022",
+    )
+
+
+def test_a_period_written_as_the_row_label_heads_every_column() -> None:
+    lines = [
+        _line(0, (10, "(In millions)")),
+        _line(14, (10, "Three Months Ended September 30,"), (300, "2023"), (400, "2022")),
+        _line(28, (10, "Revenue"), (300, "1,000"), (400, "900")),
+        _line(42, (10, "Costs"), (300, "(400)"), (400, "(350)")),
+    ]
+    table = build_table(lines, body_start=2)
+    assert table.caption == ("(In millions)",)
+    assert table.header == (
+        "",
+        "Three Months Ended September 30, 2023",
+        "Three Months Ended September 30, 2022",
+    )
+
+
 # --- generated PDFs --------------------------------------------------------------------------
 
 
