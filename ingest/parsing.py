@@ -13,6 +13,7 @@ import html
 import importlib
 import importlib.util
 import io
+import re
 import shutil
 import threading
 import time
@@ -287,7 +288,7 @@ def parse(
         size_bytes=size,
         sha256=sha256,
         page_count=pdf.page_count if pdf else _max_page(elements),
-        title=_guess_title(file_type, data, elements, pdf.title if pdf else None),
+        title=_guess_title(file_type, data, elements, pdf.title if pdf else None, password),
         encoding=encoding,
         strategy=kwargs["strategy"] if pdf else None,
         pages_without_text=pdf.pages_without_text if pdf else [],
@@ -447,31 +448,70 @@ def _max_page(elements: list[ParsedElement]) -> int | None:
 
 
 def _guess_title(
-    file_type: str, data: bytes, elements: list[ParsedElement], pdf_title: str | None
+    file_type: str,
+    data: bytes,
+    elements: list[ParsedElement],
+    pdf_title: str | None,
+    password: str | None = None,
 ) -> str | None:
-    """Title from the file's metadata, else the first plausible top-level heading."""
+    """The document's real title, or None (readers then show the file name).
+
+    In order: the file's metadata title when it means something (not an id, a file name,
+    "10Q Document" or an agency header); for a PDF, the largest line of its first page(s)
+    that is not cover furniture (:func:`ingest.pdf_layout.cover_title`); the first
+    plausible top-level heading among the first elements.
+    """
     title = pdf_title if file_type == "pdf" else None
     if file_type in ("docx", "pptx", "xlsx"):
         title = _ooxml_title(data)
-    # Metadata titles are often file names or ids ("0000320193-22-000070"): skip those.
-    if (
-        title
-        and _plausible_title(title)
-        and not title.lower().endswith((".doc", ".docx", ".pdf", ".indd"))
-    ):
+    if title and _meaningful_metadata_title(title):
         return title
     if file_type == "eml" and elements and elements[0].depth == 0:
         return elements[0].text
+    if file_type == "pdf":
+        from ingest.pdf_layout import cover_title
+
+        if cover := cover_title(data, password=password):
+            return cover
     for el in elements[:30]:
         if el.type == "Title" and el.depth in (0, None) and _plausible_title(el.text):
             return el.text
     return None
 
 
+#: Words of metadata titles that name no document: tools, formats, placeholders.
+_GENERIC_TITLE_WORDS = frozenset(
+    {"document", "documents", "untitled", "draft", "final", "copy", "scan", "scanned", "file",
+     "page", "pages", "print", "version", "form", "report", "microsoft", "word", "powerpoint",
+     "excel", "adobe", "acrobat", "docx"}
+)  # fmt: skip
+
+
+def _meaningful_metadata_title(title: str) -> bool:
+    """A metadata title worth showing: plausible, not a file name or a tool's placeholder
+    ("Microsoft Word - x.docx", "04.01.2023 10Q Document"), not cover furniture."""
+    from ingest.pdf_layout import is_cover_furniture
+
+    words = [w.lower() for w in re.findall(r"[A-Za-z]{4,}", title)]
+    return (
+        _plausible_title(title)
+        and not title.lower().endswith((".doc", ".docx", ".pdf", ".indd"))
+        and any(w not in _GENERIC_TITLE_WORDS for w in words)
+        and not is_cover_furniture(title)
+    )
+
+
 def _plausible_title(text: str) -> bool:
-    """Words, not an id, not a table-of-contents label, not a paragraph."""
+    """Words, not an id, not a table-of-contents label, not a paragraph, not furniture."""
+    from ingest.pdf_layout import is_cover_furniture
+
     letters = sum(ch.isalpha() for ch in text)
-    return letters >= 4 and len(text) <= 200 and not text.lower().startswith("table of")
+    return (
+        letters >= 4
+        and len(text) <= 200
+        and not text.lower().startswith("table of")
+        and not is_cover_furniture(text)
+    )
 
 
 def _ooxml_title(data: bytes) -> str | None:

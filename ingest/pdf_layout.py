@@ -271,6 +271,100 @@ def _classify(lines: Sequence[Line], text: str, size: float) -> str:
     return "NarrativeText"
 
 
+# --- titles -------------------------------------------------------------------------------
+
+#: Cover-page furniture, by shape: postal codes, "Washington, D.C.", form designators
+#: ("FORM 10-Q"), form instructions and check-box lines.
+_POSTAL = re.compile(r"\b\d{5}(?:-\d{4})?\b|\b[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}\b|\bD\.\s?C\.")
+_FORM = re.compile(r"^(?i:form)\s+[\w.-]+$")
+_INSTRUCTION = re.compile(
+    r"^\(|pursuant to|check mark|file number|name of registrant|^for the \w+ period",
+    re.I,
+)
+_AGENCY = re.compile(
+    r"\b(COMMISSION|DEPARTMENT|AGENCY|BUREAU|MINISTRY|ADMINISTRATION)\b|^(THE )?UNITED STATES$"
+)
+_TITLE_CHECKBOXES = frozenset("☐☑☒□■✓✔¨")
+
+
+def is_cover_furniture(text: str) -> bool:
+    """True for a line that is form furniture, not a document's name: an address or postal
+    code, an agency header in capitals ("SECURITIES AND EXCHANGE COMMISSION"), a form
+    designator, an instruction ("(Exact name of registrant ...)"), check boxes, or too few
+    letters to name anything."""
+    text = text.strip()
+    letters = sum(ch.isalpha() for ch in text)
+    return (
+        letters < 3
+        or len(text) > 150
+        or bool(_TITLE_CHECKBOXES.intersection(text))
+        or bool(_POSTAL.search(text) or _FORM.match(text) or _INSTRUCTION.search(text))
+        or (text.isupper() and bool(_AGENCY.search(text)))
+    )
+
+
+def title_from_lines(lines: Sequence[Line], *, prominence: float = 1.1) -> str | None:
+    """A page's title: its largest-font run of lines that is not cover furniture.
+
+    Consecutive lines of one font size (a title set on two lines) are judged as one; the
+    first of the largest size wins. None when no such run is set larger than ``prominence``
+    times the page's median line, i.e. when nothing on the page stands out.
+    """
+    if not lines:
+        return None
+    runs: list[list[Line]] = []
+    for ln in lines:
+        prev = runs[-1][-1] if runs else None
+        if (
+            prev is not None
+            and abs(ln.size - prev.size) <= 0.05 * prev.size
+            and ln.y0 - prev.y1 <= 0.6 * prev.size
+        ):
+            runs[-1].append(ln)
+        else:
+            runs.append([ln])
+    median = statistics.median(ln.size for ln in lines)
+    best: tuple[float, str] | None = None
+    for run in runs:
+        text = " ".join(ln.text for ln in run)
+        size = run[0].size
+        if size < prominence * median or is_cover_furniture(text):
+            continue
+        if best is None or size > best[0] + 0.05 * best[0]:
+            best = (size, text)
+    return best[1] if best else None
+
+
+def cover_title(data: bytes, *, password: str | None = None, pages: int = 2) -> str | None:
+    """The title set on the first page (else the next of the first ``pages``) of a PDF:
+    see :func:`title_from_lines`. None when it has none, or cannot be read."""
+    import pypdfium2  # type: ignore[import-untyped]  # ships no type information
+
+    try:
+        pdf = pypdfium2.PdfDocument(data, password=password)
+    except pypdfium2.PdfiumError:
+        return None
+    try:
+        for index in range(min(pages, len(pdf))):
+            page = pdf[index]
+            try:
+                width, height = page.get_size()
+                textpage = page.get_textpage()
+                try:
+                    chars, _, _ = page_chars(textpage, width, height)
+                    words = words_from_chars(chars)
+                finally:
+                    textpage.close()
+            finally:
+                page.close()
+            title = title_from_lines(group_lines(words))
+            if title:
+                return title
+    finally:
+        pdf.close()
+    return None
+
+
 # --- PDFium ------------------------------------------------------------------------------
 
 

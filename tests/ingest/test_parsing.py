@@ -12,6 +12,9 @@ from unstructured.nlp import tokenize
 from core.errors import ConfigError, IngestError
 from ingest import parsing
 from ingest.parsing import ParsedDocument, check_strategy, hi_res_available, parse
+from ingest.pdf_layout import is_cover_furniture, title_from_lines
+from ingest.pdf_tables import Line, Word
+from tests.ingest.conftest import PdfLine, report_pages
 
 PdfBuilder = Callable[..., Path]
 MSFT_PAGES = {"2023 Q1 MSFT.pdf": 72, "2023 Q2 MSFT.pdf": 74}
@@ -276,3 +279,72 @@ def test_big_msft_filings_parse(msft_docs: dict[str, ParsedDocument]) -> None:
         assert not any("produced no elements" in w for w in doc.warnings)
         assert doc.title is not None
         assert "Microsoft" in doc.title
+
+
+# --- titles -----------------------------------------------------------------------------------
+
+#: A regulatory filing's cover: agency header, address, form name, then the issuer's name.
+COVER: list[PdfLine] = [
+    (9, "Running header"),
+    (13, "UNITED STATES"),
+    (13, "SECURITIES AND EXCHANGE COMMISSION"),
+    (11, "Washington, D.C. 20549"),
+    (17, "FORM 10-Q"),
+    (10, "(Mark One)"),
+    (20, "Acme Widgets Inc."),
+    (10, "(Exact name of registrant as specified in its charter)"),
+    (10, "One Acme Way, Springfield, Illinois 62701"),
+    (10, "Indicate by check mark whether the registrant has filed all reports."),
+    (9, "Page 1"),
+]
+
+
+@pytest.mark.parametrize("metadata", [None, "0000320193-23-000077", "04.01.2023 10Q Document"])
+def test_pdf_title_is_the_issuer_not_the_cover_furniture(
+    make_pdf: PdfBuilder, metadata: str | None
+) -> None:
+    """Metadata that names nothing (an accession number, a tool's placeholder) is passed
+    over for the largest line of the cover that is not an agency, address or form line."""
+    doc = parse(make_pdf("cover.pdf", [COVER, report_pages(1)[0]], title=metadata))
+    assert doc.title == "Acme Widgets Inc."
+
+
+def test_a_meaningful_pdf_metadata_title_is_kept(make_pdf: PdfBuilder) -> None:
+    doc = parse(make_pdf("cover.pdf", [COVER], title="Acme Widgets Quarterly Report Q3 2023"))
+    assert doc.title == "Acme Widgets Quarterly Report Q3 2023"
+
+
+def test_agency_header_metadata_is_not_a_title(make_pdf: PdfBuilder) -> None:
+    title = "UNITED STATES SECURITIES AND EXCHANGE COMMISSION"
+    doc = parse(make_pdf("cover.pdf", [COVER], title=title))
+    assert doc.title == "Acme Widgets Inc."
+
+
+def _cover_line(y: float, text: str, size: float) -> Line:
+    return Line((Word(text, 10, y, 10 + 0.5 * size * len(text), y + size, size),))
+
+
+def test_title_set_on_two_lines_is_one_title_and_a_page_without_one_has_none() -> None:
+    lines = [
+        _cover_line(0, "U.S. DEPARTMENT OF ENERGY", 14),
+        _cover_line(40, "Annual Performance Report", 20),
+        _cover_line(62, "Fiscal Year 2023", 20),
+        *(_cover_line(120 + 14 * i, f"Body line {i} of the report.", 10) for i in range(8)),
+    ]
+    assert title_from_lines(lines) == "Annual Performance Report Fiscal Year 2023"
+    assert title_from_lines(lines[3:]) is None  # nothing stands out: no title
+    assert is_cover_furniture("Washington, D.C. 20549")
+    assert is_cover_furniture("SECURITIES AND EXCHANGE COMMISSION")
+    assert not is_cover_furniture("MICROSOFT CORPORATION")
+
+
+def test_sec_filing_titles_name_the_issuer(sec_dir: Path) -> None:
+    issuers = {"AAPL": "apple", "AMZN": "amazon", "INTC": "intel", "MSFT": "microsoft",
+               "NVDA": "nvidia"}  # fmt: skip
+    for path in sorted((sec_dir / "docs").glob("*.pdf")):
+        doc = parse(path, pdf_parser="pdfium") if "2023 Q3 AAPL" in path.name else None
+        title = doc.title if doc else parsing._guess_title("pdf", path.read_bytes(), [], None)
+        assert title is not None, path.name
+        assert issuers[path.stem.split()[-1]] in title.lower(), (path.name, title)
+        assert "COMMISSION" not in title.upper(), path.name
+    assert doc is None or doc.title == "Apple Inc."
