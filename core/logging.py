@@ -238,6 +238,12 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
+    # Servers configured by their own logging config (uvicorn's default dictConfig) keep
+    # handlers of their own that render around this one: send them through it too.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error"):
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
     for name in _NOISY:
         logging.getLogger(name).setLevel(numeric if level == "debug" else logging.WARNING)
 
