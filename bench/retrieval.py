@@ -16,8 +16,8 @@ Per system, over the questions:
   (``eval.metrics.figure_match``: to its 3 leading digits) in the top-5 chunks, the top-10
   chunks and the context the answer path packs from them (``retrieval.context.pack_context``
   with ``Answerer.context_budget`` of ``llm.context_window``/``llm.max_tokens``, tokens
-  estimated as the extractive backend does; ``--context-window`` to size it like another
-  model's window).
+  estimated as the extractive backend does; ``--context-window`` and ``--max-tokens`` size
+  it like another model's, e.g. the quick evaluation's 1,024 and 64).
 
 deepwell searches one index built by its own pipeline (``--data-dir``: an already
 ingested data directory, copied, never written; otherwise the corpus is ingested
@@ -334,6 +334,11 @@ def main() -> None:
         type=int,
         help="llm.context_window that sizes the packed context (default: settings').",
     )
+    ap.add_argument(
+        "--max-tokens",
+        type=int,
+        help="llm.max_tokens kept for the reply (default: settings'; the quick eval: 64).",
+    )
     ap.add_argument("--dense-weight", type=float, help="For the weighted_rrf row (settings').")
     ap.add_argument("--skip-llama-index", action="store_true")
     ap.add_argument("--dump", type=Path, help="Write per-question rankings (JSON) here.")
@@ -350,9 +355,9 @@ def main() -> None:
         )
     if args.ingest_into is not None and args.ingest_into.exists():
         sys.exit(f"--ingest-into {args.ingest_into} exists (pass it as --data-dir to reuse it)")
-    if args.context_window:
-        window = settings.llm.model_copy(update={"context_window": args.context_window})
-        settings = settings.model_copy(update={"llm": window})
+    sizes = {"context_window": args.context_window, "max_tokens": args.max_tokens}
+    if sizes := {k: v for k, v in sizes.items() if v}:
+        settings = settings.model_copy(update={"llm": settings.llm.model_copy(update=sizes)})
     pack = Packer.from_settings(settings)
     context_note = (
         f"llm.context_window={settings.llm.context_window}, llm.max_tokens="
