@@ -1,5 +1,10 @@
 """Parse one document into typed elements with unstructured, offline and never silently.
 
+PDFs with a text layer are read by the PDFium layout parser (:mod:`ingest.pdf_layout`,
+``ingest.pdf_parser="pdfium"``, the default), which emits the same element model with
+table rows kept whole; ``pdf_parser="unstructured"`` reads them with unstructured's
+``fast`` path instead.
+
 The file type comes from the content (see :mod:`ingest.filetypes`), not from the name:
 a mislabelled file is parsed as what it is and flagged in ``ParsedDocument.warnings``.
 Every failure (empty file, corrupt or encrypted PDF, binary junk, a PDF without a text
@@ -212,7 +217,7 @@ def parse(
     password: str | None = None,
     max_bytes: int | None = None,
     limits: InputLimits | None = None,
-    pdf_parser: PdfParser = "unstructured",
+    pdf_parser: PdfParser = "pdfium",
 ) -> ParsedDocument:
     """Parse a document (a path or its bytes) into elements and document facts.
 
@@ -227,8 +232,9 @@ def parse(
         max_bytes: refuse larger files.
         limits: how much work the input may cause (see :class:`InputLimits`), each checked
             before the step it bounds; the defaults of ``IngestSettings`` when None.
-        pdf_parser: reads PDFs with a text layer under the ``fast`` strategy: unstructured
-            (pdfminer), or ``pdfium``, the layout parser of :mod:`ingest.pdf_layout`.
+        pdf_parser: reads PDFs with a text layer under the ``fast`` strategy: ``pdfium``,
+            the layout parser of :mod:`ingest.pdf_layout` (the default), or unstructured
+            (pdfminer; its strategy is then reported as ``fast``).
 
     Raises:
         IngestError: the document cannot be parsed; the message says why.
@@ -343,7 +349,7 @@ def _pdf_notes(pdf: PdfFacts, elements: list[ParsedElement]) -> list[str]:
 
 
 def _resolve_pdf_strategy(
-    name: str, strategy: Strategy, pdf: PdfFacts, pdf_parser: PdfParser = "unstructured"
+    name: str, strategy: Strategy, pdf: PdfFacts, pdf_parser: PdfParser = "pdfium"
 ) -> str:
     """The strategy that will read this PDF; ``pdfium`` where the layout parser reads the
     text layer in place of unstructured's ``fast``."""

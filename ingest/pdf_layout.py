@@ -1,4 +1,5 @@
-"""A layout-true PDF parser on PDFium's characters and their boxes.
+"""A layout-true PDF parser on PDFium's characters and their boxes: the default reader of
+PDFs with a text layer (``ingest.pdf_parser``; unstructured's ``fast`` path stays selectable).
 
 unstructured's ``fast`` strategy (pdfminer's layout analysis) cuts financial statements
 into a column of labels and columns of numbers. This parser keeps each table row whole:

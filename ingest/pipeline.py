@@ -119,7 +119,7 @@ def pipeline_signature(settings: Settings, embedder: Embedder, sparse: Bm25Encod
         ],
         "sparse": sparse.signature,
     }
-    if ing.pdf_parser != "unstructured":  # absent at the default: existing indexes stay valid
+    if ing.pdf_parser != "unstructured":  # absent for unstructured: indexes it built stay valid
         facts["pdf_parser"] = ing.pdf_parser
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 

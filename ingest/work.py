@@ -43,7 +43,7 @@ class ParseJob:
     tokenizer_file: Path | None = None  # the embedder's tokenizer: chunks must fit its window
     max_tokens: int = 256
     input_limits: InputLimits = field(default_factory=InputLimits.from_settings)
-    pdf_parser: PdfParser = "unstructured"
+    pdf_parser: PdfParser = "pdfium"
 
 
 @dataclass

@@ -280,4 +280,8 @@ def test_sec_furniture(msft_docs: dict[str, ParsedDocument]) -> None:
         assert gone["PART I Item 1"] >= 28  # the running header of Item 1's pages
         assert removed[PAGE_NUMBER] >= 60
         assert "(In millions)" not in gone  # table captions near the top stay
-        assert sum(removed.values()) < 0.1 * len(doc.elements)
+        # by characters, which any parser gives alike (elements: ~900 from PDFium, ~2,260
+        # from unstructured's fast path; both remove ~0.4% of the characters)
+        kept = sum(len(e.text) for e in cleaned.elements)
+        total = sum(len(e.text) for e in doc.elements)
+        assert total - kept < 0.01 * total

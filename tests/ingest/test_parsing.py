@@ -126,7 +126,7 @@ def test_tables_keep_text_and_html(parsed: dict[str, ParsedDocument]) -> None:
 def test_pdf_facts(parsed: dict[str, ParsedDocument]) -> None:
     doc = parsed["report.pdf"]
     assert doc.page_count == 4
-    assert doc.strategy == "fast"
+    assert doc.strategy == "pdfium"  # the layout parser reads text PDFs by default
     assert doc.pages_without_text == []
     assert doc.warnings == []
     assert {e.page_number for e in doc.elements} == {1, 2, 3, 4}
@@ -273,7 +273,10 @@ def test_big_msft_filings_parse(msft_docs: dict[str, ParsedDocument]) -> None:
     for name, pages in MSFT_PAGES.items():
         doc = msft_docs[name]
         assert doc.page_count == pages
-        assert len(doc.elements) > 2000
+        # ~900 elements from PDFium (paragraphs, whole tables), ~2,260 from unstructured's
+        # fast path; both ~220,000 characters
+        assert len(doc.elements) > 500
+        assert sum(len(e.text) for e in doc.elements) > 200_000
         with_text = {e.page_number for e in doc.elements}
         assert with_text | set(doc.pages_without_text) == set(range(1, pages + 1))
         assert not any("produced no elements" in w for w in doc.warnings)

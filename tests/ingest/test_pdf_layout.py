@@ -293,16 +293,16 @@ def test_apple_income_statement_services_row_is_whole(sec_dir: Path) -> None:
 # --- wiring --------------------------------------------------------------------------------------
 
 
-def test_parse_routes_text_pdfs_to_the_layout_parser_when_chosen(tmp_path: Path) -> None:
+def test_parse_routes_text_pdfs_to_the_layout_parser_by_default(tmp_path: Path) -> None:
     path = write_pages(tmp_path / "statement.pdf", [statement()])
-    doc = parse(path, pdf_parser="pdfium")
+    doc = parse(path)
     assert doc.strategy == "pdfium"
     (table,) = [el for el in doc.elements if el.type == "Table"]
     assert table.text_as_html is not None
     assert "<th>" in table.text_as_html
     chunks = chunk_elements(doc.elements)
     assert any("Services | 21,213 | 19,604" in c.text.splitlines() for c in chunks)
-    assert parse(path).strategy == "fast"  # unstructured stays the default
+    assert parse(path, pdf_parser="unstructured").strategy == "fast"  # still selectable
 
 
 def test_parse_with_the_layout_parser_still_refuses_a_pdf_without_text(tmp_path: Path) -> None:
