@@ -46,6 +46,7 @@ from ingest.filetypes import (
     detect_type,
     pdf_preflight,
 )
+from ingest.quality import ParseQuality, assess
 
 log = get_logger(__name__)
 
@@ -93,6 +94,7 @@ class ParsedDocument:
     pages_without_text: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     parse_seconds: float = 0.0
+    quality: ParseQuality | None = None  # signals of a bad extraction (ingest.quality)
 
     @property
     def type_mismatch(self) -> bool:
@@ -274,14 +276,23 @@ def parse(
     if pdf is not None:
         kwargs["strategy"] = _resolve_pdf_strategy(name, strategy, pdf, pdf_parser)
         kwargs["password"] = password
-    raw = _partition(name, data, detected, **kwargs)
-    elements = _convert(raw)
-    if file_type == "eml":
-        elements = _with_subject(raw, elements)
-    del raw[:]  # unstructured's elements: the converted ones are all that is kept
-    if not any(e.text.strip() for e in elements):
-        raise IngestError(f"{name}: no text could be extracted from this {file_type} file")
-    check_chars(name, sum(len(e.text) for e in elements), limits, what="characters of parsed text")
+    elements = _elements(name, data, detected, file_type, limits, **kwargs)
+    page_count = pdf.page_count if pdf else _max_page(elements)
+    ocr_pages = (page_count or 0) if kwargs["strategy"] == "ocr_only" else 0
+    quality = assess(elements, page_count=page_count, pages_ocr=ocr_pages)
+    if quality.suspect:
+        kwargs, elements, quality, note = _reread_if_better(
+            name,
+            data,
+            detected=detected,
+            file_type=file_type,
+            limits=limits,
+            kwargs=kwargs,
+            elements=elements,
+            quality=quality,
+        )
+        notes.append(note)
+        log.warning("ingest.parse_suspect", filename=name, reasons=quality.reasons, note=note)
     if pdf is not None:
         notes += _pdf_notes(pdf, elements)
 
@@ -293,13 +304,14 @@ def parse(
         elements=elements,
         size_bytes=size,
         sha256=sha256,
-        page_count=pdf.page_count if pdf else _max_page(elements),
+        page_count=page_count,
         title=_guess_title(file_type, data, elements, pdf.title if pdf else None, password),
         encoding=encoding,
         strategy=kwargs["strategy"] if pdf else None,
         pages_without_text=pdf.pages_without_text if pdf else [],
         warnings=notes,
         parse_seconds=time.perf_counter() - started,
+        quality=quality,
     )
     log.info(
         "ingest.parsed",
@@ -309,8 +321,72 @@ def parse(
         pages=doc.page_count,
         seconds=round(doc.parse_seconds, 3),
         warnings=len(notes),
+        quality="suspect" if quality.suspect else "ok",
     )
     return doc
+
+
+def _elements(
+    name: str, data: bytes, detected: Any, file_type: str, limits: InputLimits, **kwargs: Any
+) -> list[ParsedElement]:
+    """Partition and convert; refuse a document with no text or too much of it."""
+    raw = _partition(name, data, detected, **kwargs)
+    elements = _convert(raw)
+    if file_type == "eml":
+        elements = _with_subject(raw, elements)
+    del raw[:]  # unstructured's elements: the converted ones are all that is kept
+    if not any(e.text.strip() for e in elements):
+        raise IngestError(f"{name}: no text could be extracted from this {file_type} file")
+    check_chars(name, sum(len(e.text) for e in elements), limits, what="characters of parsed text")
+    return elements
+
+
+#: For a PDF text layer read by one parser, the other one (strategy names of parse()).
+_OTHER_PDF_READER = {"pdfium": "fast", "fast": "pdfium"}
+_READER_NAMES = {"pdfium": "pdfium", "fast": "unstructured"}
+
+
+def _reread_if_better(
+    name: str,
+    data: bytes,
+    *,
+    detected: Any,
+    file_type: str,
+    limits: InputLimits,
+    kwargs: dict[str, Any],
+    elements: list[ParsedElement],
+    quality: ParseQuality,
+) -> tuple[dict[str, Any], list[ParsedElement], ParseQuality, str]:
+    """A suspect PDF text layer read again with the other parser; the better reading kept.
+
+    Returns the partition arguments, elements and quality of the reading kept, and the
+    warning the user sees: which parser was used and why, or that the document looks
+    badly extracted whatever reads it.
+    """
+    first = kwargs["strategy"]
+    why = "; ".join(quality.reasons)
+    other = _OTHER_PDF_READER.get(first) if file_type == "pdf" else None
+    if other is None:
+        return kwargs, elements, quality, f"parse quality suspect: {why}"
+    first_name, other_name = _READER_NAMES[first], _READER_NAMES[other]
+    again = {**kwargs, "strategy": other}
+    try:
+        elements2 = _elements(name, data, detected, file_type, limits, **again)
+    except IngestError as exc:
+        log.info("ingest.reread_failed", filename=name, parser=other_name, error=str(exc))
+        return kwargs, elements, quality, f"parse quality suspect: {why} ({other_name} failed)"
+    quality2 = assess(elements2, page_count=quality.pages, pages_ocr=quality.pages_ocr)
+    if quality2.badness() < quality.badness():
+        note = f"re-read with {other_name}: {why} with {first_name}"
+        if quality2.suspect:
+            note += f"; still suspect: {'; '.join(quality2.reasons)}"
+        return again, elements2, quality2, note
+    return (
+        kwargs,
+        elements,
+        quality,
+        f"parse quality suspect: {why} (re-read with {other_name}: no better)",
+    )
 
 
 def _read_source(

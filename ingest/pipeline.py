@@ -400,6 +400,8 @@ class Ingestor:
             chunk_ids=sorted(new_ids),
             dropped=dict(dropped),
             timings={k: round(v, 4) for k, v in timings.items()},
+            quality=prepared.quality,
+            warnings=list(prepared.warnings),
         )
         if row is not None and row.content_sha256 != doc.content_sha256:
             self._stale_dependents(doc.doc_id)

@@ -58,6 +58,12 @@ class DocumentRow(Base):
     chunk_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     dropped: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    #: Signals of a bad extraction and the verdict (ingest.quality.ParseQuality.as_dict);
+    #: None for documents not parsed since revision 0004, or that failed.
+    quality: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    #: What the user should know about how the document was read (type mismatch, pages
+    #: without text, a suspect extraction and whether another parser re-read it).
+    warnings: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

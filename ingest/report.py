@@ -36,6 +36,11 @@ class CorpusReport:
     by_type: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
     by_source: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: Parse quality over the indexed documents that recorded it (ingest.quality).
+    tables: int = 0
+    pages_ocr: int = 0
+    empty_pages: int = 0
+    suspect: list[tuple[str, str]] = field(default_factory=list)  # (source_uri, reasons)
 
     @property
     def chunks_before_cleaning(self) -> int:
@@ -67,6 +72,12 @@ class CorpusReport:
             "by_type": groups(self.by_type),
             "by_source": groups(self.by_source),
             "failures": [{"source_uri": u, "error": e} for u, e in self.failures],
+            "parse_quality": {
+                "tables": self.tables,
+                "pages_ocr": self.pages_ocr,
+                "empty_pages": self.empty_pages,
+                "suspect": [{"source_uri": u, "reasons": r} for u, r in self.suspect],
+            },
         }
 
 
@@ -106,9 +117,20 @@ def build_report(
         report.chunks += len(row.chunk_ids)
         report.tokens += tokens
         report.dropped.update(row.dropped or {})
+        _add_quality(report, row)
         for g in groups:
             g.documents += 1
             g.pages += row.pages
             g.chunks += len(row.chunk_ids)
             g.tokens += tokens
     return report
+
+
+def _add_quality(report: CorpusReport, row: DocumentRow) -> None:
+    """Add a document's parse-quality signals; a suspect one is listed with its reasons."""
+    quality = row.quality or {}
+    report.tables += int(quality.get("tables", 0))
+    report.pages_ocr += int(quality.get("pages_ocr", 0))
+    report.empty_pages += len(quality.get("empty_pages", []))
+    if quality.get("verdict") == "suspect":
+        report.suspect.append((row.source_uri, "; ".join(quality.get("reasons", []))))

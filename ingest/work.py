@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import core  # noqa: F401  (telemetry off in the worker before unstructured is imported)
 from core import configure_logging
@@ -58,6 +59,7 @@ class PreparedDocument:
     chunks: list[ChunkDraft]
     removed: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
+    quality: dict[str, Any] | None = None  # ingest.quality.ParseQuality.as_dict()
     parse_s: float = 0.0
     chunk_s: float = 0.0
 
@@ -147,6 +149,7 @@ def _prepare(job: ParseJob) -> PreparedDocument:
         chunks=chunks,
         removed=removed,
         warnings=list(parsed.warnings),
+        quality=parsed.quality.as_dict() if parsed.quality else None,
         parse_s=parsed.parse_seconds,
         chunk_s=time.perf_counter() - started,
     )

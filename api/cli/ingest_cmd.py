@@ -257,7 +257,8 @@ def corpus_report(
     as_json: bool = typer.Option(False, "--json", help="Print the data card as JSON."),
 ) -> None:
     """A data card: documents, pages, chunks and tokens by tenant, type and source;
-    dropped and duplicate shares; parse failures."""
+    dropped and duplicate shares; parse quality (tables, OCRed and empty pages, documents
+    that look badly extracted); parse failures."""
     from ingest.report import build_report
     from ingest.work import token_counter
     from retrieval.index import MatchValue
@@ -284,6 +285,9 @@ def corpus_report(
     for reason, n in sorted(report.dropped.items()):
         share = f" ({n / before:.1%} of chunks)" if reason in data["dropped"] and before else ""
         head.add_row(f"dropped: {reason}", f"{n:,}{share}")
+    for key in ("tables", "pages_ocr", "empty_pages"):
+        head.add_row(f"parse: {key.replace('_', ' ')}", f"{data['parse_quality'][key]:,}")
+    head.add_row("parse: suspect documents", f"{len(report.suspect):,}")
     console.print(head)
     for title in ("by_tenant", "by_type", "by_source"):
         table = Table(title.replace("_", " "), "documents", "failed", "pages", "chunks", "tokens")
@@ -294,3 +298,5 @@ def corpus_report(
         console.print(table)
     for uri, error in report.failures:
         console.print(f"[red]failed[/red] {uri}: {error}")
+    for uri, reasons in report.suspect:
+        console.print(f"[yellow]suspect parse[/yellow] {uri}: {reasons}")

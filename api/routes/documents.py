@@ -58,6 +58,17 @@ class DocumentOut(BaseModel):
     created_at: UtcDateTime | None
     updated_at: UtcDateTime | None
     indexed_at: UtcDateTime | None
+    quality: dict[str, Any] | None = Field(
+        default=None,
+        description="Signals of a bad extraction (words, long_word_share, odd_char_share, "
+        "empty_pages, pages_ocr, tables, reasons) and `verdict`: `ok` or `suspect`; "
+        "null until the document is parsed.",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What to know about how the document was read: a suspect extraction "
+        "and which parser re-read it, pages without text, a mislabelled file type.",
+    )
 
 
 class DocumentList(BaseModel):
@@ -105,6 +116,8 @@ def _out(row: DocumentRow) -> DocumentOut:
         created_at=row.created_at,
         updated_at=row.updated_at,
         indexed_at=row.indexed_at,
+        quality=dict(row.quality) if row.quality else None,
+        warnings=list(row.warnings or []),
     )
 
 
