@@ -285,8 +285,12 @@ def corpus_report(
     for reason, n in sorted(report.dropped.items()):
         share = f" ({n / before:.1%} of chunks)" if reason in data["dropped"] and before else ""
         head.add_row(f"dropped: {reason}", f"{n:,}{share}")
-    for key in ("tables", "pages_ocr", "empty_pages"):
-        head.add_row(f"parse: {key.replace('_', ' ')}", f"{data['parse_quality'][key]:,}")
+    for key, label in (
+        ("tables", "tables"),
+        ("pages_ocr", "pages OCRed"),
+        ("empty_pages", "empty pages"),
+    ):
+        head.add_row(f"parse: {label}", f"{data['parse_quality'][key]:,}")
     head.add_row("parse: suspect documents", f"{len(report.suspect):,}")
     console.print(head)
     for title in ("by_tenant", "by_type", "by_source"):
