@@ -77,7 +77,8 @@ def _write_pdf(path: Path, pages: list[list[str]]) -> None:
         for lines in pages:
             fig = plt.figure(figsize=(8.27, 11.69))
             for i, line in enumerate(lines):
-                fig.text(0.1, 0.9 - 0.03 * i, line, fontsize=12)
+                # Each page opens with a heading set larger than the body, as documents do.
+                fig.text(0.1, 0.9 - 0.03 * i, line, fontsize=18 if i == 0 else 12)
             pdf.savefig(fig)
             plt.close(fig)
 
