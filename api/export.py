@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Literal
 
-from api.records import FeedbackPair
+from api.records import FeedbackPair, passage_ids
 from retrieval.llm.prompts import answer_messages
 
 ExportKind = Literal["sft", "preference"]
@@ -121,16 +121,6 @@ def preference_records(pairs: Iterable[FeedbackPair]) -> Iterator[dict[str, Any]
             }
 
 
-def passage_ids(pair: FeedbackPair) -> set[str]:
-    """The chunk ids an answer's stored context and citations came from."""
-    ans = pair.answer
-    return {
-        str(item["chunk_id"])
-        for item in [*(ans.context or []), *(ans.citations or [])]
-        if isinstance(item, dict) and item.get("chunk_id")
-    }
-
-
 @dataclass
 class Withheld:
     """How many feedback rows an export left out because their passages are not readable."""
@@ -153,7 +143,7 @@ def readable_pairs(
     """
     it = iter(pairs)
     while part := list(islice(it, batch)):
-        needed = [passage_ids(p) for p in part]
+        needed = [passage_ids(p.answer.context, p.answer.citations) for p in part]
         ok = readable(set().union(*needed)) if any(needed) else set()
         for pair, ids in zip(part, needed, strict=True):
             if ids <= ok:

@@ -102,6 +102,17 @@ class TurnRow(Base):
 TABLES = [AnswerRow, FeedbackRow, TurnRow]
 
 
+def passage_ids(*stored: list[dict[str, Any]] | None) -> set[str]:
+    """The chunk ids in an answer's stored ``context`` and ``citations`` lists: the passages
+    it was built on, which exports and read-backs check the reader may still read."""
+    return {
+        str(item["chunk_id"])
+        for items in stored
+        for item in items or []
+        if isinstance(item, dict) and item.get("chunk_id")
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class FeedbackPair:
     """A feedback row with the answer it rates (what exports are built from)."""
@@ -382,13 +393,7 @@ class SqlConversationStore(ConversationStore):
                 citations=list(citations or []) if turn.role == "assistant" else [],
                 no_answer=bool(no_answer) and turn.role == "assistant",
                 rating=rating if turn.role == "assistant" else None,
-                passages=sorted(
-                    {
-                        str(c["chunk_id"])
-                        for c in [*(citations or []), *(context or [])]
-                        if isinstance(c, dict) and c.get("chunk_id")
-                    }
-                )
+                passages=sorted(passage_ids(context, citations))
                 if turn.role == "assistant"
                 else [],
             )
