@@ -461,10 +461,20 @@ def page_blocks(page: Any) -> tuple[list[Block], float, float]:
     return layout_page(words), w, h
 
 
+#: OCRs one PDFium page (the page, its 1-based number): its words, displayed width and
+#: height (see :func:`ingest.ocr.ocr_pdf_page`).
+PageOcr = Callable[[Any, int], tuple[list[Word], float, float]]
+
+
 def partition_pdf_layout(
-    data: bytes, *, filename: str | None = None, password: str | None = None
+    data: bytes,
+    *,
+    filename: str | None = None,
+    password: str | None = None,
+    ocr: PageOcr | None = None,
+    ocr_pages: Sequence[int] | None = None,
 ) -> list[Any]:
-    """Parse a PDF with text layer into unstructured elements, page by page.
+    """Parse a PDF into unstructured elements, page by page.
 
     A table that continues on the next page without a header of its own takes the
     header of the table it continues (same number of columns, first block of the page).
@@ -473,6 +483,9 @@ def partition_pdf_layout(
         data: the PDF's bytes.
         filename: put in each element's metadata.
         password: opens an encrypted PDF.
+        ocr: reads a page without a text layer (see :data:`PageOcr`). None: such pages
+            give nothing.
+        ocr_pages: 1-based pages to OCR (default: those whose text layer has no words).
 
     Returns:
         ``Title``, ``NarrativeText``, ``ListItem`` and ``Table`` elements with page
@@ -483,17 +496,21 @@ def partition_pdf_layout(
     pdf = pypdfium2.PdfDocument(data, password=password)
     out: list[Any] = []
     last_table: Table | None = None
+    wanted = set(ocr_pages or ())
     try:
         for index in range(len(pdf)):
             page = pdf[index]
             try:
                 blocks, width, height = page_blocks(page)
+                if ocr is not None and (index + 1 in wanted or (not wanted and not blocks)):
+                    words, width, height = ocr(page, index + 1)
+                    blocks = layout_page(words)
             finally:
                 page.close()
             for n, block in enumerate(blocks):
                 first_table = block.table is not None and last_table is not None and n <= 1
                 kept = _continued(block, last_table) if first_table and last_table else block
-                out.append(_element(kept, (index + 1, n), (width, height), filename))
+                out.append(block_element(kept, (index + 1, n), (width, height), filename))
             tables = [b.table for b in blocks if b.table is not None]
             last_table = tables[-1] if tables and blocks[-1].table is not None else None
     finally:
@@ -509,8 +526,11 @@ def _continued(block: Block, previous: Table) -> Block:
     return Block("Table", table.text(), block.box, table.html(), table)
 
 
-def _element(
-    block: Block, where: tuple[int, int], size: tuple[float, float], filename: str | None
+def block_element(
+    block: Block,
+    where: tuple[int, int],
+    size: tuple[float, float],
+    filename: str | None,
 ) -> Any:
     """An unstructured element for ``block``, the ``where[1]``-th block of page ``where[0]``."""
     from unstructured.documents.coordinates import PixelSpace
