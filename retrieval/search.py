@@ -175,8 +175,11 @@ class Searcher:
         timings["embed_ms"] = _ms(t)
 
         t = time.perf_counter()
-        hits = self._ranked(plan, dense, sparse, flt)
-        chunks = [RetrievedChunk.from_hit(h) for h in self._readable(principal, hits)]
+        hits, similarity = self._ranked(plan, dense, sparse, flt)
+        chunks = [
+            RetrievedChunk.from_hit(h, dense_score=similarity.get(h.id))
+            for h in self._readable(principal, hits)
+        ]
         timings["index_ms"] = _ms(t)
 
         if plan.rerank and chunks:
@@ -255,16 +258,17 @@ class Searcher:
 
     def _ranked(
         self, plan: _Plan, dense: list[float] | None, sparse: SparseVector | None, flt: Filter
-    ) -> list[Hit]:
-        """The ranked candidates: one engine query, or two fused here for weighted RRF."""
+    ) -> tuple[list[Hit], dict[str, float]]:
+        """The ranked candidates (one engine query, or two fused here for weighted RRF) and
+        the dense similarity of those the dense ranking scored."""
         mode = plan.mode
         if sparse is not None and not sparse.indices:  # only stopwords: nothing to match
             if mode == "lexical":
-                return []
+                return [], {}
             mode, sparse = "dense", None
         if mode == "hybrid" and plan.fusion == "weighted_rrf":
             return self._weighted(plan, dense, sparse, flt)
-        return self.index.query(
+        hits = self.index.query(
             dense=dense,
             sparse=sparse,
             flt=flt,
@@ -274,10 +278,11 @@ class Searcher:
             prefetch_limit=self.settings.prefetch_limit,
             rrf_k=self.settings.rrf_k,
         )
+        return hits, {h.id: h.score for h in hits} if mode == "dense" else {}
 
     def _weighted(
         self, plan: _Plan, dense: list[float] | None, sparse: SparseVector | None, flt: Filter
-    ) -> list[Hit]:
+    ) -> tuple[list[Hit], dict[str, float]]:
         # The index interface fuses without weights, so fetch both rankings and fuse here.
         size = prefetch_size(plan.candidates, self.settings.prefetch_limit)
         rankings: list[list[Hit]] = [
@@ -290,7 +295,10 @@ class Searcher:
             k=self.settings.rrf_k,
         )
         by_id = {h.id: h for r in rankings for h in r}
-        return [Hit(i, score, by_id[i].payload) for i, score in fused[: plan.candidates]]
+        similarity = {h.id: h.score for h in rankings[0]}
+        return [
+            Hit(i, score, by_id[i].payload) for i, score in fused[: plan.candidates]
+        ], similarity
 
     def _readable(self, principal: Principal, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` minus any the principal may not read (there should be none)."""

@@ -27,13 +27,16 @@ class RetrievedChunk:
     text_as_html: str | None = None
     file_type: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Cosine similarity of the query and the chunk's dense vector, where the search had it
+    #: (dense and weighted hybrid search); a relevance measure, unlike a fused rank score.
+    dense_score: float | None = None
 
     @property
     def is_table(self) -> bool:
         return self.text_as_html is not None or "Table" in self.element_types
 
     @classmethod
-    def from_hit(cls, hit: Hit) -> RetrievedChunk:
+    def from_hit(cls, hit: Hit, *, dense_score: float | None = None) -> RetrievedChunk:
         """Build from an index hit (the payload written by ``ingest.pipeline``)."""
         p = hit.payload
         return cls(
@@ -52,4 +55,5 @@ class RetrievedChunk:
             text_as_html=p.get("text_as_html"),
             file_type=p.get("file_type"),
             metadata=dict(p.get("metadata") or {}),
+            dense_score=dense_score,
         )
