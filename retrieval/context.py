@@ -9,6 +9,8 @@ Each packed chunk becomes a block::
     [2] Quarterly report (2023 Q3 AAPL.pdf) | Item 2 > Products | p. 14
     <chunk text>
 
+A table chunk's rows go in as compact markdown (:func:`retrieval.tables.render_table`):
+its units said once, a delimiter under the header row, empty columns left out.
 Blocks are separated by a blank line. :func:`parse_blocks` reads them back (the
 extractive backend answers from them).
 """
@@ -22,6 +24,7 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
+from retrieval.tables import compact_table
 from retrieval.types import RetrievedChunk
 
 TokenCounter = Callable[[str], int]
@@ -120,7 +123,9 @@ def render_header(n: int, chunk: RetrievedChunk) -> str:
 
 
 def render_block(n: int, chunk: RetrievedChunk) -> str:
-    return f"{render_header(n, chunk)}\n{chunk.text.strip()}"
+    """Block ``n``: the label line, then the chunk's text (a table as compact rows)."""
+    body = compact_table(chunk.text) if chunk.is_table else chunk.text.strip()
+    return f"{render_header(n, chunk)}\n{body}"
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from retrieval.context import PackedContext, pack_context, parse_blocks, render_block
 from retrieval.llm import estimate_tokens
 from retrieval.llm.local import LocalLLM
+from retrieval.tables import compact_table
 from retrieval.types import RetrievedChunk
 
 __all__ = ["small_llm"]  # the fixture, imported for pytest
@@ -108,7 +109,9 @@ def test_a_table_that_does_not_fit_is_skipped_whole_and_a_smaller_chunk_still_fi
 def test_a_table_that_fits_is_packed_whole() -> None:
     table = make_chunk(0, TABLE, table=True)
     packed = pack_context([table], len(render_block(1, table)), len)
-    assert parse_blocks(packed.text) == [(1, TABLE)]
+    rows = TABLE.splitlines()
+    # Whole, as compact markdown: a delimiter row under the header row.
+    assert parse_blocks(packed.text) == [(1, "\n".join([rows[0], "-|-|-", *rows[1:]]))]
     assert packed.truncated == ()
 
 
@@ -203,13 +206,13 @@ def test_packing_property(
     n = len(packed.citations)
     assert labels(packed) == list(range(1, n + 1))
     assert [c.n for c in packed.citations] == list(range(1, n + 1))
-    # No table is ever cut: a packed table's body is its whole text.
+    # No table is ever cut: a packed table's body is its whole text (as compact rows).
     by_id = {c.id: c for c in chunks}
     bodies = dict(parse_blocks(packed.text))
     for citation in packed.citations:
         original = by_id[citation.chunk_id]
         if original.is_table:
-            assert bodies[citation.n] == original.text.strip()
+            assert bodies[citation.n] == compact_table(original.text)
             assert citation.n not in packed.truncated
     # No text appears twice.
     assert len({" ".join(b.split()) for b in bodies.values()}) == n
