@@ -22,6 +22,7 @@ from core.logging import get_logger
 from core.models import ResolvedModel, configured_llm
 from core.settings import Settings
 from retrieval.llm.base import LLM, Deadline, Message, TokenStream, Usage
+from retrieval.llm.cpu_backend import load_cpu_backend
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -94,6 +95,7 @@ class LocalLLM(LLM):
                 return
             from llama_cpp import Llama
 
+            load_cpu_backend()
             try:
                 llama = Llama(
                     model_path=str(self.model.path),
@@ -141,6 +143,7 @@ class LocalLLM(LLM):
             if self._vocab is None:
                 from llama_cpp import Llama
 
+                load_cpu_backend()
                 self._vocab = Llama(model_path=str(self.model.path), vocab_only=True, verbose=False)
                 self._handles.append(self._vocab)
             return self._vocab
