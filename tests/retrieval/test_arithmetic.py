@@ -1,0 +1,115 @@
+"""Arithmetic by code: derived figures computed from cited values, with the working shown."""
+
+from __future__ import annotations
+
+import pytest
+from answer_testkit import make_chunk
+
+from retrieval.arithmetic import CalculationError, evaluate, find_calculations
+from retrieval.context import pack_context
+from retrieval.figures import check_answer
+
+REVENUE = """Net sales by category (in millions)
+ | Three Months Ended July 1, 2023 | Three Months Ended June 25, 2022
+iPhone | $39,669 | $40,665
+Mac | 6,840 | 7,382
+Services | 21,213 | 19,604
+Total net sales | $81,797 | $82,959"""
+CONTEXT = pack_context([make_chunk(0, REVENUE, table=True)], 10_000, len).text
+
+
+def test_a_growth_rate_is_computed_from_cited_values_with_the_working() -> None:
+    result = check_answer(
+        "Services net sales grew <<(21,213 - 19,604) / 19,604 * 100>>% from the three months "
+        "ended June 25, 2022 to the three months ended July 1, 2023 [1].",
+        CONTEXT,
+    )
+    assert result.text.startswith(
+        "Services net sales grew 8.2% (computed: (21,213 − 19,604) / 19,604 × 100) from"
+    )
+    [growth] = result.figures
+    assert growth.status == "computed"
+    assert growth.text == "8.2%"
+    assert growth.value == pytest.approx(8.2075, abs=1e-4)
+    assert growth.working == "(21,213 − 19,604) / 19,604 × 100 = 8.2%"
+    assert [(o.text, o.status, o.row, o.column) for o in growth.operands] == [
+        ("21,213", "verified", "Services", "Three Months Ended July 1, 2023"),
+        ("19,604", "verified", "Services", "Three Months Ended June 25, 2022"),
+        ("19,604", "verified", "Services", "Three Months Ended June 25, 2022"),
+    ]
+    assert result.note is None
+
+
+def test_a_ratio_is_computed_from_cited_values() -> None:
+    result = check_answer(
+        "Services were <<21,213 / 81,797 * 100>>% of total net sales in the quarter [1].", CONTEXT
+    )
+    [share] = result.figures
+    assert share.status == "computed"
+    assert share.text == "25.9%"
+    assert share.working == "21,213 / 81,797 × 100 = 25.9%"
+    assert {o.row for o in share.operands} == {"Services", "Total net sales"}
+    plain = evaluate("21,213 / 19,604")
+    assert (plain.kind, plain.result) == ("ratio", "1.08")
+
+
+def test_a_sum_keeps_the_units_and_the_working() -> None:
+    result = check_answer("iPhone and Mac made $<<39,669 + 6,840>> million [1].", CONTEXT)
+    assert result.text == "iPhone and Mac made $46,509 million (computed: 39,669 + 6,840) [1]."
+    [total] = result.figures
+    assert total.status == "computed"
+    assert total.text == "46,509 million"
+    assert total.value == pytest.approx(46_509e6)  # the cells' units, from the table caption
+    assert total.working == "39,669 + 6,840 = 46,509"
+    assert evaluate("$1.6 billion - $500 million").result == "$1.10 billion"
+
+
+def test_a_calculation_over_a_number_not_in_the_context_is_flagged() -> None:
+    result = check_answer("Services grew <<(21,213 - 18,000) / 18,000 * 100>>% [1].", CONTEXT)
+    [growth] = result.figures
+    assert growth.status == "unsupported_operand"
+    assert [o.status for o in growth.operands] == ["verified", "not_found", "not_found"]
+    assert result.unsupported == ["18,000"]
+    assert result.note == (
+        "Note: 17.8% is computed from 18,000, which is not in the passages given."
+    )
+
+
+def test_the_models_own_result_is_replaced_by_the_computed_one() -> None:
+    result = check_answer("Growth was <<(21,213 - 19,604) / 19,604 * 100>> = 9.1% [1].", CONTEXT)
+    assert "9.1" not in result.text
+    assert result.text.startswith("Growth was 8.2% (computed:")
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "__import__('os').system('true')",
+        "2 ** 64",
+        "abs(-3)",
+        "revenue - cost",
+        "1 / (3 - 3)",
+        "",
+        "1; 2",
+    ],
+)
+def test_only_plain_arithmetic_over_numbers_is_evaluated(expression: str) -> None:
+    with pytest.raises(CalculationError):
+        evaluate(expression)
+
+
+def test_an_expression_that_cannot_be_computed_is_shown_and_flagged() -> None:
+    result = check_answer("Margin was <<gross / 2>> [1].", CONTEXT)
+    assert result.text.startswith("Margin was gross / 2 [1].")
+    assert [f.status for f in result.figures] == ["uncomputable"]
+    assert [(f.start, f.end) for f in find_calculations("a <<1 + 2>> b <<3 * 4>>")] == [
+        (2, 11),
+        (14, 23),
+    ]
+
+
+def test_unicode_operators_and_signs() -> None:
+    calc = evaluate("(21,213 − 19,604) ÷ 19,604 × 100")
+    assert calc.result == "8.2%"
+    assert calc.working == "(21,213 − 19,604) / 19,604 × 100 = 8.2%"
+    assert evaluate("-(7,382 - 6,840)").result == "-542"
