@@ -17,7 +17,6 @@ their errors surface before the first event; generation runs as events are read.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -36,6 +35,7 @@ from retrieval.conversation import (
     Turn,
     rewriter_for,
 )
+from retrieval.figures import FigureCheck, check_answer
 from retrieval.llm.base import LLM
 from retrieval.llm.prompts import NO_ANSWER, answer_messages, cited_numbers, is_no_answer
 from retrieval.types import RetrievedChunk
@@ -68,8 +68,9 @@ class AnswerResult:
     ``citations`` are the context citations the answer actually cites (valid
     ``[n]`` markers, in order of first use); ``context`` is every packed one.
     ``timings`` are milliseconds; ``tokens_per_s`` is the decode rate after the
-    first token. ``unsupported_numbers`` lists figures of the answer found nowhere
-    in the context: a reason to distrust it.
+    first token. ``figures`` checks each figure of the answer against the context
+    (:mod:`retrieval.figures`); ``unsupported_numbers``, the figures found nowhere in
+    it, is derived from them.
     """
 
     answer_id: str
@@ -80,6 +81,7 @@ class AnswerResult:
     context: list[Citation]
     no_answer: bool
     unsupported_numbers: list[str] = field(default_factory=list)
+    figures: list[FigureCheck] = field(default_factory=list)
     conversation_id: str | None = None
     timings: dict[str, float | None] = field(default_factory=dict)
     search_timings: dict[str, float] = field(default_factory=dict)
@@ -102,6 +104,7 @@ class AnswerResult:
             "context": [c.to_dict() for c in self.context],
             "no_answer": self.no_answer,
             "unsupported_numbers": list(self.unsupported_numbers),
+            "figures": [f.to_dict() for f in self.figures],
             "conversation_id": self.conversation_id,
             "timings": dict(self.timings),
             "search_timings": dict(self.search_timings),
@@ -158,39 +161,13 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
-_FIGURE = re.compile(
-    r"(\$\s?)?(\d[\d,]*(?:\.\d+)?)(\s?(?:%|(?:percent|million|billion|thousand)\b))?", re.I
-)
-_MARKER = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
-
-
 def unsupported_numbers(answer: str, context: str) -> list[str]:
-    """Figures of ``answer`` that appear nowhere in ``context``.
+    """Figures of ``answer`` that appear nowhere in ``context`` (in no units either).
 
-    A cheap grounding check: a small model that copies the prompt's example or
-    invents a figure shows up here. A number of two digits or more counts as
-    found when it appears anywhere (tables give units once, in their heading);
-    a one-digit amount (``$5 million``, ``7%``) only with its unit. Citation
-    markers and bare one-digit numbers are not figures.
+    Kept for callers of the earlier string check; :func:`retrieval.figures.check_answer`
+    says more of each figure (its source, row, period, and calculations).
     """
-    plain = context.replace(",", "")
-    out: list[str] = []
-    for match in _FIGURE.finditer(_MARKER.sub(" ", answer)):
-        currency, number, unit = match.groups()
-        value = number.replace(",", "").rstrip(".")
-        digits = sum(ch.isdigit() for ch in value)
-        if digits < 2 and not (currency or unit):
-            continue
-        pattern = rf"(?<![\d.]){re.escape(value)}(?!\d)"
-        if digits < 2:
-            pattern += rf"\s?{re.escape(unit.strip())}" if unit else ""
-            found = bool(unit) and re.search(pattern, plain, re.I) is not None
-        else:
-            found = re.search(pattern, plain) is not None
-        figure = match.group(0).strip()
-        if not found and figure not in out:
-            out.append(figure)
-    return out
+    return check_answer(answer, context).unsupported
 
 
 def used_citations(text: str, context: Sequence[Citation]) -> list[Citation]:
@@ -354,7 +331,9 @@ class Answerer:
             prompt_tokens = tokens.usage.prompt_tokens
             completion_tokens = tokens.usage.completion_tokens
         end = time.perf_counter()
-        text = "".join(parts).strip()
+        # Calculations done, each figure checked against what the model read.
+        checked = check_answer("".join(parts).strip(), p.packed.text, question=p.question)
+        text = checked.text
         decode_s = end - first if first is not None else 0.0
         result = AnswerResult(
             answer_id=p.answer_id,
@@ -364,7 +343,8 @@ class Answerer:
             citations=used_citations(text, p.packed.citations),
             context=p.packed.citations,
             no_answer=is_no_answer(text),
-            unsupported_numbers=unsupported_numbers(text, p.packed.text),
+            unsupported_numbers=checked.unsupported,
+            figures=checked.figures,
             conversation_id=p.conversation_id,
             timings=p.timings
             | {
