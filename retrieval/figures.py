@@ -347,7 +347,7 @@ class FigureCheck:
     ``value`` is the amount (a bare "21,213" from a table in millions: 21213e6);
     ``source`` the passage number the figure was found in; ``row`` and ``column`` the
     table cell's labels; ``start``/``end`` its place in the answer (code points). A
-    computed figure carries its ``working`` and its ``operands``.
+    computed figure carries its ``working`` and its ``operands`` (placed in the working).
     """
 
     text: str
@@ -482,6 +482,7 @@ def _computed(
     """The check of a computed figure: each operand (constants aside) checked as a figure."""
     operands = []
     scales = set()
+    at = 0  # operands are placed in the working, where a reader sees them
     for o in calc.operands:
         if o.constant:
             continue
@@ -491,11 +492,13 @@ def _computed(
         checked = check_figure(stated[0], figures, around)
         if stated[0].number:
             scales.add(round(abs(checked.value) / stated[0].number, 6))
+        place = max(calc.working.find(o.text, at), 0)
+        at = place + len(o.text)
         operands.append(
             FigureCheck(
                 o.text,
-                o.start,
-                o.end,
+                place,
+                at,
                 checked.value,
                 checked.status,
                 checked.source,

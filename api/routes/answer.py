@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -58,6 +58,47 @@ class CitationOut(BaseModel):
     score: float
 
 
+class FigureOut(BaseModel):
+    """One figure of the answer, checked against the passages the model was given."""
+
+    text: str = Field(description="The figure as the answer states it.")
+    start: int = Field(
+        description="Where it starts in `answer` (an operand's: in its figure's `working`), "
+        "in code points."
+    )
+    end: int
+    value: float = Field(
+        description="The amount it states: a bare `21,213` from a table in millions is "
+        "21213000000; a percentage is its number."
+    )
+    status: Literal[
+        "verified",
+        "wrong_period",
+        "wrong_label",
+        "unit_mismatch",
+        "not_found",
+        "computed",
+        "unsupported_operand",
+        "uncomputable",
+    ] = Field(
+        description="`verified`: in a passage, to the precision stated, in a table row and "
+        "period column matching the words around it; `wrong_period` / `wrong_label`: only in "
+        "another period's column / another row; `unit_mismatch`: the same digits in other "
+        "units; `not_found`: in no passage; `computed`: deepwell computed it from figures of "
+        "the passages (see `working`); `unsupported_operand`: computed from a number that is "
+        "in no passage; `uncomputable`: an expression deepwell could not compute."
+    )
+    source: int | None = Field(description="The passage `[n]` it was found in.")
+    row: str | None = Field(description="The table row label it was found under.")
+    column: str | None = Field(description="The table column (often a period) it was found in.")
+    working: str | None = Field(
+        None, description="A computed figure's working: `(21,213 − 19,604) / 19,604 × 100 = 8.2%`."
+    )
+    operands: list[FigureOut] = Field(
+        default_factory=list, description="A computed figure's operands, each checked."
+    )
+
+
 class AnswerOut(BaseModel):
     """An answer with the citations it uses and the context it was given."""
 
@@ -70,6 +111,11 @@ class AnswerOut(BaseModel):
     no_answer: bool
     unsupported_numbers: list[str] = Field(
         description="Figures of the answer found nowhere in the context: a reason for doubt."
+    )
+    figures: list[FigureOut] = Field(
+        description="Each figure of the answer checked against the passages; derived figures "
+        "are computed by deepwell with the working shown. When the first (key) figure is not "
+        "verified, the answer ends with a note saying so."
     )
     conversation_id: str | None
     timings: dict[str, float | None]

@@ -37,6 +37,13 @@ def test_a_growth_rate_is_computed_from_cited_values_with_the_working() -> None:
         ("19,604", "verified", "Services", "Three Months Ended June 25, 2022"),
         ("19,604", "verified", "Services", "Three Months Ended June 25, 2022"),
     ]
+    # Each operand's place is in the working, where the reader sees it.
+    assert [growth.working[o.start : o.end] for o in growth.operands] == [
+        "21,213",
+        "19,604",
+        "19,604",
+    ]
+    assert [o.start for o in growth.operands] == [1, 10, 20]
     assert result.note is None
 
 
