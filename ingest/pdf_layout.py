@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ingest.pdf_grids import continue_grid, grid_tables
+from ingest.pdf_rules import Rule, page_rules
 from ingest.pdf_tables import Line, Table, Word, build_table, cells, find_tables
 
 #: One character: (text, x0, y0, x1, y1) in reading coordinates (y grows downwards).
@@ -187,13 +189,15 @@ def xy_cut(items: Sequence[_Item], size: float) -> list[list[_Item]]:
 # --- blocks ---------------------------------------------------------------------------------
 
 
-def layout_page(words: Sequence[Word]) -> list[Block]:
-    """One page's words as blocks in reading order: tables, headings, list items, prose."""
+def layout_page(words: Sequence[Word], rules: Sequence[Rule] = ()) -> list[Block]:
+    """One page's words (and ruling lines) as blocks in reading order: tables, headings,
+    list items, prose. Grids drawn with rules are found first, then tables from text."""
     if not words:
         return []
     size = statistics.median(w.size for w in words)
+    grids, words = grid_tables(words, rules)
+    items = [_Item(*t.box, table=t) for t in grids]
     lines = group_lines(words)
-    items: list[_Item] = []
     taken = [False] * len(lines)
     for span in find_tables(lines):
         table = build_table(lines[span.start : span.end], span.body - span.start)
@@ -376,6 +380,12 @@ def page_chars(textpage: Any, width: float, height: float) -> tuple[list[Char], 
     Boxes are PDFium's loose character boxes (font ascent to descent, advance width),
     which line up along a baseline whatever the glyph.
     """
+    chars, turn = _turned_chars(textpage, width, height)
+    return chars, *((height, width) if turn in (90, 270) else (width, height))
+
+
+def _turned_chars(textpage: Any, width: float, height: float) -> tuple[list[Char], int]:
+    """:func:`page_chars`' characters, and the turn that puts them in reading order."""
     import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]  # ships no type information
 
     n = textpage.count_chars()
@@ -394,7 +404,7 @@ def page_chars(textpage: Any, width: float, height: float) -> tuple[list[Char], 
             boxes.append((rect.left, rect.bottom, rect.right, rect.top))
     turn = _direction(text, boxes)
     chars = [(ch, *_turn(box, turn, width, height)) for ch, box in zip(text, boxes, strict=True)]
-    return chars, *((height, width) if turn in (90, 270) else (width, height))
+    return chars, turn
 
 
 def _direction(text: str, boxes: Sequence[tuple[float, float, float, float]]) -> int:
@@ -454,11 +464,13 @@ def page_blocks(page: Any) -> tuple[list[Block], float, float]:
     width, height = page.get_size()
     textpage = page.get_textpage()
     try:
-        chars, w, h = page_chars(textpage, width, height)
+        chars, turn = _turned_chars(textpage, width, height)
         words = words_from_chars(chars, bold=_bold(textpage))
     finally:
         textpage.close()
-    return layout_page(words), w, h
+    rules = page_rules(page, lambda box: _turn(box, turn, width, height)) if words else []
+    w, h = (height, width) if turn in (90, 270) else (width, height)
+    return layout_page(words, rules), w, h
 
 
 #: OCRs one PDFium page (the page, its 1-based number): its words, displayed width and
@@ -520,9 +532,12 @@ def partition_pdf_layout(
 
 def _continued(block: Block, previous: Table) -> Block:
     table = block.table
-    if table is None or any(table.header) or len(table.header) != len(previous.header):
+    if table is not None and table.edges and previous.edges:
+        table = continue_grid(table, previous)
+    elif table is None or any(table.header) or len(table.header) != len(previous.header):
         return block
-    table = Table(table.lines, previous.header, table.rows, previous.caption)
+    else:
+        table = Table(table.lines, previous.header, table.rows, previous.caption)
     return Block("Table", table.text(), block.box, table.html(), table)
 
 

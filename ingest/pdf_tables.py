@@ -83,6 +83,9 @@ class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     caption: tuple[str, ...] = field(default=())  # unit lines above the columns
+    #: x of the column boundaries of a table drawn with rules (frame included); empty
+    #: for a table found from text alone
+    edges: tuple[float, ...] = field(default=())
 
     @property
     def box(self) -> tuple[float, float, float, float]:
