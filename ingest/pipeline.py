@@ -50,7 +50,7 @@ from retrieval.index.filters import Filter
 log = get_logger(__name__)
 
 #: Bump when a code change alters what gets indexed (parsing, chunking, cleaning, payload).
-PIPELINE_VERSION = "2"  # 2: the file name joins the embedded head line
+PIPELINE_VERSION = "3"  # 2: the file name joins the embedded head line; 3: docmeta in payloads
 _POINT_NAMESPACE = uuid.UUID("0b7d2c55-9f11-5e2a-8c0e-5a4d7f1e2b90")
 
 NO_ACL = (
@@ -368,6 +368,8 @@ class Ingestor:
             )
             for i, c in enumerate(cleaned.chunks)
         ]
+        if points and prepared.docmeta:  # one chunk per document marks it for the catalog
+            points[0].payload["docmeta"] = prepared.docmeta | {"head": 1}
         new_ids = {p.id for p in points}
         stale = {
             h.id
@@ -402,6 +404,7 @@ class Ingestor:
             timings={k: round(v, 4) for k, v in timings.items()},
             quality=prepared.quality,
             warnings=list(prepared.warnings),
+            docmeta=prepared.docmeta,
         )
         if row is not None and row.content_sha256 != doc.content_sha256:
             self._stale_dependents(doc.doc_id)
@@ -449,6 +452,8 @@ class Ingestor:
             payload["text_as_html"] = c.text_as_html
         if c.near_duplicate_of:
             payload["near_duplicate_of"] = c.near_duplicate_of
+        if prepared.docmeta:  # issuer, type, period (ingest.docmeta): search steers by them
+            payload["docmeta"] = prepared.docmeta
         return payload
 
     # --- bookkeeping -------------------------------------------------------------------

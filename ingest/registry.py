@@ -10,10 +10,21 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Enum, Integer, String, Text, delete, select
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Engine,
+    Enum,
+    Integer,
+    String,
+    Text,
+    delete,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -64,6 +75,13 @@ class DocumentRow(Base):
     #: What the user should know about how the document was read (type mismatch, pages
     #: without text, a suspect extraction and whether another parser re-read it).
     warnings: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    #: Who issued the document, its type and period (ingest.docmeta; revision 0005), and all
+    #: the metadata read (``docmeta``: DocMeta.as_payload); None where nothing was read.
+    issuer: Mapped[str | None] = mapped_column(Text, default=None)
+    doc_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    period: Mapped[str | None] = mapped_column(String(128), default=None)
+    period_end: Mapped[date | None] = mapped_column(Date, default=None)
+    docmeta: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
@@ -91,6 +109,18 @@ class DuplicateRow(Base):
     doc_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     dedup_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner_doc_id: Mapped[str] = mapped_column(String(36), index=True)
+
+
+def metadata_columns(docmeta: dict[str, Any] | None) -> dict[str, Any]:
+    """The registry columns a document's metadata (``DocMeta.as_payload``) fills."""
+    meta = docmeta or {}
+    end = meta.get("period_end")
+    return {
+        "issuer": meta.get("issuer"),
+        "doc_type": meta.get("doc_type"),
+        "period": meta.get("period"),
+        "period_end": date.fromisoformat(end) if isinstance(end, str) else None,
+    }
 
 
 class Registry:
@@ -136,7 +166,13 @@ class Registry:
     def commit_indexed(
         self, doc_id: str, *, owned: Iterable[str], duplicates: dict[str, str], **fields: Any
     ) -> None:
-        """Mark ``doc_id`` indexed with ``fields`` and its de-duplication records, atomically."""
+        """Mark ``doc_id`` indexed with ``fields`` and its de-duplication records, atomically.
+
+        A ``docmeta`` field (``DocMeta.as_payload``) also fills ``issuer``, ``doc_type``,
+        ``period`` and ``period_end``.
+        """
+        if "docmeta" in fields:
+            fields |= metadata_columns(fields["docmeta"])
         with self.session() as s, s.begin():
             row = s.get(DocumentRow, doc_id)
             if row is None:

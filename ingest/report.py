@@ -35,6 +35,12 @@ class CorpusReport:
     by_tenant: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
     by_type: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
     by_source: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
+    #: Indexed documents by the issuer and document type ingest read (ingest.docmeta);
+    #: "unknown" where none was read.
+    by_issuer: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
+    by_doc_type: dict[str, Group] = field(default_factory=lambda: defaultdict(Group))
+    #: Every indexed document's metadata: (source_uri, issuer, doc_type, period).
+    metadata: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     #: Parse quality over the indexed documents that recorded it (ingest.quality).
     tables: int = 0
@@ -71,6 +77,12 @@ class CorpusReport:
             "by_tenant": groups(self.by_tenant),
             "by_type": groups(self.by_type),
             "by_source": groups(self.by_source),
+            "by_issuer": groups(self.by_issuer),
+            "by_doc_type": groups(self.by_doc_type),
+            "document_metadata": [
+                {"source_uri": u, "issuer": i, "doc_type": t, "period": p}
+                for u, i, t, p in self.metadata
+            ],
             "failures": [{"source_uri": u, "error": e} for u, e in self.failures],
             "parse_quality": {
                 "tables": self.tables,
@@ -118,7 +130,13 @@ def build_report(
         report.tokens += tokens
         report.dropped.update(row.dropped or {})
         _add_quality(report, row)
-        for g in groups:
+        if row.issuer or row.doc_type or row.period:
+            report.metadata.append((row.source_uri, row.issuer, row.doc_type, row.period))
+        described = (
+            report.by_issuer[row.issuer or "unknown"],
+            report.by_doc_type[row.doc_type or "unknown"],
+        )
+        for g in (*groups, *described):
             g.documents += 1
             g.pages += row.pages
             g.chunks += len(row.chunk_ids)

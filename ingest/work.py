@@ -24,8 +24,9 @@ from core import configure_logging
 from core.errors import IngestError
 from ingest.chunking import ChunkDraft, ChunkLimits, chunk_elements
 from ingest.cleaning import CleaningOptions, strip_page_furniture
+from ingest.docmeta import FIRST_PAGES, MAX_BODY_CHARS, extract_docmeta
 from ingest.filetypes import InputLimits, check_chunks
-from ingest.parsing import PdfParser, Strategy, parse
+from ingest.parsing import ParsedDocument, PdfParser, Strategy, parse
 from ingest.parsing import warm_up as warm_up_parser
 
 
@@ -60,6 +61,7 @@ class PreparedDocument:
     removed: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     quality: dict[str, Any] | None = None  # ingest.quality.ParseQuality.as_dict()
+    docmeta: dict[str, Any] | None = None  # ingest.docmeta.DocMeta.as_payload(); None: nothing
     parse_s: float = 0.0
     chunk_s: float = 0.0
 
@@ -131,6 +133,7 @@ def _prepare(job: ParseJob) -> PreparedDocument:
         pdf_parser=job.pdf_parser,
     )
     started = time.perf_counter()
+    docmeta = document_metadata(parsed, source)
     stripped, removed = strip_page_furniture(parsed, job.cleaning)
     limits, count = job.limits, None
     if job.tokenizer_file is not None:
@@ -150,9 +153,57 @@ def _prepare(job: ParseJob) -> PreparedDocument:
         removed=removed,
         warnings=list(parsed.warnings),
         quality=parsed.quality.as_dict() if parsed.quality else None,
+        docmeta=docmeta,
         parse_s=parsed.parse_seconds,
         chunk_s=time.perf_counter() - started,
     )
+
+
+#: Without page numbers (DOCX, HTML, text), this much text stands for the first pages.
+FIRST_PAGES_CHARS = 15_000
+
+
+def document_metadata(parsed: ParsedDocument, source: Path | bytes) -> dict[str, Any] | None:
+    """The document's issuer, type and period (:func:`ingest.docmeta.extract_docmeta`) as
+    stored in its chunks' payloads; None when none of them could be read.
+
+    Read from the parsed text (before page furniture is stripped: a cover page is often
+    all furniture), the parser's title, the PDF's own metadata and the file name.
+    """
+    first: list[str] = []
+    body: list[str] = []
+    size = first_size = 0
+    for el in parsed.elements:
+        if size >= MAX_BODY_CHARS:
+            break
+        body.append(el.text)
+        size += len(el.text) + 1
+        on_first = el.page_number is not None and el.page_number <= FIRST_PAGES
+        if on_first or (el.page_number is None and first_size < FIRST_PAGES_CHARS):
+            first.append(el.text)
+            first_size += len(el.text) + 1
+    meta = extract_docmeta(
+        filename=parsed.filename,
+        first_pages="\n".join(first),
+        body="\n".join(body),
+        title=parsed.title,
+        file_metadata=_pdf_info(source) if parsed.file_type == "pdf" else None,
+    )
+    return None if meta.is_empty() else meta.as_payload()
+
+
+def _pdf_info(source: Path | bytes) -> dict[str, str]:
+    """A PDF's info dictionary (Title, Subject, Keywords, Author, …); empty if unreadable."""
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]  # ships no type information
+
+    try:
+        pdf = pdfium.PdfDocument(source)
+    except pdfium.PdfiumError:
+        return {}
+    try:
+        return {k: str(v) for k, v in pdf.get_metadata_dict(skip_empty=True).items()}
+    finally:
+        pdf.close()
 
 
 def release_memory() -> None:

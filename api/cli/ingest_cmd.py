@@ -196,7 +196,9 @@ def list_documents(
         rows = services.registry.documents(
             tenant=tenant, states=[DocState(state)] if state else None, limit=limit
         )
-    table = Table("doc_id", "state", "type", "pages", "chunks", "version", "source")
+    table = Table(
+        "doc_id", "state", "type", "pages", "chunks", "version", "issuer", "period", "source"
+    )
     for r in rows:
         style = "red" if r.state == DocState.failed else ""
         table.add_row(
@@ -206,6 +208,8 @@ def list_documents(
             str(r.pages),
             str(len(r.chunk_ids)),
             str(r.version),
+            " ".join(filter(None, [r.issuer, r.doc_type])),
+            r.period or "",
             r.source_uri,
         )
     console.print(table)
@@ -293,12 +297,17 @@ def corpus_report(
         head.add_row(f"parse: {label}", f"{data['parse_quality'][key]:,}")
     head.add_row("parse: suspect documents", f"{len(report.suspect):,}")
     console.print(head)
-    for title in ("by_tenant", "by_type", "by_source"):
+    for title in ("by_tenant", "by_type", "by_source", "by_issuer", "by_doc_type"):
         table = Table(title.replace("_", " "), "documents", "failed", "pages", "chunks", "tokens")
         for name, g in data[title].items():
             table.add_row(
                 name, *(f"{g[k]:,}" for k in ("documents", "failed", "pages", "chunks", "tokens"))
             )
+        console.print(table)
+    if report.metadata:
+        table = Table("source", "issuer", "type", "period", title="document metadata")
+        for uri, issuer, doc_type, period in report.metadata:
+            table.add_row(uri, issuer or "", doc_type or "", period or "")
         console.print(table)
     for uri, error in report.failures:
         console.print(f"[red]failed[/red] {uri}: {error}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import unicodedata
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -69,6 +70,21 @@ class DocumentOut(BaseModel):
         description="What to know about how the document was read: a suspect extraction "
         "and which parser re-read it, pages without text, a mislabelled file type.",
     )
+    issuer: str | None = Field(
+        default=None, description="The organisation that issued it (or its first party)."
+    )
+    doc_type: str | None = Field(
+        default=None, description="10-K, 10-Q, annual report, contract, protocol, … as stated."
+    )
+    period: str | None = Field(
+        default=None, description="The period it covers in words, e.g. 'Q3 FY2023 (ended …)'."
+    )
+    period_end: date | None = Field(default=None, description="The day its period ends.")
+    docmeta: dict[str, Any] | None = Field(
+        default=None,
+        description="All document metadata read at ingest (parties, tickers, fiscal year and "
+        "quarter, the period keys search steers by); null until parsed or when none was read.",
+    )
 
 
 class DocumentList(BaseModel):
@@ -118,6 +134,11 @@ def _out(row: DocumentRow) -> DocumentOut:
         indexed_at=row.indexed_at,
         quality=dict(row.quality) if row.quality else None,
         warnings=list(row.warnings or []),
+        issuer=row.issuer,
+        doc_type=row.doc_type,
+        period=row.period,
+        period_end=row.period_end,
+        docmeta=dict(row.docmeta) if row.docmeta else None,
     )
 
 
