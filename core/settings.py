@@ -163,7 +163,12 @@ class LLMSettings(BaseModel):
 class IngestSettings(BaseModel):
     """Parsing, chunking and cleaning."""
 
-    strategy: Literal["auto", "fast", "hi_res", "ocr_only"] = "fast"
+    strategy: Literal["auto", "fast", "hi_res", "ocr_only"] = Field(
+        "auto",
+        description="auto: read PDFs' text layers and OCR (Tesseract) the pages without one, "
+        "and images; fast: never OCR (scans are refused); ocr_only: OCR every PDF page; "
+        "hi_res: unstructured's layout model (absent offline).",
+    )
     pdf_parser: Literal["unstructured", "pdfium"] = Field(
         "pdfium",
         description="Parser for PDFs with a text layer: deepwell's PDFium layout parser (reading "

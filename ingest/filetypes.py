@@ -37,7 +37,8 @@ SUPPORTED_TYPES = frozenset(
 )
 #: Formats decoded to UTF-8 by deepwell before partitioning (see ``decode_text``).
 TEXT_TYPES = frozenset({"csv", "tsv", "html", "md", "txt"})
-_IMAGE_TYPES = frozenset({"bmp", "heic", "jpg", "png", "tiff", "webp"})
+#: Images, read by OCR (ingest.ocr); a multi-frame TIFF is one page a frame.
+IMAGE_TYPES = frozenset({"bmp", "heic", "jpg", "png", "tiff", "webp"})
 #: Signatures a binary container must start with; names that lie are caught here.
 _SIGNATURES = {
     "pdf": (b"%PDF-",),
@@ -72,13 +73,10 @@ def check_supported(name: str, file_type: str, data: bytes, declared: str | None
     """Refuse unsupported types and containers whose bytes are not what they claim."""
     if file_type == "zip" and declared in ("docx", "pptx", "xlsx"):
         raise IngestError(f"{name}: corrupt or truncated {declared} (no {declared} parts inside)")
-    if file_type in _IMAGE_TYPES:
-        raise IngestError(f"{name}: {file_type} image needs OCR, which is not supported here")
-    if file_type not in SUPPORTED_TYPES:
+    if file_type not in SUPPORTED_TYPES | IMAGE_TYPES:
         what = "unrecognised binary content" if file_type == "unk" else f"file type {file_type!r}"
-        raise IngestError(
-            f"{name}: {what} is not supported (supported: {', '.join(sorted(SUPPORTED_TYPES))})"
-        )
+        supported = ", ".join(sorted(SUPPORTED_TYPES | IMAGE_TYPES))
+        raise IngestError(f"{name}: {what} is not supported (supported: {supported})")
     if file_type in _SIGNATURES and not data[:1024].lstrip().startswith(_SIGNATURES[file_type]):
         if file_type == "pdf" and b"%PDF-" in data[:1024]:
             return  # junk before the header is tolerated by PDF readers

@@ -30,7 +30,9 @@ from typing import Any, Literal
 
 from core.errors import ConfigError, IngestError
 from core.logging import get_logger
+from ingest import ocr
 from ingest.filetypes import (
+    IMAGE_TYPES,
     OOXML_TYPES,
     TEXT_TYPES,
     InputLimits,
@@ -92,6 +94,7 @@ class ParsedDocument:
     encoding: str | None = None  # source encoding of text formats
     strategy: str | None = None  # strategy used for PDFs
     pages_without_text: list[int] = field(default_factory=list)
+    ocr_pages: list[int] = field(default_factory=list)  # pages (1-based) read by OCR
     warnings: list[str] = field(default_factory=list)
     parse_seconds: float = 0.0
     quality: ParseQuality | None = None  # signals of a bad extraction (ingest.quality)
@@ -174,16 +177,18 @@ def warm_up() -> None:
 
 
 def ocr_available() -> bool:
-    """True when Tesseract and unstructured's binding to it are installed."""
-    return (
-        bool(shutil.which("tesseract"))
-        and importlib.util.find_spec("unstructured_pytesseract") is not None
-    )
+    """True when Tesseract and its English pack are installed (see :mod:`ingest.ocr`)."""
+    return ocr.available()
+
+
+def _unstructured_ocr_available() -> bool:
+    """True when unstructured's own OCR path (``hi_res``) can call Tesseract."""
+    return ocr_available() and importlib.util.find_spec("unstructured_pytesseract") is not None
 
 
 def hi_res_available() -> bool:
     """True when ``hi_res`` can run offline: OCR, poppler and a cached layout model."""
-    if not (ocr_available() and shutil.which("pdftoppm")):
+    if not (_unstructured_ocr_available() and shutil.which("pdftoppm")):
         return False
     from huggingface_hub import try_to_load_from_cache
 
@@ -203,7 +208,7 @@ def check_strategy(strategy: Strategy) -> None:
             "Tesseract and poppler; none can be downloaded here. Use 'fast' or 'auto'."
         )
     if strategy == "ocr_only" and not ocr_available():
-        raise ConfigError("ingest.strategy 'ocr_only' needs Tesseract (Debian tesseract-ocr)")
+        raise ConfigError(f"ingest.strategy 'ocr_only' needs OCR: {ocr.missing()}")
 
 
 # --- parse ---------------------------------------------------------------------------------
@@ -214,7 +219,7 @@ def parse(
     *,
     filename: str | None = None,
     content_type: str | None = None,
-    strategy: Strategy = "fast",
+    strategy: Strategy = "auto",
     languages: Sequence[str] = ("eng",),
     password: str | None = None,
     max_bytes: int | None = None,
@@ -227,8 +232,10 @@ def parse(
         source: a file path, or the document's bytes.
         filename: the document's name (required for bytes; defaults to the path's name).
         content_type: MIME type claimed by the sender; checked against the content.
-        strategy: PDF strategy. ``fast``/``auto`` read the text layer; ``hi_res`` and
-            ``ocr_only`` need models and OCR that are usually absent (see ``check_strategy``).
+        strategy: ``auto`` reads PDFs' text layers and OCRs the pages without one, and
+            images; ``fast`` never OCRs (a scan is refused); ``ocr_only`` OCRs every PDF
+            page; ``hi_res`` needs a layout model that is usually absent
+            (see ``check_strategy``).
         languages: Tesseract language codes (OCR) and element language metadata.
         password: opens an encrypted PDF.
         max_bytes: refuse larger files.
@@ -272,14 +279,21 @@ def parse(
         del text
         if encoding not in ("utf-8", "ascii"):
             notes.append(f"decoded from {encoding}")
-    pdf = pdf_preflight(name, data, password) if file_type == "pdf" else None
-    if pdf is not None:
-        kwargs["strategy"] = _resolve_pdf_strategy(name, strategy, pdf, pdf_parser)
-        kwargs["password"] = password
+    pdf = _plan_pages(
+        name,
+        data,
+        file_type,
+        strategy=strategy,
+        pdf_parser=pdf_parser,
+        password=password,
+        kwargs=kwargs,
+    )
     elements = _elements(name, data, detected, file_type, limits, **kwargs)
     page_count = pdf.page_count if pdf else _max_page(elements)
-    ocr_pages = (page_count or 0) if kwargs["strategy"] == "ocr_only" else 0
-    quality = assess(elements, page_count=page_count, pages_ocr=ocr_pages)
+    ocr_pages = kwargs.get("ocr_pages") or []
+    if file_type in IMAGE_TYPES:
+        ocr_pages = list(range(1, (page_count or 1) + 1))
+    quality = assess(elements, page_count=page_count, ocr_pages=ocr_pages)
     if quality.suspect:
         kwargs, elements, quality, note = _reread_if_better(
             name,
@@ -294,7 +308,7 @@ def parse(
         notes.append(note)
         log.warning("ingest.parse_suspect", filename=name, reasons=quality.reasons, note=note)
     if pdf is not None:
-        notes += _pdf_notes(pdf, elements)
+        notes += _pdf_notes(pdf, elements, ocr_pages)
 
     doc = ParsedDocument(
         filename=name,
@@ -309,6 +323,7 @@ def parse(
         encoding=encoding,
         strategy=kwargs["strategy"] if pdf else None,
         pages_without_text=pdf.pages_without_text if pdf else [],
+        ocr_pages=list(ocr_pages),
         warnings=notes,
         parse_seconds=time.perf_counter() - started,
         quality=quality,
@@ -365,7 +380,9 @@ def _reread_if_better(
     """
     first = kwargs["strategy"]
     why = "; ".join(quality.reasons)
-    other = _OTHER_PDF_READER.get(first) if file_type == "pdf" else None
+    # unstructured's fast path cannot OCR: a document with OCRed pages keeps its reading.
+    rereadable = file_type == "pdf" and not kwargs.get("ocr_pages")
+    other = _OTHER_PDF_READER.get(first) if rereadable else None
     if other is None:
         return kwargs, elements, quality, f"parse quality suspect: {why}"
     first_name, other_name = _READER_NAMES[first], _READER_NAMES[other]
@@ -375,7 +392,7 @@ def _reread_if_better(
     except IngestError as exc:
         log.info("ingest.reread_failed", filename=name, parser=other_name, error=str(exc))
         return kwargs, elements, quality, f"parse quality suspect: {why} ({other_name} failed)"
-    quality2 = assess(elements2, page_count=quality.pages, pages_ocr=quality.pages_ocr)
+    quality2 = assess(elements2, page_count=quality.pages, ocr_pages=quality.ocr_pages)
     if quality2.badness() < quality.badness():
         note = f"re-read with {other_name}: {why} with {first_name}"
         if quality2.suspect:
@@ -410,48 +427,115 @@ def _read_source(
     return data, name
 
 
-def _pdf_notes(pdf: PdfFacts, elements: list[ParsedElement]) -> list[str]:
-    """Pages PDFium sees text on but pdfminer gave nothing for are a loss worth saying."""
+def _pdf_notes(pdf: PdfFacts, elements: list[ParsedElement], ocr_pages: Sequence[int]) -> list[str]:
+    """Pages without text that were not OCRed, and pages with a text layer that gave
+    nothing, are a loss worth saying."""
     notes = []
-    if pdf.pages_without_text:
-        notes.append(f"{len(pdf.pages_without_text)} page(s) have no text layer (not OCRed)")
+    skipped = [p for p in pdf.pages_without_text if p not in ocr_pages]
+    if skipped:
+        why = ocr.missing() or "OCR is off (ingest.strategy 'fast')"
+        notes.append(f"{len(skipped)} page(s) have no text layer (not OCRed: {why})")
     seen = {e.page_number for e in elements}
     lost = [
-        p for p in range(1, pdf.page_count + 1) if p not in seen and p not in pdf.pages_without_text
+        p
+        for p in range(1, pdf.page_count + 1)
+        if p not in seen and p not in pdf.pages_without_text and p not in ocr_pages
     ]
     if lost:
         notes.append(f"text layer of page(s) {lost[:10]} produced no elements")
     return notes
 
 
+def _plan_pages(
+    name: str,
+    data: bytes,
+    file_type: str,
+    *,
+    strategy: Strategy,
+    pdf_parser: PdfParser,
+    password: str | None,
+    kwargs: dict[str, Any],
+) -> PdfFacts | None:
+    """For a PDF: check it, choose its reader and the pages to OCR (into ``kwargs``) and
+    return its facts. For an image: check OCR can read it. Else nothing."""
+    languages = kwargs["languages"]
+    if file_type in IMAGE_TYPES:
+        _check_image_ocr(name, file_type, strategy, languages)
+    if file_type != "pdf":
+        return None
+    pdf = pdf_preflight(name, data, password)
+    kwargs["strategy"] = _resolve_pdf_strategy(name, strategy, pdf, pdf_parser, languages)
+    kwargs["password"] = password
+    kwargs["ocr_pages"] = _pages_to_ocr(kwargs["strategy"], strategy, pdf, languages)
+    return pdf
+
+
 def _resolve_pdf_strategy(
-    name: str, strategy: Strategy, pdf: PdfFacts, pdf_parser: PdfParser = "pdfium"
+    name: str,
+    strategy: Strategy,
+    pdf: PdfFacts,
+    pdf_parser: PdfParser = "pdfium",
+    languages: Sequence[str] = ("eng",),
 ) -> str:
-    """The strategy that will read this PDF; ``pdfium`` where the layout parser reads the
-    text layer in place of unstructured's ``fast``."""
+    """The strategy that will read this PDF: ``pdfium`` where the layout parser reads the
+    text layer (OCRing the pages without one), ``fast`` for unstructured's, ``ocr_only``
+    where every page is OCRed (through the layout parser too)."""
     if pdf.page_count == 0:
         raise IngestError(f"{name}: PDF has no pages")
     has_text = len(pdf.pages_without_text) < pdf.page_count
-    if strategy == "hi_res" and not hi_res_available():
-        raise IngestError(
-            f"{name}: strategy 'hi_res' needs a layout model that cannot be "
-            "downloaded here; use 'fast' or 'auto'"
-        )
-    if strategy == "ocr_only" or (strategy == "auto" and not has_text):
-        if not ocr_available():
-            why = "no text layer (scanned?); " if not has_text else ""
-            raise IngestError(f"{name}: {why}OCR (Tesseract) is not installed")
-        return "ocr_only"
-    if not has_text and strategy != "hi_res":
-        raise IngestError(f"{name}: PDF has no text layer (scanned?); OCR is not installed")
     if strategy == "hi_res":
+        if not hi_res_available():
+            raise IngestError(
+                f"{name}: strategy 'hi_res' needs a layout model that cannot be "
+                "downloaded here; use 'fast' or 'auto'"
+            )
         return strategy
+    if strategy == "ocr_only" or (strategy == "auto" and not has_text):
+        why = ocr.missing(languages)
+        if why is not None:
+            scanned = "PDF has no text layer (scanned?) and " if not has_text else ""
+            raise IngestError(f"{name}: {scanned}{why}")
+        return "ocr_only" if strategy == "ocr_only" else "pdfium"
+    if not has_text:
+        raise IngestError(
+            f"{name}: PDF has no text layer (scanned?) and OCR is off "
+            "(ingest.strategy 'fast'; 'auto' OCRs such pages)"
+        )
     return "pdfium" if pdf_parser == "pdfium" else "fast"
 
 
+def _pages_to_ocr(
+    resolved: str, strategy: Strategy, pdf: PdfFacts, languages: Sequence[str]
+) -> list[int]:
+    """The pages the layout parser OCRs: all under ``ocr_only``; under ``auto``, those
+    without a text layer, when OCR is installed (else they are reported, not read)."""
+    if resolved == "ocr_only":
+        return list(range(1, pdf.page_count + 1))
+    if resolved == "pdfium" and strategy == "auto" and ocr.available(languages):
+        return list(pdf.pages_without_text)
+    return []
+
+
+def _check_image_ocr(
+    name: str, file_type: str, strategy: Strategy, languages: Sequence[str]
+) -> None:
+    if strategy == "fast":
+        raise IngestError(
+            f"{name}: {file_type} image needs OCR, which is off "
+            "(ingest.strategy 'fast'; 'auto' reads images)"
+        )
+    why = ocr.missing(languages)
+    if why is not None:
+        raise IngestError(f"{name}: {file_type} image needs OCR: {why}")
+
+
 def _partition(name: str, data: bytes, detected: Any, **kwargs: Any) -> list[Any]:
-    if kwargs.get("strategy") == "pdfium":
-        return _partition_layout(name, data, kwargs.get("password"))
+    languages = kwargs.get("languages") or ["eng"]
+    if detected.value in IMAGE_TYPES:
+        return ocr.partition_image(data, filename=name, languages=languages)
+    ocr_pages = kwargs.pop("ocr_pages", None)
+    if kwargs.get("strategy") in ("pdfium", "ocr_only"):
+        return _partition_layout(name, data, kwargs.get("password"), ocr_pages, languages)
     from unstructured.partition.auto import partition
 
     try:
@@ -468,12 +552,34 @@ def _partition(name: str, data: bytes, detected: Any, **kwargs: Any) -> list[Any
     return list(elements)
 
 
-def _partition_layout(name: str, data: bytes, password: str | None) -> list[Any]:
-    """A PDF's elements from the PDFium layout parser; any failure names the parser."""
+def _partition_layout(
+    name: str,
+    data: bytes,
+    password: str | None,
+    ocr_pages: Sequence[int] | None = None,
+    languages: Sequence[str] = ("eng",),
+) -> list[Any]:
+    """A PDF's elements from the PDFium layout parser, ``ocr_pages`` read by OCR; any
+    failure names the parser (an OCR failure says which page)."""
     from ingest.pdf_layout import partition_pdf_layout
+    from ingest.pdf_tables import Word
+
+    def read(page: Any, number: int) -> tuple[list[Word], float, float]:
+        try:
+            return ocr.ocr_pdf_page(page, languages)
+        except IngestError as exc:
+            raise IngestError(f"{name}: page {number}: {exc}") from exc
 
     try:
-        return partition_pdf_layout(data, filename=name, password=password)
+        return partition_pdf_layout(
+            data,
+            filename=name,
+            password=password,
+            ocr=read if ocr_pages else None,
+            ocr_pages=ocr_pages,
+        )
+    except IngestError:
+        raise
     except Exception as exc:  # any parser failure becomes an IngestError that names it
         reason = str(exc).splitlines()[0][:300] if str(exc) else ""
         raise IngestError(

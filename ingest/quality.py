@@ -16,7 +16,7 @@ scripts a document might legitimately use.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
@@ -68,6 +68,7 @@ class ParseQuality:
     pages: int | None
     empty_pages: list[int] = field(default_factory=list)
     pages_ocr: int = 0
+    ocr_pages: list[int] = field(default_factory=list)  # which pages (1-based) were OCRed
     tables: int = 0
     reasons: list[str] = field(default_factory=list)
 
@@ -94,7 +95,7 @@ def assess(
     elements: Iterable[Element],
     *,
     page_count: int | None = None,
-    pages_ocr: int = 0,
+    ocr_pages: Sequence[int] = (),
 ) -> ParseQuality:
     """Measure the signals of a bad extraction over a document's parsed elements.
 
@@ -102,7 +103,7 @@ def assess(
         elements: the document's elements in reading order.
         page_count: pages of the file (PDF), None where the format has no pages; a page
             no element comes from is empty (no text layer, or the parser lost it).
-        pages_ocr: pages whose text came from OCR.
+        ocr_pages: the pages (1-based) whose text came from OCR.
 
     Returns:
         The counts, shares and reasons; ``reasons`` is empty when nothing is suspect.
@@ -129,7 +130,8 @@ def assess(
         odd_char_share=round(odd / chars, 4) if chars else 0.0,
         pages=page_count,
         empty_pages=empty,
-        pages_ocr=pages_ocr,
+        pages_ocr=len(ocr_pages),
+        ocr_pages=sorted(ocr_pages),
         tables=tables,
     )
     return _with_reasons(quality)

@@ -8,21 +8,18 @@ else the browser tests skip with the reason.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+from debian import apt_install
 
 if TYPE_CHECKING:  # imported in the fixtures, so a missing playwright skips instead of failing
     from playwright.sync_api import Page, Playwright, Route
 
 CHROMIUM = Path("/usr/bin/chromium")
-INSTALL_TIMEOUT_S = 600
 # Without these Chromium phones home at start (updates, sync, QUIC probes); here those
 # connections are refused and slow the start, so switch them all off.
 CHROMIUM_ARGS = [
@@ -37,46 +34,12 @@ CHROMIUM_ARGS = [
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
-def _apt_install() -> str | None:
-    """Install Debian's chromium; None on success, else why not."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "not running as root, so it cannot be installed here (apt-get install chromium)"
-    apt = shutil.which("apt-get")
-    if apt is None:
-        return "apt-get is not available to install it"
-    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-
-    def apt_get(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [apt, *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_TIMEOUT_S,
-            check=False,
-        )
-
-    install = ("install", "-y", "--no-install-recommends", "chromium")
-    try:
-        if apt_get(*install).returncode == 0:
-            return None
-        # The package lists may be stale or absent (a fresh image): refresh once, retry.
-        apt_get("update")
-        second = apt_get(*install)
-    except subprocess.TimeoutExpired:
-        return f"apt-get did not finish within {INSTALL_TIMEOUT_S} s"
-    if second.returncode == 0:
-        return None
-    tail = (second.stderr or second.stdout).strip().splitlines()[-1:]
-    return f"apt-get install chromium failed: {' '.join(tail) or second.returncode}"
-
-
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     """The system Chromium, installed with apt on first use where possible."""
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not CHROMIUM.exists():
-        reason = _apt_install()
+        reason = apt_install("chromium")
         if reason is not None or not CHROMIUM.exists():
             pytest.skip(f"browser tests need {CHROMIUM}: {reason or 'not found after install'}")
     return CHROMIUM

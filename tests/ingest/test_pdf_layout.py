@@ -308,4 +308,4 @@ def test_parse_routes_text_pdfs_to_the_layout_parser_by_default(tmp_path: Path) 
 def test_parse_with_the_layout_parser_still_refuses_a_pdf_without_text(tmp_path: Path) -> None:
     path = write_pages(tmp_path / "blank.pdf", [[]])
     with pytest.raises(IngestError, match="no text layer"):
-        parse(path, pdf_parser="pdfium")
+        parse(path, pdf_parser="pdfium", strategy="fast")

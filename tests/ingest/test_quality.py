@@ -119,8 +119,8 @@ def test_suspect_reading_is_replaced_by_the_better_parser(
     the document is re-read with unstructured and that reading is kept."""
     real = parsing._partition_layout
 
-    def gluing(name: str, data: bytes, password: str | None) -> list[Any]:
-        elements = real(name, data, password)
+    def gluing(name: str, data: bytes, password: str | None, *args: Any) -> list[Any]:
+        elements = real(name, data, password, *args)
         for element in elements:
             element.text = element.text.replace(" ", "")
         return elements
