@@ -592,7 +592,7 @@ function showTurnError(view, message) {
 function finishAnswer(view, answer, turn) {
   const cited = new Map();
   for (const c of [...(answer.context || []), ...(answer.citations || [])]) cited.set(c.n, c);
-  view.text.replaceChildren(...linkCitations(answer.answer || "", cited));
+  view.text.replaceChildren(...markFigures(answer.answer || "", answer.figures, cited));
   view.text.classList.toggle("no-answer", Boolean(answer.no_answer));
   view.text.setAttribute("aria-busy", "false");
 
@@ -613,6 +613,30 @@ function finishAnswer(view, answer, turn) {
   );
   view.sources.hidden = citations.length === 0;
   if (answer.answer_id) setUpFeedback(view, answer.answer_id, turn);
+}
+
+/** The answer with [n] linked and each figure the sources do not bear out marked (a title says why). */
+function markFigures(text, figures, cited) {
+  const doubts = {
+    wrong_period: "in the sources, but for another period",
+    wrong_label: "in the sources, but for something else",
+    unit_mismatch: "the sources give these digits in other units",
+    not_found: "not found in the sources",
+    unsupported_operand: "computed from a number not found in the sources",
+    uncomputable: "could not be computed",
+  };
+  const parts = [];
+  let last = 0;
+  for (const f of figures || []) {
+    const at = doubts[f.status] ? text.indexOf(f.text, last) : -1;
+    if (at < 0) continue;
+    const where = f.source ? ` [${f.source}]${f.row ? ` ${f.row}` : ""}${f.column ? `, ${f.column}` : ""}` : "";
+    parts.push(...linkCitations(text.slice(last, at), cited));
+    parts.push(el("mark", { class: "figure-unverified", title: `Unverified: ${doubts[f.status]}${where}`, text: f.text }));
+    last = at + f.text.length;
+  }
+  parts.push(...linkCitations(text.slice(last), cited));
+  return parts;
 }
 
 function linkCitations(text, cited) {

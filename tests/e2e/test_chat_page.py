@@ -433,3 +433,42 @@ def test_conversations_come_from_the_server_and_sign_out_leaves_nothing(
     expect(page.locator("#messages > li")).to_have_count(0)
     expect(page.locator("#empty-state")).to_be_visible()
     assert page.evaluate("localStorage.length") == 0
+
+
+def test_unverified_figures_are_marked_in_the_answer(page: Page, server: Server) -> None:
+    """A figure the sources do not bear out is marked, with a title saying why; a verified
+    one is not."""
+    from playwright.sync_api import Route, expect
+
+    answer = "iPhone net sales were $39,669 million [1]; Mac was $9,999 million [1]."
+    done = {
+        "answer_id": "f1",
+        "answer": answer,
+        "no_answer": False,
+        "citations": [],
+        "context": [],
+        "figures": [
+            {"text": "$39,669 million", "status": "verified", "source": 1},
+            {"text": "$9,999 million", "status": "not_found", "source": None},
+        ],
+    }
+
+    def reply(route: Route) -> None:
+        route.fulfill(
+            status=200,
+            content_type="text/event-stream",
+            body=f"event: token\ndata: {json.dumps({'text': answer})}\n\n"
+            f"event: done\ndata: {json.dumps(done)}\n\n",
+        )
+
+    page.route(re.compile(r"/v1/answer$"), reply)
+    _sign_in(page, server, server.key)
+    _wait_signed_in(page)
+    page.get_by_role("button", name="New conversation").click()
+    page.get_by_label("Your question").fill("What were iPhone and Mac net sales?")
+    page.get_by_role("button", name="Send").click()
+    marked = page.locator(".answer-text .figure-unverified")
+    expect(marked).to_have_count(1)
+    expect(marked).to_have_text("$9,999 million")
+    expect(marked).to_have_attribute("title", "Unverified: not found in the sources")
+    expect(page.locator(".answer-text").last).to_have_text(answer)
