@@ -2,17 +2,23 @@
 
 Retrieval goes through the searcher, which applies the caller's ACL and tenant
 filter itself; this module never sees a chunk the caller may not read. When
-nothing is found (or nothing fits), the LLM is not called and the answer is the
-fixed :data:`~retrieval.llm.prompts.NO_ANSWER` sentence.
+nothing is found, nothing fits, or nothing is relevant enough (no passage's dense
+similarity reaches ``llm.min_relevance``), the LLM is not called and the answer is
+the fixed :data:`~retrieval.llm.prompts.NO_ANSWER` sentence.
 
-Streaming yields events an API turns into server-sent events::
+Streaming yields events an API turns into server-sent events, the sources first,
+as soon as retrieval ends and before the model reads them::
 
+    {"type": "sources", "context": [Citation.to_dict(), ...], "generate": true, ...}
     {"type": "token", "text": "Net sales were"}
     ...
     {"type": "done", **AnswerResult.to_dict()}
 
 Rewriting, retrieval and packing run when :meth:`Answerer.answer` is called, so
 their errors surface before the first event; generation runs as events are read.
+A model that fails or runs past ``llm.timeout_s`` before its first token raises
+(the error says what took long); once tokens have been streamed, the answer ends
+cleanly instead: ``done`` with what was said, ``truncated`` and a ``note``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, overload
 
-from core.errors import ConfigError
+from core.errors import BackendUnavailableError, ConfigError, LLMTimeoutError
 from core.logging import get_logger
 from core.settings import Settings
 from core.types import Principal
@@ -43,6 +49,9 @@ from retrieval.types import RetrievedChunk
 log = get_logger(__name__)
 
 AnswerEvent = dict[str, Any]
+#: Why generation ended: the model stopped, reached ``llm.max_tokens``, ran out of time
+#: (``llm.timeout_s``) or failed after its first token; ``none``: the model was not called.
+FinishReason = Literal["stop", "length", "timeout", "error", "none"]
 
 
 class SearchResultLike(Protocol):
@@ -70,7 +79,9 @@ class AnswerResult:
     ``timings`` are milliseconds; ``tokens_per_s`` is the decode rate after the
     first token. ``figures`` checks each figure of the answer against the context
     (:mod:`retrieval.figures`); ``unsupported_numbers``, the figures found nowhere in
-    it, is derived from them.
+    it, is derived from them. ``truncated`` answers were cut off (see
+    ``finish_reason``); ``note`` says so, or why the model was not called, in words.
+    ``relevance`` is the best dense similarity of the retrieved passages (None: unknown).
     """
 
     answer_id: str
@@ -90,6 +101,9 @@ class AnswerResult:
     context_tokens: int = 0
     tokens_per_s: float | None = None
     model: dict[str, Any] = field(default_factory=dict)
+    finish_reason: FinishReason = "stop"
+    note: str | None = None
+    relevance: float | None = None
     #: The packed context exactly as the model read it (kept for feedback and fine-tuning
     #: exports; not part of :meth:`to_dict`, which API responses are built from).
     context_text: str = field(default="", repr=False)
@@ -113,7 +127,16 @@ class AnswerResult:
             "context_tokens": self.context_tokens,
             "tokens_per_s": self.tokens_per_s,
             "model": dict(self.model),
+            "finish_reason": self.finish_reason,
+            "truncated": self.truncated,
+            "note": self.note,
+            "relevance": self.relevance,
         }
+
+    @property
+    def truncated(self) -> bool:
+        """The answer was cut off before the model finished it."""
+        return self.finish_reason in ("length", "timeout", "error")
 
 
 class AnswerStream(Iterator[AnswerEvent]):
@@ -155,6 +178,9 @@ class _Prepared:
     search_timings: dict[str, float]
     timings: dict[str, float | None]
     started: float
+    relevance: float | None = None
+    #: Why the model will not be called although passages were found (None: it will be).
+    skip_note: str | None = None
 
 
 def _ms(seconds: float) -> float:
@@ -168,6 +194,12 @@ def unsupported_numbers(answer: str, context: str) -> list[str]:
     says more of each figure (its source, row, period, and calculations).
     """
     return check_answer(answer, context).unsupported
+
+
+def relevance(chunks: Sequence[RetrievedChunk]) -> float | None:
+    """The best dense similarity of ``chunks`` to their query; None where search gave none."""
+    known = [c.dense_score for c in chunks if c.dense_score is not None]
+    return max(known) if known else None
 
 
 def used_citations(text: str, context: Sequence[Citation]) -> list[Citation]:
@@ -190,6 +222,9 @@ class Answerer:
             the extractive backend).
         retrieve_limit: passages to retrieve (None: the searcher's default).
         order: context order: ``rank``, or ``document`` (grouped, in reading order).
+
+    ``settings.llm.min_relevance`` is the relevance floor: retrieved passages none of
+    which is that similar to the question are not given to the model.
     """
 
     def __init__(
@@ -213,6 +248,7 @@ class Answerer:
         self.retrieve_limit = retrieve_limit
         self.order: Order = order
         self.max_tokens = min(settings.llm.max_tokens, llm.max_tokens)
+        self.min_relevance = settings.llm.min_relevance
 
     def context_budget(self, question: str) -> int:
         """Tokens left for context: the window minus the prompt around it and the reply."""
@@ -262,11 +298,13 @@ class Answerer:
             filters: metadata filters handed to the searcher (ACL is added there).
             conversation_id: continue (or start) this conversation: the question
                 is rewritten against its history and the turn is recorded.
-            stream: return an :class:`AnswerStream` of ``token`` events and a final ``done``.
+            stream: return an :class:`AnswerStream`: a ``sources`` event, ``token``
+                events and a final ``done``.
 
         Raises:
             NotFoundError: the conversation belongs to someone else.
-            BackendUnavailableError: the LLM is unreachable or too slow.
+            BackendUnavailableError: the LLM is unreachable, or too slow to start
+                answering (once it has, a failure cuts the answer off instead).
         """
         prepared = self._prepare(question, principal, filters, conversation_id)
         holder: list[AnswerResult] = []
@@ -291,9 +329,18 @@ class Answerer:
         t = time.perf_counter()
         result = self.searcher.search(query, principal, filters=filters, limit=self.retrieve_limit)
         timings["retrieve_ms"] = _ms(time.perf_counter() - t)
+        best = relevance(result.chunks)
+        floor = self.min_relevance
+        skip_note = None
+        if floor is not None and best is not None and best < floor:
+            skip_note = (
+                f"No passage is close enough to the question (best similarity {best:.2f}, "
+                f"below llm.min_relevance={floor:g}), so the model was not asked."
+            )
         t = time.perf_counter()
         budget = self.context_budget(question)
-        packed = pack_context(result.chunks, budget, self.llm.count_tokens, order=self.order)
+        chunks = [] if skip_note else result.chunks
+        packed = pack_context(chunks, budget, self.llm.count_tokens, order=self.order)
         timings["pack_ms"] = _ms(time.perf_counter() - t)
         return _Prepared(
             answer_id=str(uuid.uuid4()),
@@ -305,15 +352,36 @@ class Answerer:
             search_timings={k: float(v) for k, v in result.timings.items()},
             timings=timings,
             started=started,
+            relevance=best,
+            skip_note=skip_note,
         )
 
+    def _sources(self, p: _Prepared) -> AnswerEvent:
+        """The first event: what the model is about to read, before it reads it."""
+        return {
+            "type": "sources",
+            "answer_id": p.answer_id,
+            "question": p.question,
+            "query": p.query,
+            "context": [c.to_dict() for c in p.packed.citations],
+            "context_tokens": p.packed.tokens,
+            "generate": not p.packed.empty,
+            "relevance": p.relevance,
+            "note": p.skip_note,
+            "timings": dict(p.timings),
+        }
+
     def _events(self, p: _Prepared, holder: list[AnswerResult]) -> Iterator[AnswerEvent]:
+        yield self._sources(p)
         parts: list[str] = []
         prompt_tokens = completion_tokens = 0
         first: float | None = None
+        finish: FinishReason = "stop"
+        note = p.skip_note
         t0 = time.perf_counter()
         if p.packed.empty:
-            # Nothing to read: say so without spending a generation.
+            # Nothing (relevant) to read: say so without spending a generation.
+            finish = "none"
             parts.append(NO_ANSWER)
             yield {"type": "token", "text": NO_ANSWER}
         else:
@@ -326,10 +394,22 @@ class Answerer:
                         first = time.perf_counter()
                     parts.append(delta)
                     yield {"type": "token", "text": delta}
+            except BackendUnavailableError as exc:
+                if first is None:
+                    raise  # nothing was said: the error, saying what took long, is the answer
+                # Keep what was said and end cleanly: an error now would take it back.
+                finish = "timeout" if isinstance(exc, LLMTimeoutError) else "error"
+                note = f"The answer was cut off: {exc}. What was written before is kept."
+                log.warning("answer.cut_off", answer_id=p.answer_id, reason=finish)
             finally:
                 tokens.close()
             prompt_tokens = tokens.usage.prompt_tokens
-            completion_tokens = tokens.usage.completion_tokens
+            completion_tokens = tokens.usage.completion_tokens or self.llm.count_tokens(
+                "".join(parts)
+            )
+            if finish == "stop" and tokens.usage.finish_reason == "length":
+                finish = "length"
+                note = f"The answer reached llm.max_tokens={self.max_tokens} and was cut off."
         end = time.perf_counter()
         # Calculations done, each figure checked against what the model read.
         checked = check_answer("".join(parts).strip(), p.packed.text, question=p.question)
@@ -362,6 +442,9 @@ class Answerer:
                 else None
             ),
             model=self.llm.describe(),
+            finish_reason=finish,
+            note=note,
+            relevance=p.relevance,
             context_text=p.packed.text,
         )
         self._record(p, result)
@@ -371,6 +454,7 @@ class Answerer:
             chunks=len(p.packed.citations),
             cited=len(result.citations),
             no_answer=result.no_answer,
+            finish_reason=finish,
             **{k: v for k, v in result.timings.items() if v is not None},
         )
         holder.append(result)

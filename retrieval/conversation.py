@@ -2,7 +2,12 @@
 
 Retrieval sees one query, so a follow-up such as "and in the previous quarter?"
 is rewritten into a standalone question before search: by the LLM where there
-is one, by a keyword heuristic for the extractive backend.
+is one, by a keyword heuristic for the extractive backend. The rewrite runs before
+the user sees anything, so it is kept cheap: a question that stands alone (no word
+referring back, enough topic words of its own: :func:`needs_context`) is searched
+as it is, without asking the model; otherwise the model reads only the last two
+exchanges and writes a bounded number of tokens, and if it is busy or failing the
+heuristic rewrite is used instead.
 
 History sits behind :class:`ConversationStore`; :class:`InMemoryConversationStore`
 is the embedded default, and a database-backed store only has to implement the
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from core.errors import InvalidInputError, NotFoundError
+from core.errors import BackendUnavailableError, InvalidInputError, NotFoundError
 from core.logging import get_logger
 from core.types import Principal
 from retrieval.llm.base import LLM
@@ -209,22 +214,44 @@ class HeuristicRewriter:
 
 
 class LLMRewriter:
-    """Asks the LLM for a standalone question; falls back to the heuristic on an unusable reply."""
+    """Asks the LLM for a standalone question, only when the question leans on the ones
+    before it; falls back to the heuristic on an unusable reply or an unavailable model.
 
-    def __init__(self, llm: LLM, *, max_turns: int = 6, max_tokens: int = 64) -> None:
+    Args:
+        max_turns: history turns the model reads (the last ones).
+        max_tokens: the most tokens of the rewritten question (a question about as long as
+            the follow-up plus what it refers to; never more than this).
+        answer_chars: characters of each earlier answer the model reads.
+    """
+
+    def __init__(
+        self, llm: LLM, *, max_turns: int = 4, max_tokens: int = 64, answer_chars: int = 300
+    ) -> None:
         self.llm = llm
         self.max_turns = max_turns
         self.max_tokens = max_tokens
+        self.answer_chars = answer_chars
         self._fallback = HeuristicRewriter()
 
     def rewrite(self, question: str, history: Sequence[Turn]) -> str:
-        if _last_query(history) is None:
+        if _last_query(history) is None or not needs_context(question):
             return question
         pairs = [
-            (t.role, _CITATION.sub("", t.content if t.role == "user" else t.content[:400]))
+            (
+                t.role,
+                _CITATION.sub(
+                    "", t.content if t.role == "user" else t.content[: self.answer_chars]
+                ),
+            )
             for t in history[-self.max_turns :]
         ]
-        reply = self.llm.complete(rewrite_messages(question, pairs), max_tokens=self.max_tokens)
+        limit = min(self.max_tokens, self.llm.count_tokens(question) + 32)
+        try:
+            reply = self.llm.complete(rewrite_messages(question, pairs), max_tokens=limit)
+        except BackendUnavailableError as exc:
+            # Searching with the heuristic rewrite beats failing the question here.
+            log.warning("conversation.rewrite_failed", error=str(exc))
+            return self._fallback.rewrite(question, history)
         rewritten = _clean(reply.text)
         if not rewritten or len(rewritten) > 4 * len(question) + 300:
             log.warning("conversation.rewrite_unusable", chars=len(reply.text))

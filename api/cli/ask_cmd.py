@@ -3,8 +3,10 @@
 Both open the embedded store directly (a running server holds its lock, and
 the error says so), search as the principal given with ``--as``/``--group``/
 ``--tenant`` (the ACL filter is applied inside retrieval), and take the same
-narrowing filters. ``ask`` streams the answer to the terminal as it is
-generated, then lists the sources it cited.
+narrowing filters. ``ask`` says which passages the model reads as soon as
+retrieval ends, streams the answer to the terminal as it is generated, then lists
+the sources it cited. A cut-off answer keeps what was written and says why; an
+error always starts a line of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from api.cli.common import console, domain_errors, err_console, load_settings
@@ -194,17 +197,48 @@ def ask(
         with err_console.status(f"loading {settings.llm.backend} model…", spinner="dots"):
             writer.warm_up()
         answerer = Answerer(searcher, writer, settings, retrieve_limit=limit)
-        for event in answerer.answer(question, principal, filters=filters, stream=True):
-            if event["type"] == "done":
-                done = event
-            elif not as_json:
-                sys.stdout.write(event["text"])
+        wrote = False
+        try:
+            for event in answerer.answer(question, principal, filters=filters, stream=True):
+                if event["type"] == "done":
+                    done = event
+                elif as_json:
+                    continue
+                elif event["type"] == "sources":
+                    _print_reading(event)
+                elif event["type"] == "token":
+                    sys.stdout.write(event["text"])
+                    sys.stdout.flush()
+                    wrote = True
+        except BaseException:
+            if wrote:  # the error goes on a line of its own, not after the last word
+                sys.stdout.write("\n")
                 sys.stdout.flush()
+            raise
     if as_json:
         console.print_json(json.dumps(done, default=str))
         return
     sys.stdout.write("\n")
+    if done.get("note"):
+        level = "[yellow]cut off:[/yellow]" if done.get("truncated") else "[dim]note:[/dim]"
+        err_console.print(f"{level} {escape(done['note'])}", highlight=False)
     _print_sources(done)
+
+
+def _print_reading(sources: dict[str, Any]) -> None:
+    """What the model is about to read, on stderr, before it starts writing."""
+    context = sources["context"]
+    if not sources["generate"] or not context:
+        return
+    from retrieval.context import uri_name
+
+    names = list(dict.fromkeys(uri_name(c["source_uri"]) or c["title"] for c in context))
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    plural = "s" if len(context) != 1 else ""
+    err_console.print(
+        f"[dim]reading {len(context)} passage{plural} from {escape(shown)}…[/dim]",
+        highlight=False,
+    )
 
 
 def _print_sources(done: dict[str, Any]) -> None:

@@ -1,16 +1,22 @@
 """Cited answers: JSON, or Server-Sent Events as tokens arrive.
 
-With ``stream: true`` the response is ``text/event-stream``::
+With ``stream: true`` the response is ``text/event-stream``: the sources first, as
+soon as retrieval ends (before the model has read them), then the answer's tokens::
+
+    event: sources
+    data: {"answer_id": "...", "context": [...], "generate": true, ...}
 
     event: token
     data: {"text": "Revenue"}
 
     event: done
-    data: {"answer_id": "...", "answer": "...", "citations": [...], ...}
+    data: {"answer_id": "...", "answer": "...", "citations": [...], "truncated": false, ...}
 
-and, when generation fails after the stream started, ``event: error`` with the
-API's error shape as data. Errors before the first token (bad input, retrieval
-failures) are ordinary JSON error responses.
+Errors before the stream starts (bad input, retrieval failures) are ordinary JSON
+error responses. When the model fails or runs out of time before its first token,
+``event: error`` follows the sources, with the API's error shape as data. Once
+tokens have been sent, no error takes them back: ``done`` ends the answer with what
+was said, ``truncated: true`` and a ``note``.
 """
 
 from __future__ import annotations
@@ -125,6 +131,37 @@ class AnswerOut(BaseModel):
     context_tokens: int
     tokens_per_s: float | None
     model: dict[str, Any]
+    finish_reason: Literal["stop", "length", "timeout", "error", "none"] = Field(
+        description="Why generation ended: the model stopped; it reached llm.max_tokens; "
+        "llm.timeout_s ran out or the model failed after its first token; `none`: the model "
+        "was not called (nothing relevant was found)."
+    )
+    truncated: bool = Field(
+        description="The answer was cut off (`length`, `timeout`, `error`); what was said is kept."
+    )
+    note: str | None = Field(
+        description="Why the answer was cut off, or why the model was not asked, in words."
+    )
+    relevance: float | None = Field(
+        description="The best dense similarity of the retrieved passages to the question "
+        "(compared with llm.min_relevance); null where the search mode gives none."
+    )
+
+
+class SourcesOut(BaseModel):
+    """The first event of a streamed answer: the passages the model is about to read."""
+
+    answer_id: str
+    question: str
+    query: str
+    context: list[CitationOut] = Field(description="Every passage the model will read, [n] order.")
+    context_tokens: int
+    generate: bool = Field(
+        description="Whether the model will be asked; false: the no-answer sentence follows."
+    )
+    relevance: float | None
+    note: str | None = Field(description="Why the model will not be asked, when it will not.")
+    timings: dict[str, float | None] = Field(description="Milliseconds so far (retrieval...).")
 
 
 class AnswerRequest(BaseModel):
@@ -143,9 +180,20 @@ class AnswerRequest(BaseModel):
 
 
 _SSE_DOC = (
-    'With `stream: true`: `event: token` (data `{"text": ...}`) per token, then '
-    "`event: done` (data: the answer object), or `event: error` (data: the error shape)."
+    "With `stream: true`: first `event: sources` (data: the passages the model is about to "
+    'read, sent as soon as retrieval ends), then `event: token` (data `{"text": ...}`) per '
+    "token, then `event: done` (data: the answer object). `event: error` (data: the error "
+    "shape) can only come before the first token; after it, a failure or the time limit ends "
+    "the answer with `done`, `truncated: true` and a `note`, keeping what was said."
 )
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema for use inside an OpenAPI document; the models it refers to
+    (here CitationOut) must be among the document's components."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return schema
 
 
 #: One event of the answer stream, as OpenAPI describes Server-Sent Events.
@@ -153,11 +201,26 @@ SSE_EVENT: dict[str, Any] = {
     "type": "object",
     "required": ["event", "data"],
     "properties": {
-        "event": {"type": "string", "enum": ["token", "done", "error"]},
+        "event": {"type": "string", "enum": ["sources", "token", "done", "error"]},
         "data": {
             "type": "string",
-            "description": 'JSON: `{"text": ...}` (token), the answer object (done), or the '
-            "error shape (error).",
+            "description": "JSON: a SourcesOut object (sources, always first), "
+            '`{"text": ...}` (token), the answer object (done), or the error shape (error, '
+            "only before the first token).",
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "oneOf": [
+                    inline_schema(SourcesOut),
+                    {
+                        "title": "Token",
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {"text": {"type": "string"}},
+                    },
+                    {"$ref": "#/components/schemas/AnswerOut"},
+                    {"$ref": "#/components/schemas/ErrorResponse"},
+                ]
+            },
         },
     },
 }
@@ -239,7 +302,9 @@ async def answer(body: AnswerRequest, caller: CallerDep, services: ServicesDep) 
     )
 
     def render(event: dict[str, Any]) -> Iterator[bytes]:
-        if event["type"] == "token":
+        if event["type"] == "sources":
+            yield sse("sources", {k: v for k, v in event.items() if k != "type"})
+        elif event["type"] == "token":
             yield sse("token", {"text": event["text"]})
         elif event["type"] == "done":
             if stream.result is not None:

@@ -13,7 +13,17 @@ Extension fields (the OpenAI SDKs keep unknown fields; in Python read
 - ``citations``: the passages the answer cites, as in ``/v1/answer``, on the
   completion and on the last chunk of a stream;
 - ``answer_id``: rate the answer with ``POST /v1/feedback``;
+- ``deepwell``: on a stream's first chunk (role ``assistant``, empty content, sent as
+  soon as retrieval ends, before the model has read anything) ``{"sources": [...],
+  "answer_id", "generate", "relevance", "note"}``: every passage the model is about to
+  read, as in ``/v1/answer``'s ``sources`` event; on the completion and a stream's last
+  chunk ``{"truncated", "finish_reason", "note"}``;
 - request fields ``filters`` and ``limit``: narrow the search, as in ``/v1/answer``.
+
+An answer cut off by ``llm.max_tokens``, by ``llm.timeout_s`` or by a model failure
+after its first token ends normally with ``finish_reason: "length"`` and what was
+written; a stream only carries an error (``data: {"error": ...}``) when the model
+failed before its first token.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from api.deps import CallerDep, ServicesDep
 from api.errors import error_responses
 from api.routes.answer import CitationOut, error_data, guarded, record
 from core.errors import DeepwellError, InvalidInputError, NotFoundError
-from retrieval.answer import Answerer
+from retrieval.answer import Answerer, AnswerResult
 from retrieval.conversation import InMemoryConversationStore, Turn
 from retrieval.search import MAX_QUERY_CHARS
 from retrieval.search_filters import SearchFilters
@@ -109,7 +119,19 @@ class ReplyMessage(BaseModel):
 class Choice(BaseModel):
     index: int = 0
     message: ReplyMessage
-    finish_reason: Literal["stop"] = "stop"
+    finish_reason: Literal["stop", "length"] = Field(
+        "stop", description="`length`: cut off by the token or time limit (see `deepwell`)."
+    )
+
+
+class DeepwellEnd(BaseModel):
+    """deepwell extension: how the answer ended."""
+
+    truncated: bool
+    finish_reason: str = Field(
+        description="As in `/v1/answer`: stop, length, timeout, error, none."
+    )
+    note: str | None
 
 
 class Usage(BaseModel):
@@ -127,6 +149,7 @@ class ChatCompletion(BaseModel):
     usage: Usage
     citations: list[CitationOut] = Field(description="deepwell extension: the cited passages.")
     answer_id: str = Field(description="deepwell extension: rate it with POST /v1/feedback.")
+    deepwell: DeepwellEnd
 
 
 @router.get(
@@ -177,6 +200,19 @@ def _chunk(cid: str, created: int, delta: dict[str, Any], finish: str | None) ->
     }
 
 
+def _finish(result: AnswerResult) -> str:
+    """OpenAI's finish reason for ``result``: a cut-off answer ended by ``length``."""
+    return "length" if result.truncated else "stop"
+
+
+def _end(result: AnswerResult) -> dict[str, Any]:
+    return {
+        "truncated": result.truncated,
+        "finish_reason": result.finish_reason,
+        "note": result.note,
+    }
+
+
 def _data(payload: Any) -> bytes:
     return f"data: {json.dumps(payload, default=str)}\n\n".encode()
 
@@ -198,8 +234,10 @@ def _data(payload: Any) -> bytes:
                         "properties": {
                             "data": {
                                 "type": "string",
-                                "description": "A `chat.completion.chunk` as JSON, an error "
-                                "shape, or `[DONE]`.",
+                                "description": "A `chat.completion.chunk` as JSON (the "
+                                "first, with an empty delta, carries `deepwell.sources`: the "
+                                "passages the model is about to read), an error shape (only "
+                                "before the first token), or `[DONE]`.",
                             }
                         },
                     }
@@ -248,12 +286,13 @@ async def chat_completions(body: ChatRequest, caller: CallerDep, services: Servi
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": result.answer},
-                    "finish_reason": "stop",
+                    "finish_reason": _finish(result),
                 }
             ],
             "usage": _usage(result.prompt_tokens, result.completion_tokens),
             "citations": [c.to_dict() for c in result.citations],
             "answer_id": result.answer_id,
+            "deepwell": _end(result),
         }
         return JSONResponse(completion)
 
@@ -266,12 +305,20 @@ async def chat_completions(body: ChatRequest, caller: CallerDep, services: Servi
         stream=True,
     )
     cid = f"chatcmpl-{int(time.time() * 1000)}"
-    first = [True]
 
     def render(event: dict[str, Any]) -> Iterator[bytes]:
-        if first[0]:
-            first[0] = False
-            yield _data(_chunk(cid, created, {"role": "assistant", "content": ""}, None))
+        if event["type"] == "sources":
+            # The first chunk: the role, no text yet, and what the model is about to read.
+            head = _chunk(cid, created, {"role": "assistant", "content": ""}, None)
+            head["deepwell"] = {
+                "sources": event["context"],
+                "answer_id": event["answer_id"],
+                "generate": event["generate"],
+                "relevance": event["relevance"],
+                "note": event["note"],
+            }
+            yield _data(head)
+            return
         if event["type"] == "token":
             yield _data(_chunk(cid, created, {"content": event["text"]}, None))
             return
@@ -279,10 +326,11 @@ async def chat_completions(body: ChatRequest, caller: CallerDep, services: Servi
         if result is None:
             return
         record(services, caller, result)
-        last = _chunk(cid, created, {}, "stop")
+        last = _chunk(cid, created, {}, _finish(result))
         last["usage"] = _usage(result.prompt_tokens, result.completion_tokens)
         last["citations"] = [c.to_dict() for c in result.citations]
         last["answer_id"] = result.answer_id
+        last["deepwell"] = _end(result)
         yield _data(last)
         yield b"data: [DONE]\n\n"
 

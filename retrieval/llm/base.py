@@ -87,22 +87,36 @@ class TokenStream(Iterator[str]):
 
 
 class Deadline:
-    """A wall-clock limit on one LLM call."""
+    """A wall-clock limit on one LLM call, from the moment it is asked for: waiting for the
+    model, reading the prompt and writing the reply all count."""
 
     def __init__(self, timeout_s: float, what: str) -> None:
         self.timeout_s = timeout_s
         self.what = what
-        self._end = time.monotonic() + timeout_s
+        self._start = time.monotonic()
+        self._end = self._start + timeout_s
 
     @property
     def remaining(self) -> float:
         return max(0.0, self._end - time.monotonic())
 
-    def check(self) -> None:
-        if time.monotonic() > self._end:
-            raise LLMTimeoutError(
-                f"{self.what} did not finish within llm.timeout_s={self.timeout_s:g}s"
-            )
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._start
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() > self._end
+
+    def error(self, detail: str = "") -> LLMTimeoutError:
+        """The timeout error, with ``detail`` saying how far the call got."""
+        said = f"{self.what} did not finish within llm.timeout_s={self.timeout_s:g}s"
+        return LLMTimeoutError(f"{said} ({detail})" if detail else said)
+
+    def check(self, detail: str = "") -> None:
+        """Raise :meth:`error` once the time is up."""
+        if self.expired:
+            raise self.error(detail)
 
 
 def estimate_tokens(text: str) -> int:

@@ -5,19 +5,29 @@ template instead of the one in the GGUF (Qwen and SmolLM need chatml), loads the
 model in its constructor (verbose by default, with a download path when no file
 is given), caps temperature at 1.0, mutates shared generation kwargs on every
 call, and reports no token usage when streaming. This wrapper applies the GGUF's
-own chat template, counts prompt tokens exactly before generating, and checks
-the time limit between tokens.
+own chat template, counts prompt tokens exactly before generating, and keeps to the
+time limit (``llm.timeout_s``) everywhere a call spends time: waiting for the model,
+reading the prompt, writing the reply.
+
+Reading a long prompt is most of the wait on a CPU (a 3,000-token prompt takes tens
+of seconds on two cores), and llama-cpp-python reads it inside one call, in batches of
+``n_batch`` tokens that each run for seconds. So this backend reads the prompt itself
+before generating, with llama.cpp's abort callback installed: the computation stops
+within a step of the graph once the time is up, and the error says how far it got.
+What was read stays in the context, so a retry, and every prompt that begins with the
+same system message, reads only what is new.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 import weakref
 from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from core.errors import InvalidInputError, LLMTimeoutError, ModelError
+from core.errors import InvalidInputError, ModelError
 from core.logging import get_logger
 from core.models import ResolvedModel, configured_llm
 from core.settings import Settings
@@ -73,6 +83,10 @@ class LocalLLM(LLM):
         self._formatter: Jinja2ChatFormatter | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
+        # The deadline of the prompt being read (the abort callback consults it), and the
+        # callback itself, kept alive for as long as llama.cpp may call it.
+        self._reading: Deadline | None = None
+        self._abort_callback: Any = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalLLM:
@@ -109,6 +123,9 @@ class LocalLLM(LLM):
             except ValueError as exc:  # llama-cpp-python's way of saying "cannot load"
                 raise ModelError(f"cannot load {self.model.path}: {exc}") from exc
             self._formatter = self._chat_formatter(llama)
+            from llama_cpp import llama_cpp as capi
+
+            self._abort_callback = capi.ggml_abort_callback(self._abort_requested)
             self._llama = llama
             self._handles.append(llama)
             if self._vocab is not None:  # the full model tokenizes from now on
@@ -161,6 +178,11 @@ class LocalLLM(LLM):
         """The prompt text the model reads for ``messages`` (the GGUF's chat template applied)."""
         return self._format(messages).prompt
 
+    def _abort_requested(self, _data: ctypes.c_void_p) -> bool:
+        """llama.cpp's abort callback: stop reading the prompt once its deadline has passed."""
+        reading = self._reading
+        return reading is not None and reading.expired
+
     def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> TokenStream:
         formatted = self._format(messages)
         llama = self._llama
@@ -175,7 +197,9 @@ class LocalLLM(LLM):
             )
         usage = Usage(prompt_tokens=len(prompt))
         limit = min(max_tokens or self.max_tokens, room)
-        gen = self._generate(llama, prompt, formatted, limit, usage)
+        # The limit runs from now: waiting for another answer to finish counts.
+        deadline = Deadline(self.timeout_s, f"local model {self.model.name}")
+        gen = self._generate(llama, prompt, formatted, limit, usage, deadline=deadline)
         return TokenStream(gen, usage)
 
     def _generate(
@@ -185,15 +209,17 @@ class LocalLLM(LLM):
         formatted: ChatFormatterResponse,
         limit: int,
         usage: Usage,
+        *,
+        deadline: Deadline,
     ) -> Iterator[str]:
-        deadline = Deadline(self.timeout_s, f"local model {self.model.name}")
         # llama.cpp contexts are not thread-safe: one generation at a time per model.
         if not self._run_lock.acquire(timeout=deadline.remaining):
-            raise LLMTimeoutError(
-                f"local model {self.model.name} stayed busy for llm.timeout_s={self.timeout_s:g}s"
+            raise deadline.error(
+                "it stayed busy with other answers all that time; nothing was read or written"
             )
         text: list[str] = []
         try:
+            self._read_prompt(llama, prompt, deadline)
             chunks = cast(
                 "Generator[dict[str, Any], None, None]",
                 llama.create_completion(
@@ -213,12 +239,45 @@ class LocalLLM(LLM):
                     if delta := choice.get("text") or "":
                         text.append(delta)
                         yield delta
-                    deadline.check()
+                    deadline.check(f"the prompt was read; {len(text)} tokens of the reply written")
             finally:
                 chunks.close()
         finally:
             self._run_lock.release()
             usage.completion_tokens = self.count_tokens("".join(text)) if text else 0
+
+    def _read_prompt(self, llama: Llama, prompt: list[int], deadline: Deadline) -> None:
+        """Bring the context to hold exactly ``prompt``, reading only what it lacks; stop at
+        ``deadline`` even inside a batch.
+
+        Raises:
+            LLMTimeoutError: the time ran out (the message says how much was read).
+            ModelError: llama.cpp failed for another reason.
+        """
+        from llama_cpp import llama_cpp as capi
+
+        held = llama.input_ids[: llama.n_tokens].tolist()
+        # The last token is read again even when all is held: sampling needs its logits.
+        start = min(llama.longest_token_prefix(held, prompt), len(prompt) - 1)
+        waited = deadline.elapsed
+        llama.n_tokens = start  # eval() drops the context's cells from here on
+        self._reading = deadline
+        capi.llama_set_abort_callback(llama.ctx, self._abort_callback, None)
+        try:
+            deadline.check(f"waited {waited:.0f} s for the model; no prompt token read")
+            llama.eval(prompt[start:])
+        except RuntimeError as exc:  # llama_decode's non-zero status
+            if not deadline.expired:
+                raise ModelError(f"local model {self.model.name} failed: {exc}") from exc
+            busy = f", after waiting {waited:.0f} s for another answer" if waited >= 1 else ""
+            raise deadline.error(
+                f"it was still reading the question and its passages: {llama.n_tokens:,} of "
+                f"{len(prompt):,} prompt tokens read{busy}; nothing was written"
+            ) from None
+        finally:
+            capi.llama_set_abort_callback(llama.ctx, capi.ggml_abort_callback(), None)
+            self._reading = None
+        log.debug("llm.prompt_read", tokens=len(prompt), reused=start, waited_s=round(waited, 2))
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -119,7 +119,8 @@ def test_answer_streams_server_sent_events(writer: Client, uploaded: dict[str, A
     kinds = [k for k, _ in events]
     assert kinds[-1] == "done"
     assert kinds.count("token") >= 3
-    assert set(kinds) == {"token", "done"}
+    assert kinds[0] == "sources"  # before the first token
+    assert set(kinds) == {"sources", "token", "done"}
     tokens = "".join(d["text"] for k, d in events if k == "token")
     done = events[-1][1]
     assert tokens.strip() == done["answer"]

@@ -103,8 +103,9 @@ def test_streaming_yields_tokens_then_the_result() -> None:
     stream = ans.answer("Apple net sales?", ALICE, stream=True)
     assert len(searcher.calls) == 1  # retrieval ran before the first event was read
     events = list(stream)
-    tokens = [e["text"] for e in events[:-1]]
-    assert all(e["type"] == "token" for e in events[:-1])
+    assert events[0]["type"] == "sources"
+    tokens = [e["text"] for e in events[1:-1]]
+    assert all(e["type"] == "token" for e in events[1:-1])
     done = events[-1]
     assert done["type"] == "done"
     assert "".join(tokens).strip() == done["answer"] == "Sales were $81,797 million [1]."
@@ -116,7 +117,7 @@ def test_streaming_yields_tokens_then_the_result() -> None:
 
 def test_streaming_with_nothing_retrieved_still_ends_with_done() -> None:
     events = list(answerer(ScriptedLLM([]), chunks=[]).answer("q?", ALICE, stream=True))
-    assert [e["type"] for e in events] == ["token", "done"]
+    assert [e["type"] for e in events] == ["sources", "token", "done"]
     assert events[-1]["answer"] == NO_ANSWER
 
 
