@@ -11,13 +11,20 @@ Stages, each timed: encode the query (dense model + BM25 sparse vector) → one
 index query (hybrid: a dense and a sparse prefetch fused by the engine with RRF or
 DBSF; or one ranking) → optional rerank → at most N hits per document → optional
 neighbour expansion.
+
+Steering (``search.steering``, :mod:`retrieval.steering`): when the question names an
+issuer, a document type or a period that documents of the index match (their metadata was
+read at ingest), ``filter`` ranks those documents' chunks first (a second query, restricted
+to them and to what the caller may read) and fills up from the unrestricted ranking;
+``boost`` multiplies their fused scores by ``search.steer_boost`` among a wider set of
+candidates. Either way only documents the caller may read are considered.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol, get_args
 
 from core.errors import ConfigError, InvalidInputError
@@ -26,18 +33,28 @@ from core.settings import SearchSettings, Settings
 from core.types import Principal
 from retrieval.acl import access_filter, can_read
 from retrieval.fusion import diversify, rrf_weights, weighted_rrf
-from retrieval.index import Bm25Encoder, Filter, Hit, SearchMode, SparseVector, VectorIndex
+from retrieval.index import (
+    Bm25Encoder,
+    Filter,
+    Hit,
+    MatchAny,
+    SearchMode,
+    SparseVector,
+    VectorIndex,
+)
 from retrieval.index.base import prefetch_size
 from retrieval.index.filters import all_of
 from retrieval.index.sparse import default_encoder
 from retrieval.neighbours import expand, neighbour_spans, spans_filter
 from retrieval.rerank import CrossEncoderReranker, Reranker
-from retrieval.search_filters import SearchFilters
+from retrieval.search_filters import DOC_KEY, SearchFilters
+from retrieval.steering import DocumentCatalog, Steering, choose_documents
 from retrieval.types import RetrievedChunk
 
 log = get_logger(__name__)
 
 FusionMethod = Literal["rrf", "dbsf", "weighted_rrf"]
+SteeringMode = Literal["off", "boost", "filter"]
 
 MAX_QUERY_CHARS = 2000
 MAX_NEIGHBOURS = 5
@@ -45,6 +62,9 @@ MAX_NEIGHBOURS = 5
 #: so the cap still leaves ``limit`` hits when a few documents dominate the ranking.
 DIVERSITY_OVERFETCH = 5
 MIN_DIVERSITY_CANDIDATES = 50
+#: Boosting re-orders this many fused candidates at least, so matching documents' chunks
+#: ranked below the limit can rise into it.
+MIN_STEER_CANDIDATES = 50
 
 
 class QueryEmbedder(Protocol):
@@ -70,6 +90,7 @@ class SearchResult:
     chunks: list[RetrievedChunk]
     timings: dict[str, float]
     neighbour_ids: frozenset[str] = field(default_factory=frozenset)
+    steering: Steering | None = None  # the documents the question was steered to, and why
 
     @property
     def hits(self) -> list[RetrievedChunk]:
@@ -88,6 +109,7 @@ class _Plan:
     neighbours: int
     max_per_document: int | None
     rerank: bool
+    steering: SteeringMode
 
 
 class Searcher:
@@ -117,6 +139,7 @@ class Searcher:
         self.reranker = reranker
         # The same BM25 parameters ingest used (both default), or the caller's encoder.
         self.sparse = sparse or default_encoder()
+        self.catalog = DocumentCatalog(index, self.settings.steer_refresh_s)
 
     @classmethod
     def from_settings(
@@ -144,12 +167,14 @@ class Searcher:
         expand_neighbors: int | None = None,
         max_per_document: int | None = None,
         rerank: bool | None = None,
+        steering: SteeringMode | None = None,
     ) -> SearchResult:
         """The chunks ``principal`` may read that best match ``query``, best first.
 
         ``None`` options take the settings' defaults. ``limit`` counts ranked hits
         (neighbours come on top); ``max_per_document`` 0 lifts the settings' cap;
-        ``filters`` can only narrow what the principal may read.
+        ``filters`` can only narrow what the principal may read; ``steering`` (off, boost,
+        filter) overrides ``search.steering``.
 
         Raises :class:`InvalidInputError` for an empty or overlong query or options out
         of range, :class:`ConfigError` when reranking is asked for without a reranker,
@@ -164,6 +189,7 @@ class Searcher:
             neighbours=expand_neighbors,
             max_per_document=max_per_document,
             rerank=rerank,
+            steering=steering,
         )
         flt = all_of(access_filter(principal), filters.to_filter() if filters else None)
         assert flt is not None  # the access filter is always there
@@ -174,8 +200,14 @@ class Searcher:
         sparse = self.sparse.encode_query(text) if plan.mode != "dense" else None
         timings["embed_ms"] = _ms(t)
 
-        t = time.perf_counter()
-        hits, similarity = self._ranked(plan, dense, sparse, flt)
+        t = time.perf_counter()  # choosing the documents to steer to counts as index time
+        steer = None
+        if plan.steering != "off":
+            steer = choose_documents(text, self.catalog.readable(principal))
+        if steer is None:
+            hits, similarity = self._ranked(plan, dense, sparse, flt)
+        else:
+            hits, similarity = self._steered(plan, dense, sparse, flt, steer)
         chunks = [
             RetrievedChunk.from_hit(h, dense_score=similarity.get(h.id))
             for h in self._readable(principal, hits)
@@ -205,6 +237,7 @@ class Searcher:
             fusion=plan.fusion,
             hits=len(chunks) - len(neighbour_ids),
             neighbours=len(neighbour_ids),
+            steered_to=len(steer.doc_ids) if steer else 0,
             **{k: round(v, 2) for k, v in timings.items()},
         )
         return SearchResult(
@@ -214,6 +247,7 @@ class Searcher:
             chunks=chunks,
             timings=timings,
             neighbour_ids=neighbour_ids,
+            steering=steer,
         )
 
     # --- stages -------------------------------------------------------------------------
@@ -227,6 +261,7 @@ class Searcher:
         neighbours: int | None,
         max_per_document: int | None,
         rerank: bool | None,
+        steering: SteeringMode | None = None,
     ) -> _Plan:
         cfg = self.settings
         mode = mode or cfg.mode
@@ -235,6 +270,7 @@ class Searcher:
         neighbours = cfg.expand_neighbors if neighbours is None else neighbours
         cap = cfg.max_per_document if max_per_document is None else (max_per_document or None)
         rerank = cfg.rerank if rerank is None else rerank
+        steering = steering or cfg.steering
         if mode not in get_args(SearchMode):
             raise InvalidInputError(f"unknown search mode {mode!r}; use hybrid, dense or lexical")
         if fusion not in get_args(FusionMethod):
@@ -247,6 +283,8 @@ class Searcher:
             )
         if cap is not None and cap < 1:
             raise InvalidInputError(f"max_per_document must not be negative, got {cap}")
+        if steering not in get_args(SteeringMode):
+            raise InvalidInputError(f"unknown steering {steering!r}; use off, boost or filter")
         if rerank and self.reranker is None:
             raise ConfigError("reranking asked for, but no reranker is configured")
         candidates = limit
@@ -254,7 +292,7 @@ class Searcher:
             candidates = max(candidates * DIVERSITY_OVERFETCH, MIN_DIVERSITY_CANDIDATES)
         if rerank:
             candidates = max(candidates, cfg.rerank_candidates)
-        return _Plan(mode, fusion, limit, candidates, neighbours, cap, rerank)
+        return _Plan(mode, fusion, limit, candidates, neighbours, cap, rerank, steering)
 
     def _ranked(
         self, plan: _Plan, dense: list[float] | None, sparse: SparseVector | None, flt: Filter
@@ -279,6 +317,35 @@ class Searcher:
             rrf_k=self.settings.rrf_k,
         )
         return hits, {h.id: h.score for h in hits} if mode == "dense" else {}
+
+    def _steered(
+        self,
+        plan: _Plan,
+        dense: list[float] | None,
+        sparse: SparseVector | None,
+        flt: Filter,
+        steer: Steering,
+    ) -> tuple[list[Hit], dict[str, float]]:
+        """The ranked candidates with the steered documents' chunks first (``filter``) or
+        their scores multiplied by ``search.steer_boost`` (``boost``), as :meth:`_ranked`."""
+        if plan.steering == "filter":
+            only = all_of(flt, Filter(must=[MatchAny(DOC_KEY, sorted(steer.doc_ids))]))
+            assert only is not None
+            first, similarity = self._ranked(plan, dense, sparse, only)
+            seen = {h.id for h in first}
+            rest, more = self._ranked(plan, dense, sparse, flt)
+            return first + [h for h in rest if h.id not in seen], more | similarity
+        wide = replace(plan, candidates=max(plan.candidates, MIN_STEER_CANDIDATES))
+        factor = self.settings.steer_boost
+        hits, similarity = self._ranked(wide, dense, sparse, flt)
+        boosted = [
+            Hit(h.id, _boost(h.score, factor), h.payload)
+            if h.payload.get(DOC_KEY) in steer.doc_ids
+            else h
+            for h in hits
+        ]
+        boosted.sort(key=lambda h: -h.score)  # stable: ties keep the fused order
+        return boosted[: plan.candidates], similarity
 
     def _weighted(
         self, plan: _Plan, dense: list[float] | None, sparse: SparseVector | None, flt: Filter
@@ -333,6 +400,12 @@ def _check_query(query: str) -> str:
             f"the query is {len(text)} characters long; the limit is {MAX_QUERY_CHARS}"
         )
     return text
+
+
+def _boost(score: float, factor: float) -> float:
+    """``score`` moved up by ``factor``: multiplied when positive, divided when negative
+    (a cosine similarity can be)."""
+    return score * factor if score >= 0 else score / factor
 
 
 def _ms(since: float) -> float:
