@@ -17,7 +17,12 @@ Per system, over the questions:
   chunks and the context the answer path packs from them (``retrieval.context.pack_context``
   with ``Answerer.context_budget`` of ``llm.context_window``/``llm.max_tokens``, tokens
   estimated as the extractive backend does; ``--context-window`` and ``--max-tokens`` size
-  it like another model's, e.g. the quick evaluation's 1,024 and 64).
+  it like another model's, e.g. the quick evaluation's 1,024 and 64);
+- period steering (issue 14): of the questions whose ``Source Docs`` is one filing and that
+  name its issuer and a quarter or fiscal period ("Q3 2023", "first quarter of 2023",
+  "fiscal 2024") or "latest"/"most recent", how many have that exact filing in the top-5,
+  for each system; the default hybrid search runs with ``search.steering`` off, boost and
+  filter side by side.
 
 deepwell searches one index built by its own pipeline (``--data-dir``: an already
 ingested data directory, copied, never written; otherwise the corpus is ingested
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import statistics
 import sys
@@ -75,6 +81,33 @@ class Question:
     def has_figure(self) -> bool:
         """The reference answer states a figure of 3+ significant digits."""
         return figure_recall("", self.reference) is not None
+
+
+#: The issuers of the SEC set, as questions name them (only to pick the steering questions).
+ISSUER_NAMES = {
+    "AAPL": "apple",
+    "AMZN": "amazon",
+    "INTC": "intel",
+    "MSFT": "microsoft",
+    "NVDA": "nvidia",
+}
+NAMED_PERIOD = re.compile(
+    r"\bQ[1-4]\b|\b(?:first|second|third|fourth)\s+quarter\b|\bfiscal\b|\bFY\s*\d", re.IGNORECASE
+)
+LATEST = re.compile(r"\b(?:latest|most\s+recent)\b", re.IGNORECASE)
+
+
+def steering_kind(q: Question) -> str | None:
+    """ "period" or "latest" for a question about one filing that names its issuer and a
+    quarter or fiscal period, or asks for the latest; None for the others."""
+    if len(q.refs) != 1:
+        return None
+    ticker = next(iter(q.refs)).rsplit(".", 1)[0].split()[-1]
+    if ISSUER_NAMES.get(ticker, "\0") not in q.text.lower() and ticker not in q.text:
+        return None
+    if NAMED_PERIOD.search(q.text):
+        return "period"
+    return "latest" if LATEST.search(q.text) else None
 
 
 @dataclass
@@ -127,6 +160,18 @@ class _NoSearch:
 
     def search(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
+
+
+def steering_hits(run: Run, questions: Sequence[Question]) -> dict[str, tuple[int, int]]:
+    """Per steering kind: (questions, how many have their one filing in the top-5)."""
+    out: dict[str, tuple[int, int]] = {}
+    for q, ranked in zip(questions, run.ranked, strict=True):
+        kind = steering_kind(q)
+        if kind is None:
+            continue
+        total, hits = out.get(kind, (0, 0))
+        out[kind] = (total + 1, hits + int(bool(q.refs & set(ranked[:5]))))
+    return out
 
 
 def figure_hits(run: Run, questions: Sequence[Question]) -> tuple[int, int, int, int]:
@@ -290,6 +335,17 @@ def report(runs: Sequence[Run], questions: Sequence[Question], context_note: str
         total, top5, top10, context = figure_hits(run, questions)
         cells = "".join(f"{_share(n, total):>16}" for n in (top5, top10, context))
         print(f"{run.name:{width}}{cells}")
+    kinds = ("period", "latest")
+    print(
+        "\nperiod steering: questions on one filing naming its issuer and a quarter/period "
+        "(or latest) with that filing in the top-5"
+    )
+    print(f"{'system':{width}}" + "".join(f"{k:>16}" for k in (*kinds, "both")))
+    for run in runs:
+        found = steering_hits(run, questions)
+        both = tuple(sum(found.get(k, (0, 0))[i] for k in kinds) for i in (0, 1))
+        cells = [found.get(k, (0, 0)) for k in kinds] + [both]
+        print(f"{run.name:{width}}" + "".join(f"{_share(n, total):>16}" for total, n in cells))
     for run in runs:
         if run.note:
             print(f"{run.name}: {run.note}")
@@ -340,6 +396,9 @@ def main() -> None:
         help="llm.max_tokens kept for the reply (default: settings'; the quick eval: 64).",
     )
     ap.add_argument("--dense-weight", type=float, help="For the weighted_rrf row (settings').")
+    ap.add_argument(
+        "--steer-boost", type=float, help="search.steer_boost of the boost row (settings')."
+    )
     ap.add_argument("--skip-llama-index", action="store_true")
     ap.add_argument("--dump", type=Path, help="Write per-question rankings (JSON) here.")
     ap.add_argument(
@@ -386,6 +445,8 @@ def main() -> None:
         tuned = SearchSettings()
         if args.dense_weight is not None:
             tuned = tuned.model_copy(update={"dense_weight": args.dense_weight})
+        if args.steer_boost is not None:
+            tuned = tuned.model_copy(update={"steer_boost": args.steer_boost})
         searcher = Searcher(index, embedder, tuned)
         k60 = Searcher(index, embedder, SearchSettings(rrf_k=60))
         fusions: list[tuple[str, Searcher, dict[str, Any]]] = [
@@ -397,11 +458,25 @@ def main() -> None:
         systems = [
             (
                 f"deepwell hybrid {label}"
-                + (" (default)" if opts["fusion"] == tuned.fusion and engine is searcher else ""),
+                + (
+                    f" (default, steering {tuned.steering})"
+                    if opts["fusion"] == tuned.fusion and engine is searcher
+                    else ""
+                ),
                 engine,
                 opts,
             )
             for label, engine, opts in fusions
+        ]
+        systems += [
+            (
+                f"deepwell hybrid default, steering {mode}"
+                + (f" x{tuned.steer_boost:g}" if mode == "boost" else ""),
+                searcher,
+                {"steering": mode},
+            )
+            for mode in ("off", "boost", "filter")
+            if mode != tuned.steering
         ]
         systems += [
             ("deepwell dense", searcher, {"mode": "dense"}),
