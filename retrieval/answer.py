@@ -33,6 +33,7 @@ from core.errors import BackendUnavailableError, ConfigError, LLMTimeoutError
 from core.logging import get_logger
 from core.settings import Settings
 from core.types import Principal
+from retrieval.arithmetic import StreamedCalculations
 from retrieval.context import Citation, Order, PackedContext, pack_context
 from retrieval.conversation import (
     ConversationStore,
@@ -388,12 +389,14 @@ class Answerer:
             tokens = self.llm.stream(
                 answer_messages(p.question, p.packed.text), max_tokens=self.max_tokens
             )
+            calculations = StreamedCalculations()  # <<expressions>> go out computed
             try:
                 for delta in tokens:
                     if first is None:
                         first = time.perf_counter()
                     parts.append(delta)
-                    yield {"type": "token", "text": delta}
+                    if shown := calculations.feed(delta):
+                        yield {"type": "token", "text": shown}
             except BackendUnavailableError as exc:
                 if first is None:
                     raise  # nothing was said: the error, saying what took long, is the answer
@@ -403,6 +406,8 @@ class Answerer:
                 log.warning("answer.cut_off", answer_id=p.answer_id, reason=finish)
             finally:
                 tokens.close()
+            if rest := calculations.flush():
+                yield {"type": "token", "text": rest}
             prompt_tokens = tokens.usage.prompt_tokens
             completion_tokens = tokens.usage.completion_tokens or self.llm.count_tokens(
                 "".join(parts)

@@ -294,6 +294,62 @@ def find_calculations(text: str) -> list[Found]:
     return out
 
 
+def shown(found: Found) -> str:
+    """What a found calculation reads as in the answer: its result and working, or the
+    expression as written when it could not be computed."""
+    if found.calculation is None:
+        return found.expression.strip() + found.unit
+    return replacement(found.calculation, found.unit)
+
+
+class StreamedCalculations:
+    """Rewrites calculations while an answer streams: text outside ``<<…>>`` passes
+    through; an expression is held back until it is complete (and what may follow it,
+    a unit or the model's own result, has arrived), then let out computed, as
+    :func:`shown` writes it. :meth:`flush` lets out what is held at the end.
+    """
+
+    #: Characters awaited after ``>>`` before an expression is let out (a unit, "= 8.5%").
+    LOOKAHEAD = 24
+    #: An opened ``<<`` without ``>>`` this long is not a calculation.
+    LONGEST = 320
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, delta: str, *, final: bool = False) -> str:
+        """The text that can be shown now, given the next piece of the answer."""
+        text = self._held + delta
+        out: list[str] = []
+        while text:
+            start = text.find("<<")
+            if start < 0:
+                keep = 1 if text.endswith("<") and not final else 0
+                out.append(text[: len(text) - keep])
+                text = text[len(text) - keep :]
+                break
+            out.append(text[:start])
+            text = text[start:]
+            close = text.find(">>")
+            if close < 0 or CALCULATION.match(text) is None:
+                if final or close >= 0 or len(text) > self.LONGEST or "\n" in text:
+                    out.append(text[:2])  # not a calculation: let the "<<" out
+                    text = text[2:]
+                    continue
+                break
+            if not final and len(text) - close - 2 < self.LOOKAHEAD:
+                break
+            found = find_calculations(text)[0]
+            out.append(shown(found))
+            text = text[found.end :]
+        self._held = text
+        return "".join(out)
+
+    def flush(self) -> str:
+        """Everything still held, rewritten."""
+        return self.feed("", final=True)
+
+
 def replacement(calculation: Calculation, unit: str = "") -> str:
     """How a computed figure reads in the answer: the result (with the ``unit`` the model
     wrote after the expression, unless the result states its own), then the working."""

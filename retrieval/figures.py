@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from retrieval.arithmetic import Calculation, find_calculations, replacement
+from retrieval.arithmetic import Calculation, find_calculations, shown
 from retrieval.context import parse_blocks
 from retrieval.llm.prompts import cited_numbers
 from retrieval.tables import TableText, read_table
@@ -477,7 +477,7 @@ class CheckedAnswer:
 
 
 def _computed(
-    calc: Calculation, start: int, shown: str, figures: Sequence[SourceFigure], around: _Around
+    calc: Calculation, start: int, written: str, figures: Sequence[SourceFigure], around: _Around
 ) -> FigureCheck:
     """The check of a computed figure: each operand (constants aside) checked as a figure."""
     operands = []
@@ -507,7 +507,7 @@ def _computed(
             )
         )
     trusted = all(o.status not in UNSUPPORTED for o in operands)
-    result = shown.partition(" (computed: ")[0]
+    result = written.partition(" (computed: ")[0]
     # An amount is in its operands' units (a sum of cells of a table in millions).
     scale = scales.pop() if calc.kind == "amount" and len(scales) == 1 else 1.0
     return FigureCheck(
@@ -567,14 +567,10 @@ def check_answer(answer: str, context: str, *, question: str = "") -> CheckedAns
     for found in find_calculations(answer):
         parts.append(answer[last : found.start])
         length += found.start - last
-        shown = (
-            replacement(found.calculation, found.unit)
-            if found.calculation is not None
-            else found.expression.strip() + found.unit
-        )
-        computed.append((length, length + len(shown), found.calculation, shown))
-        parts.append(shown)
-        length += len(shown)
+        written = shown(found)
+        computed.append((length, length + len(written), found.calculation, written))
+        parts.append(written)
+        length += len(written)
         last = found.end
     parts.append(answer[last:])
     text = "".join(parts)
@@ -593,14 +589,14 @@ def check_answer(answer: str, context: str, *, question: str = "") -> CheckedAns
         sentence, around = _around(text, s.start, s.end, neighbours, question_periods)
         around = _Around(_stems(sentence) | question_stems, around.periods, around.cited)
         checks.append(check_figure(s, figures, around))
-    for a, b, calc, shown in computed:
+    for a, b, calc, written in computed:
         neighbours = [sp for sp in spans if sp != (a, b)]
         sentence, around = _around(text, a, b, neighbours, question_periods)
         around = _Around(_stems(sentence) | question_stems, around.periods, around.cited)
         if calc is None:
-            checks.append(FigureCheck(shown, a, b, 0.0, "uncomputable"))
+            checks.append(FigureCheck(written, a, b, 0.0, "uncomputable"))
         else:
-            checks.append(_computed(calc, a, shown, figures, around))
+            checks.append(_computed(calc, a, written, figures, around))
     checks.sort(key=lambda f: f.start)
     note = note_for(checks[0]) if checks else None
     if note:

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from answer_testkit import make_chunk
+from answer_testkit import FakeSearcher, ScriptedLLM, make_chunk
+from hypothesis import given
+from hypothesis import strategies as st
 
-from retrieval.arithmetic import CalculationError, evaluate, find_calculations
+from core.settings import Settings
+from core.types import Principal
+from retrieval.answer import Answerer
+from retrieval.arithmetic import (
+    CalculationError,
+    StreamedCalculations,
+    evaluate,
+    find_calculations,
+)
 from retrieval.context import pack_context
 from retrieval.figures import check_answer
 
@@ -120,3 +130,35 @@ def test_unicode_operators_and_signs() -> None:
     assert calc.result == "8.2%"
     assert calc.working == "(21,213 − 19,604) / 19,604 × 100 = 8.2%"
     assert evaluate("-(7,382 - 6,840)").result == "-542"
+
+
+STREAMED = (
+    "Services grew <<(21,213 - 19,604) / 19,604 * 100>>% = 8.5% [1]. iPhone and Mac: "
+    "$<<39,669 + 6,840>> million [1]. Not one: a << b, <<x>> and a last <"
+)
+
+
+@given(st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=60))
+def test_a_streamed_answer_shows_the_calculations_as_the_result_will(cuts: list[int]) -> None:
+    """However the tokens fall, the streamed text is the final answer's (less its note)."""
+    calculations = StreamedCalculations()
+    pieces, at = [], 0
+    for cut in cuts:
+        pieces.append(calculations.feed(STREAMED[at : at + cut]))
+        at += cut
+    pieces.append(calculations.feed(STREAMED[at:]))
+    pieces.append(calculations.flush())
+    assert "".join(pieces) == check_answer(STREAMED, CONTEXT).text
+
+
+def test_the_answer_stream_lets_out_computed_figures() -> None:
+    reply = "Services grew <<(21,213 - 19,604) / 19,604 * 100>>% [1]."
+    chunks = [make_chunk(0, REVENUE, table=True)]
+    answerer = Answerer(FakeSearcher(chunks), ScriptedLLM([reply]), Settings())
+    stream = answerer.answer("Services growth?", Principal(user="alice"), stream=True)
+    text = "".join(e["text"] for e in stream if e["type"] == "token")
+    assert "<<" not in text
+    assert text == "Services grew 8.2% (computed: (21,213 − 19,604) / 19,604 × 100) [1]."
+    assert stream.result is not None
+    assert stream.result.answer == text
+    assert [f.status for f in stream.result.figures] == ["computed"]
