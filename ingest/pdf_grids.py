@@ -189,15 +189,19 @@ def cell_text(words: Sequence[Word]) -> str:
 
 
 @dataclass(slots=True)
-class _Cell:
+class Cell:
+    """A cell of a row as the table will read it."""
+
     text: str
     key: int  # which drawn cell: the same for every band and column it spans
     spanned: bool  # a column after the first of a cell spanning columns
 
 
 @dataclass(slots=True)
-class _Row:
-    cells: list[_Cell]
+class Row:
+    """A row of a table: a cell a column, and its words."""
+
+    cells: list[Cell]
     words: list[Word]
 
     @property
@@ -224,7 +228,7 @@ def _regions(lat: Lattice) -> list[list[int]]:
     return [[first[roots[r * nc + c]] for c in range(nc)] for r in range(nr)]
 
 
-def _grid_rows(lat: Lattice, words: Sequence[Word]) -> list[_Row] | None:
+def _grid_rows(lat: Lattice, words: Sequence[Word]) -> list[Row] | None:
     """The lattice's rows with their cells' texts; None when a cell is a panel of prose."""
     nr, nc = len(lat.ys) - 1, len(lat.xs) - 1
     region = _regions(lat)
@@ -240,25 +244,25 @@ def _grid_rows(lat: Lattice, words: Sequence[Word]) -> list[_Row] | None:
     texts = {key: cell_text(ws) for key, ws in by_region.items()}
     used = [c for c in range(nc) if any((r, c) in by_fine for r in range(nr))]
     filled = sum(any((r, c) in by_fine for c in range(nc)) for r in range(nr))  # bands with text
-    rows: list[_Row] = []
+    rows: list[Row] = []
     for r in range(nr):
         band = [w for c in range(nc) for w in by_fine.get((r, c), [])]
         # rows ruled apart are rows; a band may hold several only in a table whose body
         # is one band (frame, header rule, body)
         simple = all(region[r][c] == r * nc + c for c in range(nc))
-        subrows = _subrows(band, lat.xs, used) if simple and filled <= 3 else [band]
+        subrows = split_band(band, lat.xs, used) if simple and filled <= 3 else [band]
         for sub in subrows:
             if len(subrows) == 1:
                 cells = [
-                    _Cell(texts.get(region[r][c], ""), region[r][c], region[r][c] % nc != c)
+                    Cell(texts.get(region[r][c], ""), region[r][c], region[r][c] % nc != c)
                     for c in range(nc)
                 ]
             else:
                 cells = [
-                    _Cell(cell_text([w for w in sub if _column(lat.xs, w) == c]), -1, False)
+                    Cell(cell_text([w for w in sub if _column(lat.xs, w) == c]), -1, False)
                     for c in range(nc)
                 ]
-            rows.append(_Row(cells, sub))
+            rows.append(Row(cells, sub))
     return rows
 
 
@@ -266,7 +270,7 @@ def _column(xs: Sequence[float], w: Word) -> int:
     return bisect.bisect(xs, (w.x0 + w.x1) / 2) - 1
 
 
-def _subrows(band: Sequence[Word], xs: Sequence[float], used: Sequence[int]) -> list[list[Word]]:
+def split_band(band: Sequence[Word], xs: Sequence[float], used: Sequence[int]) -> list[list[Word]]:
     """A band cut into rows at each line that starts in the table's first column (not
     lower-case: that is a label's second line) and fills all but one of its columns, when
     two or more lines do: the unruled body of a framed table. Otherwise the band is one
@@ -300,7 +304,7 @@ def has_figure(text: str) -> bool:
     return any(ch.isdigit() for ch in _YEAR.sub("", text))
 
 
-def header_rows(rows: Sequence[_Row]) -> int:
+def header_rows(rows: Sequence[Row]) -> int:
     """How many leading rows head the columns: the bold ones when the body is not bold,
     else the first when it holds no figure; and the rows a header cell spans into."""
     if len(rows) < 2:
@@ -321,12 +325,12 @@ def header_rows(rows: Sequence[_Row]) -> int:
     return n
 
 
-def rows_table(rows: Sequence[_Row], edges: Sequence[float]) -> Table | None:
+def rows_table(rows: Sequence[Row], edges: Sequence[float]) -> Table | None:
     """A table from rows of cells (empty rows and columns dropped); None unless two rows
     have two or more filled cells."""
     rows = [r for r in rows if any(c.text for c in r.cells)]
     keep = [c for c in range(len(edges) - 1) if any(r.cells[c].text for r in rows)]
-    rows = [_Row([r.cells[c] for c in keep], r.words) for r in rows]
+    rows = [Row([r.cells[c] for c in keep], r.words) for r in rows]
     if len(keep) < 2 or sum(sum(bool(c.text) for c in r.cells) >= 2 for r in rows) < 2:
         return None
     n = header_rows(rows)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest.pdf_grids import continue_grid, grid_tables
+from ingest.pdf_rows import row_tables
 from ingest.pdf_rules import Rule, page_rules
 from ingest.pdf_tables import Line, Table, Word, build_table, cells, find_tables
 
@@ -191,7 +192,8 @@ def xy_cut(items: Sequence[_Item], size: float) -> list[list[_Item]]:
 
 def layout_page(words: Sequence[Word], rules: Sequence[Rule] = ()) -> list[Block]:
     """One page's words (and ruling lines) as blocks in reading order: tables, headings,
-    list items, prose. Grids drawn with rules are found first, then tables from text."""
+    list items, prose. Grids drawn with rules are found first, then tables from text, then
+    tables ruled with horizontal lines only."""
     if not words:
         return []
     size = statistics.median(w.size for w in words)
@@ -205,9 +207,10 @@ def layout_page(words: Sequence[Word], rules: Sequence[Rule] = ()) -> list[Block
         items.append(_Item(x0, y0, x1, y1, table=table))
         for k in range(span.start, span.end):
             taken[k] = True
-    for ln, done in zip(lines, taken, strict=True):
-        if not done:
-            items.extend(_Item(c.x0, c.y0, c.x1, c.y1, word=c) for c in cells(ln, gap=1.5))
+    ruled, rest = row_tables([ln for ln, done in zip(lines, taken, strict=True) if not done], rules)
+    items += [_Item(*t.box, table=t) for t in ruled]
+    for ln in rest:
+        items.extend(_Item(c.x0, c.y0, c.x1, c.y1, word=c) for c in cells(ln, gap=1.5))
     blocks: list[Block] = []
     for group in xy_cut(items, size):
         blocks.extend(_blocks(group, size))

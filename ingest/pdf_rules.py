@@ -128,10 +128,9 @@ class _Reader:
     def _objects(
         self, parent: int | None, count: Any, get: Any, outer: Matrix, depth: int
     ) -> Iterator[tuple[float, float, float, float]]:
-        kind = self.c.kind
-        for k in range(count(parent)):
-            obj = get(parent, k)
-            t = kind(obj)
+        n = count(parent)
+        objects = list(map(get, itertools.repeat(parent, n), range(n)))  # map: no bytecode
+        for obj, t in zip(objects, map(self.c.kind, objects), strict=True):  # per object
             if t == _PATH:
                 yield from self._path(obj, outer)
             elif t == _FORM and depth < 2:

@@ -81,7 +81,8 @@ def grid(
     as its tallest cell. ``style``: "lines" (one stroked line per boundary), "stroked"
     (each cell a stroked rectangle, ``re S``), "filled" (each boundary a thin filled
     rectangle, ``re f``), "frame" (outer frame, column rules and a rule under the first
-    row only: an unruled body)."""
+    row only: an unruled body); with no column rules: "rows" (a rule under the header and
+    under each row), "booktabs" (rules above and under the header and under the table)."""
     ops: list[str] = []
     xs = [left]
     for w in widths:
@@ -89,7 +90,8 @@ def grid(
     ys = [top]
     for r, row in enumerate(rows):
         cells = [[c] if isinstance(c, str) else list(c) for c in row]
-        height = (lead if style == "frame" and r > 0 else lead + 6) * max(len(c) for c in cells)
+        unruled = style in ("frame", "booktabs") and r > 0
+        height = (lead if unruled else lead + 6) * max(len(c) for c in cells)
         for c, cell in enumerate(cells):
             for k, s in enumerate(cell):
                 ops.append(text(xs[c] + 4, ys[-1] - 11 - lead * k, s, bold=bold_header and r == 0))
@@ -108,6 +110,10 @@ def grid(
     elif style == "frame":
         ops += [line(xs[0], y, xs[-1], y) for y in (ys[0], ys[1], ys[-1])]
         ops += [line(x, ys[0], x, ys[-1]) for x in xs]
+    elif style == "rows":
+        ops += [line(xs[0], y, xs[-1], y) for y in ys[1:]]
+    elif style == "booktabs":
+        ops += [line(xs[0], y, xs[-1], y) for y in (ys[0], ys[1], ys[-1])]
     return ops
 
 
@@ -286,9 +292,12 @@ def test_a_rule_under_a_heading_or_a_framed_note_is_not_a_table(tmp_path: Path) 
         text(72, 670, "Cancellation", size=14, bold=True),
         line(72, 664, 540, 664),
         text(72, 645, "Either party may cancel with 90 days notice in writing.", size=10),
-        "0.5 w 66 560 480 60 re S",  # a framed note: one box, no rows or columns
-        text(72, 600, "Note: prices exclude VAT.      Offer valid until 31 March.", size=10),
-        text(72, 586, "Contact: billing desk         Phone: 555 0100", size=10),
+        text(72, 625, "Governing Law", size=14, bold=True),
+        line(72, 619, 540, 619),
+        text(72, 600, "This agreement is governed by the laws of Ontario.", size=10),
+        "0.5 w 66 500 480 60 re S",  # a framed note: one box, no rows or columns
+        text(72, 540, "Note: prices exclude VAT.      Offer valid until 31 March.", size=10),
+        text(72, 526, "Contact: billing desk         Phone: 555 0100", size=10),
     ]
     elements = _elements(write_pdf(tmp_path / "terms.pdf", [ops]))
     assert not _tables(elements)
@@ -347,3 +356,25 @@ def test_framed_table_with_an_unruled_body_has_a_row_a_line(tmp_path: Path) -> N
         "Contoso Health services GmbH | Customer | Hauptstrasse 5, Bonn",
         "Fabrikam Inc. | Guarantor | 1 Main Street, Albany",
     ]
+
+
+@pytest.mark.parametrize("style", ["rows", "booktabs"])
+def test_table_ruled_with_horizontal_lines_only_takes_its_columns_from_the_gaps(
+    tmp_path: Path, style: str
+) -> None:
+    """No column rules: a rule under the header and each row, or rules above and under
+    the header and under the table (an unruled body, a wrapped cell in it)."""
+    ops = [
+        text(72, 740, "Milestones", size=14, bold=True),
+        *grid(TIMELINE, (90, 260, 90), top=700, style=style),
+        text(72, 560, "Dates may move by a week without notice to the board.", size=10),
+    ]
+    elements = _elements(write_pdf(tmp_path / f"timeline-{style}.pdf", [ops]))
+    assert [el.category for el in elements] == ["Title", "Table", "NarrativeText"]
+    assert elements[1].text.splitlines() == [
+        "Date | Event | Owner",
+        "2024-01-15 | Kick-off meeting with the steering group | A. Moreau",
+        "2024-03-01 | Design review of the storage layer and its failure modes | J. Okafor",
+        "2024-06-30 | Release | A. Moreau",
+    ]
+    assert "<th>Owner</th>" in elements[1].metadata.text_as_html
