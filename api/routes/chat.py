@@ -42,7 +42,7 @@ from starlette.responses import Response
 
 from api.deps import CallerDep, ServicesDep
 from api.errors import error_responses
-from api.routes.answer import CitationOut, error_data, guarded, record
+from api.routes.answer import CitationOut, FigureOut, error_data, guarded, record
 from core.errors import DeepwellError, InvalidInputError, NotFoundError
 from retrieval.answer import Answerer, AnswerResult
 from retrieval.conversation import InMemoryConversationStore, Turn
@@ -132,6 +132,10 @@ class DeepwellEnd(BaseModel):
         description="As in `/v1/answer`: stop, length, timeout, error, none."
     )
     note: str | None
+    figures: list[FigureOut] = Field(
+        default_factory=list,
+        description="As in `/v1/answer`: each figure of the answer checked against the passages.",
+    )
 
 
 class Usage(BaseModel):
@@ -210,6 +214,7 @@ def _end(result: AnswerResult) -> dict[str, Any]:
         "truncated": result.truncated,
         "finish_reason": result.finish_reason,
         "note": result.note,
+        "figures": [f.to_dict() for f in result.figures],
     }
 
 
