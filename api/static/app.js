@@ -164,8 +164,11 @@ function parseEvent(block) {
   }
 }
 
-/** Ask a question; calls onToken(text) per streamed piece, resolves with the answer object. */
-async function streamAnswer(question, conversationId, onToken, signal) {
+/**
+ * Ask a question; calls onSources(event) once retrieval is done (before the model writes a
+ * word), onToken(text) per streamed piece, and resolves with the answer object.
+ */
+async function streamAnswer(question, conversationId, { onSources, onToken }, signal) {
   let response;
   try {
     response = await fetch(apiUrl("v1/answer"), {
@@ -191,7 +194,8 @@ async function streamAnswer(question, conversationId, onToken, signal) {
     return answer;
   }
   for await (const { event, data } of readEvents(response)) {
-    if (event === "token") onToken(data.text || "");
+    if (event === "sources") onSources(data);
+    else if (event === "token") onToken(data.text || "");
     else if (event === "done") return data;
     else if (event === "error") {
       const error = data.error || {};
@@ -511,10 +515,18 @@ function addTurn(question) {
   return {
     root: node,
     text: node.querySelector(".answer-text"),
+    status: node.querySelector(".answer-status"),
+    statusText: node.querySelector(".status-text"),
+    statusTime: node.querySelector(".status-time"),
+    note: node.querySelector(".answer-note"),
     error: node.querySelector(".answer-error"),
+    actions: node.querySelector(".answer-actions"),
+    retry: node.querySelector(".retry"),
     sources: node.querySelector(".sources"),
+    sourcesHeading: node.querySelector(".sources-heading"),
     sourceList: node.querySelector(".source-list"),
     feedback: node.querySelector(".feedback"),
+    progress: null, // the timer of the "Reading n passages…" status
   };
 }
 
@@ -531,6 +543,7 @@ function abortStreaming() {
 function setBusy(busy) {
   ui.askButton.disabled = busy;
   ui.askButton.textContent = busy ? "Answering…" : "Send";
+  for (const retry of ui.messages.querySelectorAll(".retry")) retry.disabled = busy;
 }
 
 async function ask(question) {
@@ -560,25 +573,66 @@ async function ask(question) {
     const answer = await streamAnswer(
       question,
       conversation.id,
-      (piece) => {
-        streamed.appendData(piece);
+      {
+        onSources: (sources) => showReading(view, sources),
+        onToken: (piece) => {
+          stopReading(view);
+          streamed.appendData(piece);
+        },
       },
       controller.signal,
     );
     if (controller.signal.aborted) return; // signed out or switched away meanwhile
     conversation.turns += 2;
     finishAnswer(view, answer, turn);
+    if (answer.truncated) offerRetry(view, question);
   } catch (err) {
     if (err.name === "AbortError" || controller.signal.aborted) return;
     if (handleAuthFailure(err)) return;
     showTurnError(view, describeError(err));
+    offerRetry(view, question);
   } finally {
+    stopReading(view);
     if (state.streaming === controller) {
       state.streaming = null;
       setBusy(false);
     }
   }
   scrollToEnd();
+}
+
+/** The passages the model is about to read, listed at once, and a status while it reads them. */
+function showReading(view, sources) {
+  const passages = sources.context || [];
+  renderSources(view, passages, null);
+  if (!sources.generate || !passages.length) return; // the no-answer sentence follows at once
+  const n = passages.length;
+  view.statusText.textContent = `Reading ${n} passage${n === 1 ? "" : "s"}…`;
+  view.statusTime.textContent = "";
+  view.status.hidden = false;
+  const started = Date.now();
+  view.progress = setInterval(() => {
+    view.statusTime.textContent = ` ${Math.round((Date.now() - started) / 1000)} s`;
+  }, 1000);
+  scrollToEnd();
+}
+
+function stopReading(view) {
+  if (view.progress !== null) clearInterval(view.progress);
+  view.progress = null;
+  view.status.hidden = true;
+}
+
+/** A Retry button under a failed or cut-off answer: asks the same question again. */
+function offerRetry(view, question) {
+  view.actions.hidden = false;
+  view.retry.disabled = false;
+  view.retry.onclick = () => {
+    if (state.streaming) return;
+    view.actions.hidden = true;
+    ask(question);
+    ui.question.focus();
+  };
 }
 
 function showTurnError(view, message) {
@@ -597,8 +651,20 @@ function finishAnswer(view, answer, turn) {
   view.text.setAttribute("aria-busy", "false");
 
   const citations = answer.citations || [];
+  const passages = answer.context && answer.context.length ? answer.context : citations;
+  renderSources(view, passages, new Set(citations.map((c) => c.n)));
+  view.note.textContent = answer.note || "";
+  view.note.hidden = !answer.note;
+  if (answer.answer_id) setUpFeedback(view, answer.answer_id, turn);
+}
+
+/**
+ * List the passages of an answer. `cited`: null while the model reads them; at the end,
+ * the numbers the answer cites, which are marked (the others stay listed, dimmed).
+ */
+function renderSources(view, passages, cited) {
   view.sourceList.replaceChildren(
-    ...citations.map((c) => {
+    ...passages.map((c) => {
       const where = [pages(c), sectionText(c.section)].filter(Boolean).join(" · ");
       const button = el(
         "button",
@@ -608,11 +674,17 @@ function finishAnswer(view, answer, turn) {
         el("span", { class: "source-title", text: docName(c) }),
       );
       button.addEventListener("click", () => openCitation(c, button));
-      return el("li", { value: c.n }, button, where ? el("span", { class: "source-where", text: where }) : "");
+      const item = el("li", { value: c.n }, button, where ? el("span", { class: "source-where", text: where }) : "");
+      if (cited !== null) {
+        item.classList.add(cited.has(c.n) ? "cited" : "not-cited");
+        if (cited.has(c.n)) item.append(el("span", { class: "source-cited", text: "cited" }));
+      }
+      return item;
     }),
   );
-  view.sources.hidden = citations.length === 0;
-  if (answer.answer_id) setUpFeedback(view, answer.answer_id, turn);
+  view.sourcesHeading.textContent =
+    cited === null ? "Sources" : cited.size ? "Sources" : "Sources (none cited)";
+  view.sources.hidden = passages.length === 0;
 }
 
 /** The answer with [n] linked and each figure the sources do not bear out marked (a title says why). */

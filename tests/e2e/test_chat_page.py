@@ -184,12 +184,29 @@ def test_sign_in_ask_open_citation_and_give_feedback(
     expect(page.locator("#who-tenant")).not_to_be_empty()
 
     # Count the streamed text's updates: more than one means the answer arrived in pieces.
+    # And log, in order, when the sources are listed, what the status says, and when the
+    # answer's first words appear.
     page.evaluate(
         """() => {
             window.__streamed = 0;
+            window.__order = [];
             new MutationObserver((records) => {
                 window.__streamed += records.filter((r) => r.type === "characterData").length;
-            }).observe(document.getElementById("messages"), {characterData: true, subtree: true});
+                for (const r of records) {
+                    const text = r.target.nodeType === Node.TEXT_NODE;
+                    const at = text ? r.target.parentElement : r.target;
+                    if (r.type === "characterData" && r.target.data && at.closest(".answer-text")) {
+                        window.__order.push("token");
+                    } else if (r.type === "childList" && at.classList.contains("source-list")
+                               && r.addedNodes.length) {
+                        window.__order.push("sources");
+                    } else if (r.type === "childList" && at.classList.contains("status-text")
+                               && at.textContent) {
+                        window.__order.push(`status: ${at.textContent}`);
+                    }
+                }
+            }).observe(document.getElementById("messages"),
+                       {characterData: true, childList: true, subtree: true});
         }"""
     )
     question = page.get_by_label("Your question")
@@ -202,11 +219,23 @@ def test_sign_in_ask_open_citation_and_give_feedback(
     expect(answer).to_contain_text("31 cents per kilometre")
     assert page.evaluate("window.__streamed") > 1
     expect(page.locator(".answer-error").last).to_be_hidden()
+    # The sources were listed, and the status said the model was reading them, before the
+    # first word of the answer.
+    order = page.evaluate("window.__order")
+    assert order[0] == "sources", order
+    assert re.fullmatch(r"status: Reading \d+ passages?…", order[1]), order
+    assert "token" in order
+    expect(page.locator(".answer-status").last).to_be_hidden()
 
     sources = page.locator(".sources").last
     expect(sources).to_be_visible()
     expect(sources).to_contain_text("Expense handbook")
     expect(sources).to_contain_text(re.compile(r"pp?\. \d"))
+    # At the end, the passages the answer cites are marked.
+    cited = sources.locator("li.cited")
+    expect(cited.first).to_contain_text("Expense handbook")
+    expect(cited.first).to_contain_text("cited")
+    expect(page.locator(".answer-actions").last).to_be_hidden()  # no Retry for a whole answer
 
     # The [n] marker in the answer opens the cited passage, fetched from the server.
     cite = answer.get_by_role("button", name=re.compile(r"^Source \d+: Expense handbook"))
@@ -333,6 +362,92 @@ def test_server_errors_are_shown_in_the_conversation(page: Page, server: Server)
     expect(page.locator(".answer-text").nth(1)).to_have_text("Private cars")
     expect(page.locator(".feedback").nth(1)).to_be_hidden()
     expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    expect(page.get_by_role("button", name="Retry")).to_have_count(2)
+
+
+def _sse(*events: tuple[str, object]) -> str:
+    return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
+
+
+PASSAGE = {
+    "n": 1,
+    "doc_id": "d1",
+    "chunk_id": "c1",
+    "title": "Travel policy",
+    "source_uri": "file:///docs/travel-policy.md",
+    "page_start": None,
+    "page_end": None,
+    "section": ["Hotels"],
+    "snippet": "Hotel rooms are reimbursed up to 160 euros per night.",
+    "score": 0.5,
+}
+
+
+def _answer(text: str, **extra: object) -> dict[str, object]:
+    return {
+        "answer_id": "a-" + str(abs(hash(text))),
+        "answer": text,
+        "citations": [PASSAGE],
+        "context": [PASSAGE],
+        "no_answer": False,
+        "truncated": False,
+        "note": None,
+        **extra,
+    }
+
+
+def test_a_cut_off_answer_keeps_its_text_says_why_and_offers_retry(
+    page: Page, server: Server, tmp_path: Path
+) -> None:
+    """The server ends a slow answer cleanly; the page keeps the words, shows the note, and
+    Retry asks again."""
+    from playwright.sync_api import Route, expect
+
+    sources = ("sources", {"context": [PASSAGE], "generate": True, "answer_id": "x"})
+    note = "The answer was cut off: local model did not finish within llm.timeout_s=120s."
+    replies = iter(
+        [
+            _sse(
+                sources,
+                ("token", {"text": "Hotels are reimbursed"}),
+                ("token", {"text": " up to"}),
+                ("done", _answer("Hotels are reimbursed up to", truncated=True, note=note)),
+            ),
+            _sse(
+                sources,
+                ("token", {"text": "Up to 160 euros per night [1]."}),
+                ("done", _answer("Up to 160 euros per night [1].")),
+            ),
+        ]
+    )
+    asked: list[str] = []
+
+    def reply(route: Route) -> None:
+        asked.append(json.loads(route.request.post_data or "{}")["question"])
+        route.fulfill(status=200, content_type="text/event-stream", body=next(replies))
+
+    page.route(re.compile(r"/v1/answer$"), reply)
+    _sign_in(page, server, server.key)
+    _wait_signed_in(page)
+    page.get_by_role("button", name="New conversation").click()
+    question = page.get_by_label("Your question")
+    question.fill("How much are hotel rooms reimbursed?")
+    question.press("Enter")
+
+    cut = page.locator(".turn").nth(0)
+    expect(cut.locator(".answer-text")).to_have_text("Hotels are reimbursed up to")
+    expect(cut.locator(".answer-note")).to_have_text(note)
+    expect(cut.locator(".answer-error")).to_be_hidden()
+    retry = cut.get_by_role("button", name="Retry")
+    expect(retry).to_be_visible()
+    page.screenshot(path=tmp_path / "cut-off.png", full_page=True)
+    retry.click()
+
+    again = page.locator(".turn").nth(1)
+    expect(again.locator(".answer-text")).to_contain_text("160 euros per night")
+    expect(again.get_by_role("button", name="Retry")).to_be_hidden()
+    expect(retry).to_be_hidden()
+    assert asked == ["How much are hotel rooms reimbursed?"] * 2
 
 
 LEGACY_KEY = "deepwell.conversations.v1:default:alice"
