@@ -157,7 +157,17 @@ class LLMSettings(BaseModel):
     max_tokens: int = Field(512, ge=1)
     temperature: float = Field(0.1, ge=0.0, le=2.0)
     threads: int | None = Field(None, description="CPU threads for llama.cpp; default all cores.")
-    timeout_s: float = 120.0
+    timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="The most seconds one model call may take, all of it: waiting for the model "
+        "(one answer at a time), reading the prompt, writing the reply. Checked inside prompt "
+        "reading and between tokens: an answer that has not started ends in an error saying what "
+        "took long, one already streaming is cut off with what was said kept. 120 s covers a full "
+        "prompt (context_window - max_tokens, about 3,600 tokens) read at the ~50 tokens/s the "
+        "1.5B default reads on 2 cores with the portable llama.cpp build, plus about 480 tokens "
+        "written at its ~10 tokens/s; a native build (~150 and ~27 tokens/s) needs a third of it.",
+    )
     min_relevance: float | None = Field(
         0.3,
         ge=-1.0,
