@@ -168,10 +168,18 @@ class SourceFigure:
     row: str | None = None
     column: str | None = None
     table_years: frozenset[int] = frozenset()
+    section: str | None = None  # the row heading above ("Gross margin percentage:")
 
     @property
     def value(self) -> float:
         return self.number * (self.scale or 1.0)
+
+    @property
+    def where(self) -> str | None:
+        """The row as a reader names it: its heading, then its label."""
+        if self.section and self.row:
+            return f"{self.section.rstrip(':')}: {self.row}"
+        return self.row
 
 
 def _prose_figures(n: int, text: str) -> Iterable[SourceFigure]:
@@ -188,8 +196,10 @@ def _table_figures(n: int, table: TableText) -> Iterable[SourceFigure]:
         yield from _prose_figures(n, line)
     years = frozenset(y for h in table.header for y in _periods(h).years)
     scale = table.scale
+    section = None
     for row in table.rows:
         if len(row) < 2:
+            section = row[0] or section
             continue
         label = row[0]
         per_unit = re.search(r"\bper[\s-]share\b|\bratio\b|\bshares\b|%", label, re.I)
@@ -211,6 +221,7 @@ def _table_figures(n: int, table: TableText) -> Iterable[SourceFigure]:
                 row=label or None,
                 column=column or None,
                 table_years=years,
+                section=section,
             )
 
 
@@ -317,6 +328,7 @@ _SYNONYMS = {
     "capex": {"capita", "proper", "equipm"},
     "cost": {"expens"},
     "expens": {"cost"},
+    "taxe": {"tax"},
 }
 
 
@@ -335,6 +347,23 @@ def _label_conflict(label: str, said: set[str]) -> bool:
     """Whether none of the row label's own words is among the words around the figure."""
     words = {_stem(w) for w in _WORD.findall(label.lower()) if w not in _GENERIC and len(w) > 1}
     return bool(words) and not (words & said)
+
+
+#: What a row heading measures ("Gross margin percentage:" over "Products", "Services").
+_MEASURES = frozenset(
+    {"sale", "revenu", "income", "earnin", "profit", "margin", "expens", "cost", "cash", "tax"}
+)
+
+
+def _section_conflict(section: str | None, said: set[str]) -> bool:
+    """Whether the row heading measures one thing and the words around the figure name
+    only others (a margin percentage stated as a share of revenue). Headings that only
+    group rows ("Americas:", "Current assets:") never conflict."""
+    if not section:
+        return False
+    measured = _stems(section) & _MEASURES
+    named = said & _MEASURES
+    return bool(measured and named) and not (measured & named)
 
 
 # --- checking ----------------------------------------------------------------------------
@@ -405,6 +434,8 @@ class _Around:
 def _status(c: SourceFigure, around: _Around) -> Status:
     if c.row is not None and _label_conflict(c.row, around.stems):
         return "wrong_label"
+    if _section_conflict(c.section, around.stems):
+        return "wrong_label"
     if (
         c.column is not None
         and around.periods
@@ -423,12 +454,12 @@ def check_figure(s: Stated, figures: Sequence[SourceFigure], around: _Around) ->
             matches, key=lambda cs: (_RANK[cs[1]], cs[0].source not in around.cited, cs[0].source)
         )
         value = s.value if s.scale is not None else sign * c.value
-        return FigureCheck(s.text, s.start, s.end, value, status, c.source, c.row, c.column)
+        return FigureCheck(s.text, s.start, s.end, value, status, c.source, c.where, c.column)
     others = [c for c in figures if _digits_match(s, c)]
     if others:
         c = min(others, key=lambda c: (c.source not in around.cited, c.source))
         return FigureCheck(
-            s.text, s.start, s.end, s.value, "unit_mismatch", c.source, c.row, c.column
+            s.text, s.start, s.end, s.value, "unit_mismatch", c.source, c.where, c.column
         )
     return FigureCheck(s.text, s.start, s.end, s.value, "not_found")
 

@@ -210,3 +210,25 @@ def test_the_api_shape_of_a_figure() -> None:
         "row": "Services",
         "column": "Three Months Ended July 1, 2023",
     }
+
+
+def test_a_row_heading_that_measures_something_else_is_a_wrong_label() -> None:
+    """Apple's "Gross margin percentage:" heads a "Services" row: 70.5% is not a share of
+    revenue. A heading that only groups rows ("Americas:") never conflicts."""
+    table = (
+        "Gross margin (in millions)\n | Three Months Ended July 1, 2023\n"
+        "Gross margin:\nServices | $14,960\nGross margin percentage:\nServices | 70.5%\n"
+        "Americas:\nNet sales | $35,383"
+    )
+    context = pack_context([make_chunk(0, table, table=True)], 10_000, len).text
+    question = "What percentage of Apple's total revenue did the Services segment contribute?"
+    share = check_answer(
+        "Services contributed 70.5% of total revenue [1].", context, question=question
+    )
+    assert share.figures[0].status == "wrong_label"
+    assert share.figures[0].row == "Gross margin percentage: Services"
+    margin = check_answer("The Services gross margin percentage was 70.5% [1].", context)
+    assert margin.figures[0].status == "verified"
+    americas = check_answer("Net sales in the Americas were $35,383 million [1].", context)
+    assert americas.figures[0].status == "verified"
+    assert americas.figures[0].row == "Americas: Net sales"
