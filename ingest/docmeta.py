@@ -271,10 +271,8 @@ def _issuer(first_pages: str, meta_text: str, author: str) -> tuple[str | None, 
     parties = _parties(first_pages)
     if parties:
         return parties[0], parties[1:]
-    for source in (meta_text, author):
-        for name in _inline_orgs(source):
-            return name, []
-    return None, []
+    named = _inline_orgs(meta_text) or _inline_orgs(author)
+    return (named[0], []) if named else (None, [])
 
 
 def _parties(text: str) -> list[str]:

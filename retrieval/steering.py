@@ -105,7 +105,13 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 _MONTH_YEAR = re.compile(rf"\b{_MONTH}\s+(?P<year>{_Y4})\b", re.IGNORECASE)
-_LONE_YEAR = re.compile(rf"(?<![\d.,$-])(?P<year>{_Y4})(?![\d,.]\d|\s*[-–]\s*\d)")
+#: A year on its own, as a period: "in 2018", "for 2018", "during the year 2018" (not
+#: "since 2019", "notes due 2029", "2018-2020").
+_LONE_YEAR = re.compile(
+    rf"\b(?:in|for|during|of)\s+(?:the\s+)?(?:(?:calendar\s+)?year\s+)?(?P<year>{_Y4})"
+    rf"(?![\d,.]\d|\s*[-–]\s*\d)",
+    re.IGNORECASE,
+)
 _LATEST = re.compile(r"\b(?:latest|most\s+recent|newest|current\s+quarter)\b", re.IGNORECASE)
 
 #: Document types a question or a document may name, most specific first, and the family
@@ -400,13 +406,19 @@ class Steering:
 
 
 def issuers_named(question: str, docs: Iterable[DocFacts]) -> frozenset[str]:
-    """The issuer keys and tickers of ``docs`` that ``question`` names (a key as whole
-    words, case-insensitively; a ticker as a whole upper-case word)."""
+    """The issuer keys and tickers of ``docs`` that ``question`` names: a key of several
+    words as whole words in any case; a one-word key capitalised ("Target's margin", not
+    "the target margin") unless the whole question is in lower case; a ticker as a whole
+    upper-case word."""
     text = f" {normalise(question)} "
     words = set(re.findall(r"[A-Za-z0-9]+", question))
+    capitalised = {w.lower() for w in words if w[:1].isupper()}
+    any_case = question == question.lower()
     named: set[str] = set()
     for doc in docs:
-        named.update(k for k in doc.issuer_keys if f" {k} " in text)
+        for key in doc.issuer_keys:
+            if f" {key} " in text and (" " in key or any_case or key in capitalised):
+                named.add(key)
         named.update(t for t in doc.tickers if t in words)
     return frozenset(named)
 

@@ -43,7 +43,10 @@ READER = Principal(user="ann", tenant="acme")
         ("in the quarter ended July 1, 2023", {"2023-07-01", "2023-07", "2023-06"}),
         ("cash as of March 2023", {"2023-03"}),
         ("revenue in 2018", {"2018"}),
+        ("revenue for the year 2018", {"2018"}),
         ("revenue from 2018 to 2020", set()),  # two years: no one period
+        ("How has revenue grown since 2019?", set()),  # not a period of a document
+        ("the notes due 2029", set()),
         ("notes of $2,023 million", set()),
         ("How did revenue change?", set()),
     ],
@@ -125,11 +128,22 @@ def test_nothing_named_steers_nothing() -> None:
 
 
 def test_issuer_names_match_whole_words_and_tickers_their_case() -> None:
-    docs = [_doc("a", "orchard", tickers=("ORCH",)), _doc("b", "globex")]
+    docs = [
+        _doc("a", "orchard", tickers=("ORCH",)),
+        _doc("b", "globex"),
+        _doc("c", "target"),
+        _doc("d", "bank of nowhere"),
+    ]
     assert issuers_named("Orchard's sales", docs) == {"orchard"}
-    assert issuers_named("orchards in bloom", docs) == frozenset()
+    assert issuers_named("Orchards in bloom", docs) == frozenset()
     assert issuers_named("ORCH revenue", docs) == {"ORCH"}
-    assert issuers_named("orch revenue", docs) == frozenset()
+    assert issuers_named("What did orch report?", docs) == frozenset()
+    # a one-word name that is also a word: only capitalised, unless nothing is
+    assert issuers_named("What is the target margin for Orchard?", docs) == {"orchard"}
+    assert issuers_named("What did Target say about margins?", docs) == {"target"}
+    assert issuers_named("target revenue in q3 2023", docs) == {"target"}
+    assert issuers_named("deposits at the Bank of Nowhere", docs) == {"bank of nowhere"}
+    assert issuers_named("Deposits at the bank of nowhere", docs) == {"bank of nowhere"}
 
 
 def test_a_day_beats_a_month_at_the_same_grade() -> None:
