@@ -31,6 +31,10 @@ from ingest.pdf_tables import Line, Table, Word
 TOLERANCE = 3.0
 #: A cell with more lines than this is a panel of prose (a framed column), not a cell.
 MAX_CELL_LINES = 30
+#: More segments than this one way on a page is a drawing (a chart, a plan), not tables.
+MAX_SEGMENTS = 1000
+#: A lattice with more cells than this is graph paper, not a table.
+MAX_CELLS = 5000
 
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
@@ -87,9 +91,12 @@ def lattices(
     :data:`TOLERANCE`), each with at least one of both."""
     parent = list(range(len(hs) + len(vs)))
     t = TOLERANCE
+    order = sorted(range(len(vs)), key=lambda j: vs[j].at)
+    xs = [vs[j].at for j in order]
     for i, h in enumerate(hs):
-        for j, v in enumerate(vs):
-            if h.lo - t <= v.at <= h.hi + t and v.lo - t <= h.at <= v.hi + t:
+        for j in order[bisect.bisect_left(xs, h.lo - t) : bisect.bisect_right(xs, h.hi + t)]:
+            v = vs[j]
+            if v.lo - t <= h.at <= v.hi + t:
                 a, b = _find(parent, i), _find(parent, len(hs) + j)
                 parent[a] = b
     groups: dict[int, tuple[list[Segment], list[Segment]]] = {}
@@ -111,11 +118,19 @@ def _cluster(positions: Sequence[float]) -> list[float]:
     return [sum(g) / len(g) for g in out]
 
 
-def _covered(segs: Sequence[Segment], at: float, lo: float, hi: float) -> bool:
-    """Whether segments at ``at`` cover at least half of ``[lo, hi]``."""
-    length = sum(
-        max(0.0, min(hi, s.hi) - max(lo, s.lo)) for s in segs if abs(s.at - at) <= TOLERANCE
-    )
+def _at(segs: Sequence[Segment], positions: Sequence[float]) -> list[list[Segment]]:
+    """The segments at each of ``positions`` (each segment at the nearest)."""
+    out: list[list[Segment]] = [[] for _ in positions]
+    for s in segs:
+        i = bisect.bisect(positions, s.at)
+        near = [j for j in (i - 1, i) if 0 <= j < len(positions)]
+        out[min(near, key=lambda j: abs(positions[j] - s.at))].append(s)
+    return out
+
+
+def _covered(segs: Sequence[Segment], lo: float, hi: float) -> bool:
+    """Whether ``segs`` (at one position) cover at least half of ``[lo, hi]``."""
+    length = sum(max(0.0, min(hi, s.hi) - max(lo, s.lo)) for s in segs)
     return length >= 0.5 * (hi - lo)
 
 
@@ -143,14 +158,15 @@ def lattice(hs: Sequence[Segment], vs: Sequence[Segment]) -> Lattice | None:
     bottom = max(*(v.hi for v in vs), *(h.at for h in hs))
     xs = _cluster([v.at for v in vs] + [left, right])
     ys = _cluster([h.at for h in hs] + [top, bottom])
-    if len(xs) < 3 or len(ys) < 3:
+    if len(xs) < 3 or len(ys) < 3 or (len(xs) - 1) * (len(ys) - 1) > MAX_CELLS:
         return None
+    at_x, at_y = _at(vs, xs), _at(hs, ys)
     vsplit = tuple(
-        tuple(k == 0 or _covered(vs, xs[k], ys[r], ys[r + 1]) for k in range(len(xs) - 1))
+        tuple(k == 0 or _covered(at_x[k], ys[r], ys[r + 1]) for k in range(len(xs) - 1))
         for r in range(len(ys) - 1)
     )
     hsplit = tuple(
-        tuple(k == 0 or _covered(hs, ys[k], xs[c], xs[c + 1]) for c in range(len(xs) - 1))
+        tuple(k == 0 or _covered(at_y[k], xs[c], xs[c + 1]) for c in range(len(xs) - 1))
         for k in range(len(ys) - 1)
     )
     return Lattice(tuple(xs), tuple(ys), vsplit, hsplit)
@@ -360,7 +376,7 @@ def grid_tables(words: Sequence[Word], rules: Sequence[Rule]) -> tuple[list[Tabl
         two or more rows; the words in none of them, in their order.
     """
     hs, vs = segments(rules, horizontal=True), segments(rules, horizontal=False)
-    if not hs or not vs or not words:
+    if not hs or not vs or not words or max(len(hs), len(vs)) > MAX_SEGMENTS:
         return [], list(words)
     tables: list[Table] = []
     taken: set[int] = set()

@@ -20,6 +20,7 @@ import statistics
 from collections.abc import Sequence
 
 from ingest.pdf_grids import (
+    MAX_SEGMENTS,
     TOLERANCE,
     Cell,
     Row,
@@ -106,7 +107,7 @@ def row_tables(lines: Sequence[Line], rules: Sequence[Rule]) -> tuple[list[Table
         rules: the page's ruling lines, in the lines' coordinates.
     """
     hs = segments(rules, horizontal=True)
-    if len(hs) < 3 or not lines:
+    if not 3 <= len(hs) <= MAX_SEGMENTS or not lines:
         return [], list(lines)
     tables: list[Table] = []
     taken: set[int] = set()

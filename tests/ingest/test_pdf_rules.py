@@ -378,3 +378,48 @@ def test_table_ruled_with_horizontal_lines_only_takes_its_columns_from_the_gaps(
         "2024-06-30 | Release | A. Moreau",
     ]
     assert "<th>Owner</th>" in elements[1].metadata.text_as_html
+
+
+def test_grid_drawn_in_a_form_xobject_is_read_where_it_lands(tmp_path: Path) -> None:
+    """Rules inside a form XObject (its own /Matrix) placed with ``cm``: both transforms
+    apply, so the rules land around the text drawn on the page."""
+    ops = grid(FEES, (140, 90, 130))
+    texts = [op for op in ops if op.startswith("BT")]
+    rules = [op for op in ops if not op.startswith("BT")]
+    pdf = pikepdf.new()
+    form = pdf.make_stream(
+        "\n".join(rules).encode(),
+        Type=Name.XObject,
+        Subtype=Name.Form,
+        BBox=Array([0, 0, 612, 792]),
+        Matrix=Array([1, 0, 0, 1, 10, 0]),
+    )
+    font = Dictionary(
+        Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica, Encoding=Name.WinAnsiEncoding
+    )
+    content = ["q 1 0 0 1 20 -30 cm", *texts, "Q", "q 1 0 0 1 10 -30 cm /G Do Q"]
+    page = Dictionary(
+        Type=Name.Page,
+        MediaBox=Array([0, 0, 612, 792]),
+        Contents=pdf.make_stream("\n".join(content).encode()),
+        Resources=Dictionary(Font=Dictionary(F1=font), XObject=Dictionary(G=form)),
+    )
+    pdf.pages.append(pikepdf.Page(page))
+    path = tmp_path / "form.pdf"
+    pdf.save(path)
+    elements = _elements(path)
+    assert [el.category for el in elements] == ["Table"]
+    assert elements[0].text.splitlines() == [
+        "Service | Fee | When due",
+        "Initial filing | $250.00 | On submission",
+        "Amendment | $75.00 | Within 30 days of the notice",
+        "Late payment | 1.5% a month | Monthly",
+    ]
+
+
+def test_graph_paper_is_not_a_table() -> None:
+    """A page ruled like graph paper (a drawing): too many cells to be a table; its text
+    stays text and the search stays cheap."""
+    rules = [_h(y, 0, 600) for y in range(0, 601, 5)] + [_v(x, 0, 600) for x in range(0, 601, 5)]
+    words = _words((12, 12, "Figure"), (72, 12, "3"), (12, 32, "Plan"), (72, 32, "view"))
+    assert grid_tables(words, rules) == ([], words)
