@@ -220,7 +220,7 @@ def ask(
         return
     sys.stdout.write("\n")
     if done.get("note"):
-        level = "[yellow]cut off:[/yellow]" if done.get("truncated") else "[dim]note:[/dim]"
+        level = "[yellow]warning:[/yellow]" if done.get("truncated") else "[dim]note:[/dim]"
         err_console.print(f"{level} {escape(done['note'])}", highlight=False)
     _print_sources(done)
 
