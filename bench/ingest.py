@@ -114,12 +114,28 @@ def run_llama_index(docs: Path, work: Path, model_dir: Path) -> dict[str, float]
     }
 
 
+def print_embed_ratios(embed_rate: float, own: dict[str, float], ceiling: dict[str, float]) -> None:
+    ceiling_rate = ceiling["chunks"] / ceiling["wall"]
+    own_rate = own["chunks"] / own["wall"]
+    print(
+        f"embed stage: deepwell {embed_rate:.2f} chunks/s vs sentence-transformers ceiling "
+        f"{ceiling_rate:.2f} chunks/s -> ceiling/deepwell = {ceiling_rate / embed_rate:.2f}x "
+        f"(goal <= 1.3x); vs its own embedder alone {own_rate:.2f} chunks/s -> "
+        f"{own_rate / embed_rate:.2f}x"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     settings = Settings()
     ap.add_argument("--docs", type=Path, default=settings.eval.data_dir / "sec-10q" / "docs")
     ap.add_argument("--limit", type=int, default=0, help="Only the first N files (a quick run).")
     ap.add_argument("--skip-llama-index", action="store_true")
+    ap.add_argument(
+        "--skip-ceilings",
+        action="store_true",
+        help="Skip the two embed-only ceilings (the sentence-transformers one is slow).",
+    )
     args = ap.parse_args()
     configure_logging("warning")
     if not args.docs.is_dir():
@@ -142,22 +158,25 @@ def main() -> None:
         )
         dw, texts = run_deepwell(docs, work, embedder)
         print(f"deepwell done in {dw['wall']:.1f} s", flush=True)
-        own = run_profile_ceiling(texts, embedder)
-        st_embedder = DenseEmbedder(model, batch_size=settings.embedding.batch_size)
-        st_embedder.warm_up()
-        ceiling = run_ceiling(texts, st_embedder)
-        print(f"ceilings done in {own['wall']:.1f} s and {ceiling['wall']:.1f} s", flush=True)
+        own = ceiling = None
+        if not args.skip_ceilings:
+            own = run_profile_ceiling(texts, embedder)
+            st_embedder = DenseEmbedder(model, batch_size=settings.embedding.batch_size)
+            st_embedder.warm_up()
+            ceiling = run_ceiling(texts, st_embedder)
+            print(f"ceilings done in {own['wall']:.1f} s and {ceiling['wall']:.1f} s", flush=True)
         li = None if args.skip_llama_index else run_llama_index(docs, work, model.path)
         if li:
             print(f"llama-index done in {li['wall']:.1f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    rows = [
-        ("deepwell (end to end)", dw["docs"], dw["pages"], dw["chunks"], dw["wall"]),
-        ("embedding ceiling (encode only)", None, None, ceiling["chunks"], ceiling["wall"]),
-        (f"{embedder.profile} embedder alone", None, None, own["chunks"], own["wall"]),
-    ]
+    rows = [("deepwell (end to end)", dw["docs"], dw["pages"], dw["chunks"], dw["wall"])]
+    if own and ceiling:
+        rows += [
+            ("embedding ceiling (encode only)", None, None, ceiling["chunks"], ceiling["wall"]),
+            (f"{embedder.profile} embedder alone", None, None, own["chunks"], own["wall"]),
+        ]
     if li:
         rows.append(("llama-index default", li["docs"], li["pages"], li["chunks"], li["wall"]))
     print(
@@ -170,18 +189,12 @@ def main() -> None:
             f"{chunks / wall:10.2f}"
         )
     embed_rate = dw["chunks"] / dw["embed_s"] if dw["embed_s"] else 0.0
-    ceiling_rate = ceiling["chunks"] / ceiling["wall"]
     print(
         f"\ndeepwell stages (seconds, summed over documents): parse {dw['parse_s']:.1f} "
         f"(in worker processes), embed {dw['embed_s']:.1f}, write {dw['write_s']:.1f}"
     )
-    own_rate = own["chunks"] / own["wall"]
-    print(
-        f"embed stage: deepwell {embed_rate:.2f} chunks/s vs sentence-transformers ceiling "
-        f"{ceiling_rate:.2f} chunks/s -> ceiling/deepwell = {ceiling_rate / embed_rate:.2f}x "
-        f"(goal <= 1.3x); vs its own embedder alone {own_rate:.2f} chunks/s -> "
-        f"{own_rate / embed_rate:.2f}x"
-    )
+    if own and ceiling:
+        print_embed_ratios(embed_rate, own, ceiling)
     if li:
         ratio = (dw["pages"] / dw["wall"]) / (li["pages"] / li["wall"])
         print(

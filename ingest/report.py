@@ -47,6 +47,7 @@ class CorpusReport:
     pages_ocr: int = 0
     empty_pages: int = 0
     suspect: list[tuple[str, str]] = field(default_factory=list)  # (source_uri, reasons)
+    ocr: list[tuple[str, list[int]]] = field(default_factory=list)  # (source_uri, OCRed pages)
 
     @property
     def chunks_before_cleaning(self) -> int:
@@ -89,6 +90,7 @@ class CorpusReport:
                 "pages_ocr": self.pages_ocr,
                 "empty_pages": self.empty_pages,
                 "suspect": [{"source_uri": u, "reasons": r} for u, r in self.suspect],
+                "ocr": [{"source_uri": u, "pages": p} for u, p in self.ocr],
             },
         }
 
@@ -150,5 +152,7 @@ def _add_quality(report: CorpusReport, row: DocumentRow) -> None:
     report.tables += int(quality.get("tables", 0))
     report.pages_ocr += int(quality.get("pages_ocr", 0))
     report.empty_pages += len(quality.get("empty_pages", []))
+    if quality.get("ocr_pages"):
+        report.ocr.append((row.source_uri, [int(p) for p in quality["ocr_pages"]]))
     if quality.get("verdict") == "suspect":
         report.suspect.append((row.source_uri, "; ".join(quality.get("reasons", []))))

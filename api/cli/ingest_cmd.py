@@ -313,3 +313,17 @@ def corpus_report(
         console.print(f"[red]failed[/red] {uri}: {error}")
     for uri, reasons in report.suspect:
         console.print(f"[yellow]suspect parse[/yellow] {uri}: {reasons}")
+    for uri, pages in report.ocr:
+        console.print(f"OCRed {uri}: {_page_ranges(pages)}")
+
+
+def _page_ranges(pages: list[int]) -> str:
+    """``[1, 2, 3, 7]`` as ``pages 1-3, 7``."""
+    spans: list[list[int]] = []
+    for p in sorted(pages):
+        if spans and p == spans[-1][1] + 1:
+            spans[-1][1] = p
+        else:
+            spans.append([p, p])
+    parts = [f"{a}-{b}" if b > a else str(a) for a, b in spans]
+    return ("page " if len(pages) == 1 else "pages ") + ", ".join(parts)

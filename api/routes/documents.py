@@ -62,7 +62,8 @@ class DocumentOut(BaseModel):
     quality: dict[str, Any] | None = Field(
         default=None,
         description="Signals of a bad extraction (words, long_word_share, odd_char_share, "
-        "empty_pages, pages_ocr, tables, reasons) and `verdict`: `ok` or `suspect`; "
+        "empty_pages, pages_ocr, ocr_pages: the 1-based pages read by OCR, tables, reasons) "
+        "and `verdict`: `ok` or `suspect`; "
         "null until the document is parsed.",
     )
     warnings: list[str] = Field(

@@ -18,6 +18,7 @@ import pytest
 from debian import apt_install
 from PIL import Image
 
+from api.cli.ingest_cmd import _page_ranges as page_ranges
 from core import Principal, Settings
 from core.db import make_engine
 from core.errors import IngestError
@@ -27,6 +28,7 @@ from ingest.parsing import parse
 from ingest.pdf_tables import Word
 from ingest.pipeline import Ingestor
 from ingest.registry import Registry
+from ingest.report import build_report
 from ingest.sources import FolderSource
 from retrieval.embedding import make_embedder
 from retrieval.index import EdgeIndex
@@ -256,6 +258,8 @@ def test_a_scanned_pdf_is_found_by_search_and_cites_its_page(
         (row,) = registry.documents()
         assert row.quality is not None
         assert row.quality["ocr_pages"] == [1, 2, 3]
+        assert build_report([row], lambda doc_id: [], len).ocr == [(row.source_uri, [1, 2, 3])]
+        assert page_ranges([1, 2, 3]) == "pages 1-3"
         searcher = Searcher(index, embedder, settings.search)
         result = searcher.search(
             "which warehouse flooded and what was lost?",

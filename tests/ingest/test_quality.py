@@ -176,10 +176,18 @@ def test_report_counts_quality_signals() -> None:
             state=DocState.indexed,
             pages=3,
             chunk_ids=[],
-            quality={"verdict": "ok", "tables": 2, "pages_ocr": 1, "empty_pages": [3]},
+            quality={
+                "verdict": "ok",
+                "tables": 2,
+                "pages_ocr": 1,
+                "ocr_pages": [2],
+                "empty_pages": [3],
+            },
         )
         for i in range(2)
     ]
     report = build_report(rows, lambda doc_id: [], len)
     assert (report.tables, report.pages_ocr, report.empty_pages) == (4, 2, 2)
+    assert [pages for _, pages in report.ocr] == [[2], [2]]
+    assert report.as_dict()["parse_quality"]["ocr"][0]["pages"] == [2]
     assert report.suspect == []
