@@ -31,6 +31,7 @@ import pebble
 
 from core import Settings, get_logger
 from core.errors import DeepwellError, IngestError
+from ingest import ocr
 from ingest.chunking import ChunkDraft, ChunkLimits
 from ingest.cleaning import (
     CleaningOptions,
@@ -40,6 +41,7 @@ from ingest.cleaning import (
     text_fingerprint,
 )
 from ingest.filetypes import InputLimits
+from ingest.parsing import check_strategy
 from ingest.registry import DocState, DocumentRow, Registry
 from ingest.sources import SourceDocument
 from ingest.work import ParseJob, PreparedDocument, init_worker, prepare
@@ -185,6 +187,9 @@ class Ingestor:
         self._owns_pool = pool is None
         tokenizer = embedder.model_info.path / "tokenizer.json"
         self._tokenizer_file = tokenizer if tokenizer.is_file() else None
+        check_strategy(settings.ingest.strategy)  # fail now, not once per document
+        if settings.ingest.strategy == "auto" and (why := ocr.missing()) is not None:
+            log.warning("ingest.ocr_unavailable", reason=why, affects="scanned pages, images")
 
     def close(self) -> None:
         """Stop the parsing workers this ingestor started."""
