@@ -261,12 +261,16 @@ def _grid_rows(lat: Lattice, words: Sequence[Word]) -> list[Row] | None:
     used = [c for c in range(nc) if any((r, c) in by_fine for r in range(nr))]
     filled = sum(any((r, c) in by_fine for c in range(nc)) for r in range(nr))  # bands with text
     rows: list[Row] = []
+    headed = False  # a band above has cells of its own in two columns or more
     for r in range(nr):
         band = [w for c in range(nc) for w in by_fine.get((r, c), [])]
         # rows ruled apart are rows; a band may hold several only in a table whose body
-        # is one band (frame, header rule, body)
+        # is one band (frame, header rule, body) under a ruled header: two columns of
+        # prose under a masthead are not rows
         simple = all(region[r][c] == r * nc + c for c in range(nc))
-        subrows = split_band(band, lat.xs, used) if simple and filled <= 3 else [band]
+        split = simple and filled <= 3 and headed
+        subrows = split_band(band, lat.xs, used) if split else [band]
+        headed = headed or sum((r, c) in by_fine and region[r][c] % nc == c for c in range(nc)) >= 2
         for sub in subrows:
             if len(subrows) == 1:
                 cells = [
@@ -342,13 +346,18 @@ def header_rows(rows: Sequence[Row]) -> int:
 
 
 def rows_table(rows: Sequence[Row], edges: Sequence[float]) -> Table | None:
-    """A table from rows of cells (empty rows and columns dropped); None unless two rows
-    have two or more filled cells."""
+    """A table from rows of cells (empty rows and columns dropped; a first row that is
+    one cell across the table is its caption); None unless two rows have two or more
+    cells of their own filled."""
     rows = [r for r in rows if any(c.text for c in r.cells)]
     keep = [c for c in range(len(edges) - 1) if any(r.cells[c].text for r in rows)]
     rows = [Row([r.cells[c] for c in keep], r.words) for r in rows]
-    if len(keep) < 2 or sum(sum(bool(c.text) for c in r.cells) >= 2 for r in rows) < 2:
+    own = [sum(bool(c.text) and not c.spanned for c in r.cells) for r in rows]
+    if len(keep) < 2 or sum(n >= 2 for n in own) < 2:
         return None
+    caption: tuple[str, ...] = ()
+    if rows[0].cells[0].key >= 0 and len({c.key for c in rows[0].cells}) == 1:
+        caption, rows = (rows[0].cells[0].text,), rows[1:]
     n = header_rows(rows)
     header = [""] * len(keep)
     for i in range(len(keep)):
@@ -361,7 +370,7 @@ def rows_table(rows: Sequence[Row], edges: Sequence[float]) -> Table | None:
     body = tuple(tuple("" if c.spanned else c.text for c in r.cells) for r in rows[n:])
     lines = tuple(Line(tuple(sorted(r.words, key=lambda w: w.x0))) for r in rows if r.words)
     kept_edges = (*(edges[c] for c in keep), edges[keep[-1] + 1])
-    return Table(lines, tuple(header), body, edges=kept_edges)
+    return Table(lines, tuple(header), body, caption, kept_edges)
 
 
 def grid_tables(words: Sequence[Word], rules: Sequence[Rule]) -> tuple[list[Table], list[Word]]:
@@ -399,14 +408,17 @@ def grid_tables(words: Sequence[Word], rules: Sequence[Rule]) -> tuple[list[Tabl
 
 
 def _runs_on(table: Table, words: Sequence[Word], inside: set[int]) -> bool:
-    """Whether most of the table's lines go on outside its frame: rules drawn around some
-    cells of a larger table (a statement's figures boxed, their labels beside them)."""
+    """Whether most of the table's lines go on outside its frame, on the same baseline in
+    the same size: rules drawn around some cells of a larger table (a statement's figures
+    boxed, their labels beside them). Prose in the next column has its own spacing."""
     x0, x1 = table.edges[0], table.edges[-1]
-    lines = line_groups([w for row in table.lines for w in row.words])
-    bands = [(min(w.y0 for w in ln), max(w.y1 for w in ln)) for ln in lines]
     outside = [w for i, w in enumerate(words) if i not in inside and not x0 <= w.x0 <= x1]
-    beside = sum(any(y0 <= w.cy <= y1 for w in outside) for y0, y1 in bands)
-    return 2 * beside > len(bands)
+    lines = line_groups([w for row in table.lines for w in row.words])
+    beside = sum(
+        any(abs(w.y0 - ln[0].y0) <= 0.5 and abs(w.y1 - ln[0].y1) <= 0.5 for w in outside)
+        for ln in lines
+    )
+    return 2 * beside > len(lines)
 
 
 def continue_grid(table: Table, previous: Table) -> Table:

@@ -36,10 +36,14 @@ from ingest.pdf_tables import Line, Table, Word
 #: A band holding more lines than this is a stretch of page, not a row.
 MAX_BAND_LINES = 12
 
+#: Line indexes by vertical centre, and those centres.
+_Order = tuple[list[int], list[float]]
+
 
 def _stacks(hs: Sequence[Segment]) -> list[list[Segment]]:
     """Horizontal segments grouped by extent (both ends within twice
-    :data:`TOLERANCE`), each group top to bottom, only groups of two or more."""
+    :data:`TOLERANCE`), each group top to bottom, only groups of three or more (two
+    bands)."""
     groups: list[list[Segment]] = []
     for h in sorted(hs, key=lambda s: (s.lo, s.hi, s.at)):
         for g in groups:
@@ -48,17 +52,19 @@ def _stacks(hs: Sequence[Segment]) -> list[list[Segment]]:
                 break
         else:
             groups.append([h])
-    return [sorted(g, key=lambda s: s.at) for g in groups if len(g) >= 2]
+    return [sorted(g, key=lambda s: s.at) for g in groups if len(g) >= 3]
 
 
-def _runs(stack: Sequence[Segment], lines: Sequence[Line]) -> list[list[list[int]]]:
+def _runs(stack: Sequence[Segment], lines: Sequence[Line], order: _Order) -> list[list[list[int]]]:
     """Runs of two or more consecutive bands between the rules of a stack, each band as
     the indexes of its lines. A band that is empty, too tall or holds a line running past
     the rules' ends breaks a run."""
     lo, hi = stack[0].lo - TOLERANCE, stack[0].hi + TOLERANCE
+    index, centres = order
     runs: list[list[list[int]]] = [[]]
     for top, bottom in itertools.pairwise(stack):
-        inside = [i for i, ln in enumerate(lines) if top.at < (ln.y0 + ln.y1) / 2 < bottom.at]
+        a, b = bisect.bisect_right(centres, top.at), bisect.bisect_left(centres, bottom.at)
+        inside = sorted(index[a:b])
         if 0 < len(inside) <= MAX_BAND_LINES and all(_within(lines[i], lo, hi) for i in inside):
             runs[-1].append(inside)
         elif runs[-1]:
@@ -111,8 +117,10 @@ def row_tables(lines: Sequence[Line], rules: Sequence[Rule]) -> tuple[list[Table
         return [], list(lines)
     tables: list[Table] = []
     taken: set[int] = set()
+    index = sorted(range(len(lines)), key=lambda i: lines[i].y0 + lines[i].y1)
+    order = (index, [(lines[i].y0 + lines[i].y1) / 2 for i in index])
     for stack in _stacks(hs):
-        for run in _runs(stack, lines):
+        for run in _runs(stack, lines, order):
             ids = [i for band in run for i in band]
             if any(i in taken for i in ids):
                 continue

@@ -51,10 +51,11 @@ def page_rules(
         min_length: shorter marks (dots, tiny squares) are not rules.
     """
     reader = _Reader(_calls(), thin, min_length)
-    out: list[Rule] = []
     handle = ctypes.cast(page.raw, ctypes.c_void_p).value
-    for left, bottom, right, top in reader.page(handle):
-        x0, y0, x1, y1 = place((left, bottom, right, top))
+    reader.objects(handle, reader.c.count, reader.c.get, _IDENTITY, depth=0)
+    out: list[Rule] = []
+    for box in reader.boxes:
+        x0, y0, x1, y1 = place(box)
         out.append(Rule(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
     return out
 
@@ -84,7 +85,7 @@ class _Calls:
 def _calls() -> _Calls:
     import pypdfium2.raw as c  # type: ignore[import-untyped]  # ships no type information
 
-    ptr, num, flt = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_float)
+    ptr, num = ctypes.c_void_p, ctypes.c_int  # out-parameters too: addresses pass fastest
 
     def plain(fn: Any, restype: Any, *args: Any) -> Any:
         address = ctypes.cast(fn, ctypes.c_void_p).value
@@ -97,12 +98,12 @@ def _calls() -> _Calls:
         form_count=plain(c.FPDFFormObj_CountObjects, num, ptr),
         form_get=plain(c.FPDFFormObj_GetObject, ptr, ptr, ctypes.c_ulong),
         kind=plain(c.FPDFPageObj_GetType, num, ptr),
-        bounds=plain(c.FPDFPageObj_GetBounds, num, ptr, flt, flt, flt, flt),
+        bounds=plain(c.FPDFPageObj_GetBounds, num, ptr, ptr, ptr, ptr, ptr),
         matrix=plain(c.FPDFPageObj_GetMatrix, num, ptr, ctypes.POINTER(c.FS_MATRIX)),
-        draw_mode=plain(c.FPDFPath_GetDrawMode, num, ptr, ctypes.POINTER(num), ctypes.POINTER(num)),
+        draw_mode=plain(c.FPDFPath_GetDrawMode, num, ptr, ptr, ptr),
         segments=plain(c.FPDFPath_CountSegments, num, ptr),
         segment=plain(c.FPDFPath_GetPathSegment, ptr, ptr, num),
-        point=plain(c.FPDFPathSegment_GetPoint, num, ptr, flt, flt),
+        point=plain(c.FPDFPathSegment_GetPoint, num, ptr, ptr, ptr),
         segment_kind=plain(c.FPDFPathSegment_GetType, num, ptr),
         closed=plain(c.FPDFPathSegment_GetClose, num, ptr),
     )
@@ -113,29 +114,29 @@ _MOVETO, _BEZIERTO = 2, 1  # FPDF_SEGMENT_MOVETO, FPDF_SEGMENT_BEZIERTO
 
 
 class _Reader:
-    """Walks a page's objects and yields the boxes (PDF space) of its rules."""
+    """Walks a page's objects and collects the boxes (PDF space) of its rules."""
 
     def __init__(self, calls: _Calls, thin: float, min_length: float) -> None:
         self.c, self.thin, self.min_length = calls, thin, min_length
-        self.floats = [ctypes.c_float() for _ in range(4)]
-        self.refs = [ctypes.byref(f) for f in self.floats]
-        self.fill, self.stroke = ctypes.c_int(), ctypes.c_int()
-        self.mode = (ctypes.byref(self.fill), ctypes.byref(self.stroke))
+        self.boxes: list[tuple[float, float, float, float]] = []
+        self.floats = (ctypes.c_float * 4)()
+        base, step = ctypes.addressof(self.floats), ctypes.sizeof(ctypes.c_float)
+        self.refs = [base + i * step for i in range(4)]
+        self.ints = (ctypes.c_int * 2)()
+        base, step = ctypes.addressof(self.ints), ctypes.sizeof(ctypes.c_int)
+        self.mode = (base, base + step)
 
-    def page(self, handle: int | None) -> Iterator[tuple[float, float, float, float]]:
-        yield from self._objects(handle, self.c.count, self.c.get, _IDENTITY, depth=0)
-
-    def _objects(
-        self, parent: int | None, count: Any, get: Any, outer: Matrix, depth: int
-    ) -> Iterator[tuple[float, float, float, float]]:
+    def objects(self, parent: int | None, count: Any, get: Any, outer: Matrix, depth: int) -> None:
+        """Collects the rules of ``parent``'s objects (a page's, or a form's)."""
         n = count(parent)
         objects = list(map(get, itertools.repeat(parent, n), range(n)))  # map: no bytecode
-        for obj, t in zip(objects, map(self.c.kind, objects), strict=True):  # per object
+        kinds = list(map(self.c.kind, objects))  # per object
+        for obj, t in zip(objects, kinds, strict=True):
             if t == _PATH:
-                yield from self._path(obj, outer)
+                self._path(obj, outer)
             elif t == _FORM and depth < 2:
                 inner = _compose(self._matrix(obj), outer)
-                yield from self._objects(obj, self.c.form_count, self.c.form_get, inner, depth + 1)
+                self.objects(obj, self.c.form_count, self.c.form_get, inner, depth + 1)
 
     def _matrix(self, obj: int) -> Matrix:
         import pypdfium2.raw as c
@@ -145,20 +146,19 @@ class _Reader:
             return _IDENTITY
         return (m.a, m.b, m.c, m.d, m.e, m.f)
 
-    def _path(self, obj: int, outer: Matrix) -> Iterator[tuple[float, float, float, float]]:
-        self.c.draw_mode(obj, *self.mode)
-        filled, stroked = self.fill.value != 0, bool(self.stroke.value)
-        if not (filled or stroked):
-            return  # a clipping path or an invisible one
+    def _path(self, obj: int, outer: Matrix) -> None:
+        # PDFium keeps no object for a path painted with neither fill nor stroke ("n")
         if not self.c.bounds(obj, *self.refs):
             return
-        left, bottom, right, top = (f.value for f in self.floats)
+        left, bottom, right, top = self.floats[:]
         if outer != _IDENTITY:
             left, bottom, right, top = _box(outer, left, bottom, right, top)
         if min(right - left, top - bottom) <= self.thin:  # one line, or one thin rectangle
             if max(right - left, top - bottom) >= self.min_length:
-                yield left, bottom, right, top
+                self.boxes.append((left, bottom, right, top))
             return
+        self.c.draw_mode(obj, *self.mode)
+        stroked = bool(self.ints[1])
         if not stroked and self.c.segments(obj) <= 5:
             return  # one filled shape (cell shading, a panel): no rule
         # several lines in one path, a rectangle's edges, or shapes and thin bars together
@@ -168,15 +168,15 @@ class _Reader:
             sub = (min(xs), min(ys), max(xs), max(ys))
             if min(sub[2] - sub[0], sub[3] - sub[1]) <= self.thin:
                 if max(sub[2] - sub[0], sub[3] - sub[1]) >= self.min_length:
-                    yield sub
+                    self.boxes.append(sub)
             elif stroked:
-                yield from self._edges(points, closed)
+                self.boxes.extend(self._edges(points, closed))
 
     def _subpaths(self, obj: int, matrix: Matrix) -> Iterator[tuple[list[_Point], bool]]:
         """A path's subpaths as PDF-space points, and whether each is closed."""
         c = self.c
-        x, y = ctypes.c_float(), ctypes.c_float()
-        rx, ry = ctypes.byref(x), ctypes.byref(y)
+        xy = self.floats
+        rx, ry = self.refs[:2]
         a, b, cc, d, e, f = matrix
         points: list[_Point] = []
         closed = False
@@ -188,7 +188,7 @@ class _Reader:
             if kind == _MOVETO and points:
                 yield points, closed
                 points, closed = [], False
-            px, py = x.value, y.value
+            px, py = xy[0], xy[1]
             points.append((a * px + cc * py + e, b * px + d * py + f, kind == _BEZIERTO))
             closed = closed or bool(c.closed(seg))
         if points:

@@ -190,6 +190,19 @@ def test_cell_spanning_columns_heads_each_and_a_label_spanning_rows_starts_each(
     assert table.edges == (0, 100, 200, 300)
 
 
+def test_a_first_row_across_the_whole_grid_is_its_caption() -> None:
+    rules = [_h(y, 0, 200) for y in (0, 20, 40, 60)] + [_v(0, 0, 60), _v(200, 0, 60)]
+    rules.append(_v(100, 20, 60))
+    words = _words(
+        (4, 5, "Schedule"), (54, 5, "of"), (69, 5, "fees"),
+        (4, 25, "Service"), (104, 25, "Fee"),
+        (4, 45, "Filing"), (104, 45, "$250"),
+    )  # fmt: skip
+    (table,), _ = grid_tables(words, rules)
+    assert table.caption == ("Schedule of fees",)
+    assert table.text().splitlines() == ["Schedule of fees", "Service | Fee", "Filing | $250"]
+
+
 def test_rules_around_the_figures_of_a_larger_table_are_not_a_grid() -> None:
     """Cells boxed around a statement's figures, the row labels left of the box: the
     numeric detector reads that table, so the grid must leave its words alone."""
@@ -423,3 +436,38 @@ def test_graph_paper_is_not_a_table() -> None:
     rules = [_h(y, 0, 600) for y in range(0, 601, 5)] + [_v(x, 0, 600) for x in range(0, 601, 5)]
     words = _words((12, 12, "Figure"), (72, 12, "3"), (12, 32, "Plan"), (72, 32, "view"))
     assert grid_tables(words, rules) == ([], words)
+
+
+def test_grid_in_one_column_of_a_two_column_page(tmp_path: Path) -> None:
+    """A grid in the left column, prose in the right one at its own line spacing: the
+    grid is a table, the prose a paragraph after it, each word once."""
+    prose = [f"Right column sentence number {i} goes on." for i in range(1, 13)]
+    ops = [
+        *grid(FEES, (90, 60, 100), top=700),
+        *(text(320, 689 - 12 * i, t) for i, t in enumerate(prose)),  # first on a cell's line
+    ]
+    elements = _elements(write_pdf(tmp_path / "two-columns.pdf", [ops]))
+    assert [el.category for el in elements] == ["Table", "NarrativeText"]
+    assert elements[0].text.splitlines()[1] == "Initial filing | $250.00 | On submission"
+    assert elements[1].text == " ".join(prose)
+
+
+def test_framed_two_column_page_is_prose_not_a_table(tmp_path: Path) -> None:
+    """A page border, a rule under the masthead and a rule between two columns of prose
+    make a lattice of two columns, but only one row has cells of its own: no table."""
+    left = [f"Left column sentence number {i} goes on." for i in range(1, 11)]
+    right_col = [f"Right column sentence number {i} goes on." for i in range(1, 11)]
+    ops = [
+        "0.5 w 60 100 492 660 re S",
+        line(60, 720, 552, 720),
+        line(306, 100, 306, 720),
+        text(72, 735, "Quarterly Newsletter", size=16),
+        *(text(72, 700 - 14 * i, t, size=10) for i, t in enumerate(left)),
+        *(text(318, 700 - 14 * i, t, size=10) for i, t in enumerate(right_col)),
+    ]
+    elements = _elements(write_pdf(tmp_path / "newsletter.pdf", [ops]))
+    assert not _tables(elements)
+    text_all = "\n".join(el.text for el in elements)
+    assert text_all.index("Left column sentence number 10") < text_all.index(
+        "Right column sentence number 1 "
+    )
