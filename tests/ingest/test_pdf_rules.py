@@ -16,6 +16,8 @@ import pikepdf
 import pytest
 from pikepdf import Array, Dictionary, Name
 
+from ingest.chunking import chunk_elements
+from ingest.parsing import parse
 from ingest.pdf_grids import grid_tables, segments
 from ingest.pdf_layout import partition_pdf_layout
 from ingest.pdf_rules import Rule
@@ -470,4 +472,19 @@ def test_framed_two_column_page_is_prose_not_a_table(tmp_path: Path) -> None:
     text_all = "\n".join(el.text for el in elements)
     assert text_all.index("Left column sentence number 10") < text_all.index(
         "Right column sentence number 1 "
+    )
+
+
+def test_a_grid_reaches_its_chunk_as_whole_rows(tmp_path: Path) -> None:
+    """Through the ingest parser and the chunker: one Table element with HTML, and a
+    chunk whose lines are the grid's rows, the wrapped cell whole."""
+    ops = [text(72, 740, "Dosage Guidance", size=16), *grid(DOSES, DOSE_WIDTHS, top=720)]
+    doc = parse(write_pdf(tmp_path / "doses.pdf", [ops]))
+    (table,) = [el for el in doc.elements if el.type == "Table"]
+    assert table.text_as_html is not None
+    assert "<th>Frequency</th>" in table.text_as_html
+    lines = [ln for c in chunk_elements(doc.elements) for ln in c.text.splitlines()]
+    assert (
+        "Amoxicillin | 500 mg | every 8 hours | Take with food; finish the whole course even "
+        "if symptoms improve." in lines
     )
