@@ -260,11 +260,11 @@ class LocalLLM(LLM):
         # The last token is read again even when all is held: sampling needs its logits.
         start = min(llama.longest_token_prefix(held, prompt), len(prompt) - 1)
         waited = deadline.elapsed
+        deadline.check(f"waited {waited:.0f} s for the model; no prompt token read")
         llama.n_tokens = start  # eval() drops the context's cells from here on
         self._reading = deadline
         capi.llama_set_abort_callback(llama.ctx, self._abort_callback, None)
         try:
-            deadline.check(f"waited {waited:.0f} s for the model; no prompt token read")
             llama.eval(prompt[start:])
         except RuntimeError as exc:  # llama_decode's non-zero status
             if not deadline.expired:
@@ -277,6 +277,8 @@ class LocalLLM(LLM):
         finally:
             capi.llama_set_abort_callback(llama.ctx, capi.ggml_abort_callback(), None)
             self._reading = None
+        # Read in time, but with none left to write in: an error, not a one-word answer.
+        deadline.check("the prompt was read, with no time left to write; nothing was written")
         log.debug("llm.prompt_read", tokens=len(prompt), reused=start, waited_s=round(waited, 2))
 
     def describe(self) -> dict[str, Any]:
