@@ -18,6 +18,7 @@ from retrieval.arithmetic import (
 )
 from retrieval.context import pack_context
 from retrieval.figures import check_answer
+from retrieval.llm.prompts import answer_messages, calculation_kind, split_answer_prompt
 
 REVENUE = """Net sales by category (in millions)
  | Three Months Ended July 1, 2023 | Three Months Ended June 25, 2022
@@ -162,3 +163,29 @@ def test_the_answer_stream_lets_out_computed_figures() -> None:
     assert stream.result is not None
     assert stream.result.answer == text
     assert [f.status for f in stream.result.figures] == ["computed"]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "example"),
+    [
+        ("By what percentage did Services net sales grow from Q3 2022 to Q3 2023?", "growth", "-"),
+        ("What proportion of NVIDIA's revenue came from its data center?", "share", "/"),
+        ("What percentage of Apple's revenue did Services contribute?", "share", "/"),
+        ("What was the combined revenue of Data Center and Gaming?", "sum", "+"),
+        ("How much did Intel's revenue change from Q3 2022 to Q3 2023?", "difference", "-"),
+        ("What was Apple's ratio of current assets to current liabilities?", "ratio", "/"),
+        ("What were Apple's Services net sales in Q3 2023?", None, ""),
+        ("Did Apple report any share repurchase activities?", None, ""),
+        ("How did exchange rate changes affect NVIDIA's results?", None, ""),
+        ("What changes in accounting policies did Intel report?", None, ""),
+    ],
+)
+def test_a_derived_figure_question_asks_for_the_calculation(
+    question: str, kind: str | None, example: str
+) -> None:
+    assert calculation_kind(question) == kind
+    user = answer_messages(question, "[1] Passage")[1].content
+    assert ("between << and >>" in user) is (kind is not None)
+    if kind is not None:  # an example of the same shape: a share divides, a sum adds
+        assert example in user.rpartition("<<")[2].partition(">>")[0]
+    assert split_answer_prompt(user) == ("[1] Passage", question)
