@@ -14,10 +14,12 @@ Per system, over the questions:
 - figures: of the questions whose reference answer states a figure of 3+ significant digits
   (``eval.metrics.figure_recall`` is not None), how many have one of those figures
   (``eval.metrics.figure_match``: to its 3 leading digits) in the top-5 chunks, the top-10
-  chunks and the context the answer path packs from them (``retrieval.context.pack_context``
-  with ``Answerer.context_budget`` of ``llm.context_window``/``llm.max_tokens``, tokens
-  estimated as the extractive backend does; ``--context-window`` and ``--max-tokens`` size
-  it like another model's, e.g. the quick evaluation's 1,024 and 64);
+  chunks and the context the answer path chooses from its ``llm.context_candidates``
+  (``Answerer.select_context``: re-scored when ``llm.context_rescore`` is on, packed into
+  ``llm.context_tokens`` or what ``llm.context_window``/``llm.max_tokens`` leave; tokens
+  counted by the local model's tokenizer, else estimated as the extractive backend does;
+  ``--context-tokens``, ``--context-candidates``, ``--no-rescore``, ``--context-window`` and
+  ``--max-tokens`` size it otherwise, e.g. like the quick evaluation's 1,024 and 64);
 - period steering (issue 14): of the questions whose ``Source Docs`` is one filing and that
   name its issuer and a quarter or fiscal period ("Q3 2023", "first quarter of 2023",
   "fiscal 2024") or "latest"/"most recent", how many have that exact filing in the top-5,
@@ -59,10 +61,11 @@ from ingest.pipeline import Ingestor
 from ingest.registry import Registry
 from ingest.sources import FolderSource
 from retrieval.answer import Answerer
-from retrieval.context import pack_context
 from retrieval.embedding import Embedder, make_embedder
 from retrieval.index import EdgeIndex
+from retrieval.llm import LLM
 from retrieval.llm.extractive import ExtractiveLLM
+from retrieval.llm.local import LocalLLM
 from retrieval.search import Searcher
 from retrieval.types import RetrievedChunk
 
@@ -141,18 +144,28 @@ def load_questions(csv_path: Path, docs: Path) -> list[Question]:
 
 @dataclass(frozen=True)
 class Packer:
-    """Packs a question's retrieved chunks as the answer path does (same budget, same counter)."""
+    """Chooses a question's context as the answer path does (``Answerer.select_context``:
+    same candidates, re-scoring and budget), counting tokens with the local model's own
+    tokenizer (its vocabulary only) when the settings' backend is ``local``."""
 
     answerer: Answerer
+    tokenizer: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Packer:
-        llm = ExtractiveLLM.from_settings(settings)
-        return cls(Answerer(_NoSearch(), llm, settings))
+        llm: LLM = ExtractiveLLM.from_settings(settings)
+        tokenizer = "estimated"
+        if settings.llm.backend == "local":
+            llm, tokenizer = LocalLLM.from_settings(settings), f"{settings.llm.model} tokenizer"
+        return cls(Answerer(_NoSearch(), llm, settings), tokenizer)
+
+    @property
+    def candidates(self) -> int:
+        """How many chunks the answer path retrieves to choose from."""
+        return self.answerer.retrieve_limit or 10
 
     def __call__(self, question: str, chunks: Sequence[RetrievedChunk]) -> str:
-        budget = self.answerer.context_budget(question)
-        return pack_context(chunks, budget, self.answerer.llm.count_tokens).text
+        return self.answerer.select_context(question, chunks).text
 
 
 class _NoSearch:
@@ -241,6 +254,8 @@ def run_deepwell(
         run.index_ms.append(result.timings["index_ms"])
         run.ranked.append([file_of(c.source_uri) for c in result.chunks])
         run.texts.append([c.text for c in result.chunks])
+        if pack.candidates != 10:  # the answer path chooses from its own number of candidates
+            result = searcher.search(q.text, READER, limit=pack.candidates, **options)
         run.context.append(pack(q.text, result.chunks))
     return run
 
@@ -395,6 +410,18 @@ def main() -> None:
         type=int,
         help="llm.max_tokens kept for the reply (default: settings'; the quick eval: 64).",
     )
+    ap.add_argument(
+        "--context-tokens",
+        type=int,
+        help="llm.context_tokens, the answer's passage budget (default: settings'; 0: what "
+        "the window leaves).",
+    )
+    ap.add_argument(
+        "--context-candidates", type=int, help="llm.context_candidates (default: settings')."
+    )
+    ap.add_argument(
+        "--no-rescore", action="store_true", help="llm.context_rescore off: pack in rank order."
+    )
     ap.add_argument("--dense-weight", type=float, help="For the weighted_rrf row (settings').")
     ap.add_argument(
         "--steer-boost", type=float, help="search.steer_boost of the boost row (settings')."
@@ -414,13 +441,25 @@ def main() -> None:
         )
     if args.ingest_into is not None and args.ingest_into.exists():
         sys.exit(f"--ingest-into {args.ingest_into} exists (pass it as --data-dir to reuse it)")
-    sizes = {"context_window": args.context_window, "max_tokens": args.max_tokens}
-    if sizes := {k: v for k, v in sizes.items() if v}:
+    sizes: dict[str, int | bool | None] = {
+        "context_window": args.context_window,
+        "max_tokens": args.max_tokens,
+    }
+    sizes = {k: v for k, v in sizes.items() if v}
+    if args.context_tokens is not None:
+        sizes["context_tokens"] = args.context_tokens or None
+    if args.context_candidates:
+        sizes["context_candidates"] = args.context_candidates
+    if args.no_rescore:
+        sizes["context_rescore"] = False
+    if sizes:
         settings = settings.model_copy(update={"llm": settings.llm.model_copy(update=sizes)})
     pack = Packer.from_settings(settings)
     context_note = (
         f"llm.context_window={settings.llm.context_window}, llm.max_tokens="
-        f"{settings.llm.max_tokens}, tokens estimated"
+        f"{settings.llm.max_tokens}, llm.context_tokens={settings.llm.context_tokens}, "
+        f"{pack.candidates} candidates, re-scored: {settings.llm.context_rescore}, tokens: "
+        f"{pack.tokenizer}"
     )
     questions = load_questions(args.questions, args.docs)
     model = configured_embedding(settings)

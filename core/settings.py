@@ -155,6 +155,29 @@ class LLMSettings(BaseModel):
     api_key: SecretStr | None = None
     context_window: int = Field(4096, ge=512)
     max_tokens: int = Field(512, ge=1)
+    context_tokens: int | None = Field(
+        1200,
+        ge=64,
+        description="Answers: the most tokens of passages put before the model (the model's "
+        "own tokenizer counts them); the window may hold less once the prompt and max_tokens "
+        "are set aside. None: as many as the window leaves. Prompt reading is most of the wait "
+        "on a CPU, so fewer, better passages answer sooner. On the SEC 10-Qs (bench/retrieval.py,"
+        " 118 figure questions) 1,200 re-scored tokens held the reference figure for 78, as the "
+        "~2,100 tokens of the top 10 in rank order did (1,000: 71, 1,500: 80).",
+    )
+    context_candidates: int = Field(
+        20,
+        ge=1,
+        le=100,
+        description="Answers: passages retrieved to choose the context from (a caller's limit "
+        "overrides it).",
+    )
+    context_rescore: bool = Field(
+        True,
+        description="Answers: re-score the candidates before packing them "
+        "(retrieval.rerank.rescore_for_answer: tables whose row labels name what the question "
+        "asks about count double), so the passages that state the figures come first.",
+    )
     temperature: float = Field(0.1, ge=0.0, le=2.0)
     threads: int | None = Field(None, description="CPU threads for llama.cpp; default all cores.")
     timeout_s: float = Field(

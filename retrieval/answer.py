@@ -45,6 +45,7 @@ from retrieval.conversation import (
 from retrieval.figures import FigureCheck, check_answer
 from retrieval.llm.base import LLM
 from retrieval.llm.prompts import NO_ANSWER, answer_messages, cited_numbers, is_no_answer
+from retrieval.rerank import rescore_for_answer
 from retrieval.types import RetrievedChunk
 
 log = get_logger(__name__)
@@ -221,11 +222,13 @@ class Answerer:
         conversations: history per conversation id (default: in process memory).
         rewriter: makes follow-ups standalone (default: the LLM; a heuristic for
             the extractive backend).
-        retrieve_limit: passages to retrieve (None: the searcher's default).
+        retrieve_limit: passages to retrieve (None: ``llm.context_candidates``).
         order: context order: ``rank``, or ``document`` (grouped, in reading order).
 
     ``settings.llm.min_relevance`` is the relevance floor: retrieved passages none of
-    which is that similar to the question are not given to the model.
+    which is that similar to the question are not given to the model. The context is
+    chosen from the retrieved passages (:meth:`select_context`): re-scored when
+    ``llm.context_rescore`` is on, then packed into at most ``llm.context_tokens``.
     """
 
     def __init__(
@@ -246,13 +249,18 @@ class Answerer:
             conversations if conversations is not None else InMemoryConversationStore()
         )
         self.rewriter = rewriter or rewriter_for(llm)
-        self.retrieve_limit = retrieve_limit
+        self.retrieve_limit = (
+            retrieve_limit if retrieve_limit is not None else settings.llm.context_candidates
+        )
         self.order: Order = order
         self.max_tokens = min(settings.llm.max_tokens, llm.max_tokens)
         self.min_relevance = settings.llm.min_relevance
+        self.context_tokens = settings.llm.context_tokens
+        self.rescore = settings.llm.context_rescore
 
     def context_budget(self, question: str) -> int:
-        """Tokens left for context: the window minus the prompt around it and the reply."""
+        """Tokens for passages: ``llm.context_tokens``, or less when the window minus the
+        prompt around the context and the reply leaves less."""
         overhead = self.llm.count_messages(answer_messages(question, ""))
         budget = self.llm.context_window - overhead - self.max_tokens
         if budget <= 0:
@@ -260,7 +268,29 @@ class Answerer:
                 f"llm.context_window={self.llm.context_window} leaves no room for context "
                 f"after the prompt ({overhead} tokens) and llm.max_tokens={self.max_tokens}"
             )
-        return budget
+        return budget if self.context_tokens is None else min(budget, self.context_tokens)
+
+    def select_context(
+        self,
+        question: str,
+        chunks: Sequence[RetrievedChunk],
+        *,
+        query: str | None = None,
+        neighbours: bool = False,
+    ) -> PackedContext:
+        """The context the model reads for ``question``: ``chunks`` (retrieved, best first)
+        re-scored when ``llm.context_rescore`` is on
+        (:func:`retrieval.rerank.rescore_for_answer`), then packed into :meth:`context_budget`.
+
+        ``query``: what was searched for (a follow-up's standalone rewrite), which the
+        re-scoring reads; default ``question``. ``neighbours``: the chunks carry neighbour
+        expansion (each hit's passage in document order), which re-scoring would pull
+        apart, so they are packed as they come.
+        """
+        if self.rescore and not neighbours:
+            chunks = rescore_for_answer(query or question, chunks)
+        budget = self.context_budget(question)
+        return pack_context(chunks, budget, self.llm.count_tokens, order=self.order)
 
     @overload
     def answer(
@@ -339,9 +369,9 @@ class Answerer:
                 f"below llm.min_relevance={floor:g}), so the model was not asked."
             )
         t = time.perf_counter()
-        budget = self.context_budget(question)
         chunks = [] if skip_note else result.chunks
-        packed = pack_context(chunks, budget, self.llm.count_tokens, order=self.order)
+        expanded = bool(getattr(result, "neighbour_ids", None))
+        packed = self.select_context(question, chunks, query=query, neighbours=expanded)
         timings["pack_ms"] = _ms(time.perf_counter() - t)
         return _Prepared(
             answer_id=str(uuid.uuid4()),
