@@ -22,14 +22,21 @@ figure (its key figure) is not verified, a note saying so ends the answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from retrieval.arithmetic import Calculation, find_calculations, shown
-from retrieval.context import parse_blocks
+from retrieval.figure_parsing import SourceFigure, Stated, context_figures, parse_figures
+from retrieval.figure_words import (
+    Periods,
+    label_conflict,
+    period_conflict,
+    periods,
+    section_conflict,
+    stems,
+)
 from retrieval.llm.prompts import cited_numbers
-from retrieval.tables import TableText, read_table
 
 Status = Literal[
     "verified",
@@ -47,323 +54,7 @@ TRUSTED: frozenset[str] = frozenset({"verified", "computed"})
 UNSUPPORTED: frozenset[str] = frozenset({"not_found", "unit_mismatch"})
 _RANK = {"verified": 0, "wrong_period": 1, "wrong_label": 2}
 
-_SCALE_WORDS = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
-_SCALE_ABBREVIATIONS = {"k": 1e3, "m": 1e6, "mn": 1e6, "b": 1e9, "bn": 1e9}
-_FIGURE = re.compile(
-    r"(?:(?P<cur>\$|US\$|USD\s?)\s?)?(?P<open>\()?(?P<sign>[-−])?"
-    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<close>\))?"
-    r"(?:\s?(?P<pct>%|percent\b|per\s?cent\b)"
-    r"|\s?(?P<word>thousand|million|billion|trillion)s?\b"
-    r"|(?P<abbr>(?-i:K|M|B|bn|mn))\b)?",
-    re.IGNORECASE,
-)
-_MARKER = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
-_MONTH = (
-    r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?"
-)
-_MONTH_BEFORE = re.compile(_MONTH + r"\s+$", re.IGNORECASE)
-_REFERENCE_BEFORE = re.compile(
-    r"\b(?:note|item|part|page|p\.|pp\.|section|rule|form|exhibit|level)\s+$", re.I
-)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?!\[)|\n+")
-_CELL = re.compile(
-    r"(?P<open>\()?(?P<cur>\$)?\s*(?P<open2>\()?(?P<sign>[-−])?"
-    r"(?P<num>\d[\d,]*(?:\.\d+)?)\)?\s*(?P<pct>%)?\)?"
-)
-
-
-# --- figures as written ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Stated:
-    """A figure as a text writes it: ``$1.6 billion``, ``(1,124)``, ``35.8%``."""
-
-    text: str
-    start: int
-    end: int
-    number: float  # the digits' value as written, unsigned
-    decimals: int
-    scale: float | None  # from a scale word ("billion": 1e9); None when none is written
-    percent: bool
-    currency: bool
-    negative: bool = False
-
-    @property
-    def value(self) -> float:
-        """The amount: the number times its scale word, negative in parentheses or with a minus."""
-        value = self.number * (self.scale or 1.0)
-        return -value if self.negative else value
-
-
-def _is_figure(text: str, m: re.Match[str]) -> bool:
-    """Leave out years, days of a date, references ("Note 10", "Q3", "10-Q") and bare
-    one-digit numbers."""
-    num = m.group("num")
-    plain = num.replace(",", "")
-    unit = bool(m.group("cur") or m.group("pct") or m.group("word") or m.group("abbr"))
-    before, after = text[: m.start("num")], text[m.end("num") : m.end("num") + 2]
-    attached = before[-1:].isalnum() or before[-1:] in ("/", "_") or re.match(r"-?[A-Za-z]", after)
-    if attached and not (m.group("abbr") or m.group("pct") or m.group("word")):
-        return False
-    if after[:1] == "/" or re.search(r"\d/$", before):
-        return False  # 7/1/2023
-    if unit:
-        return True
-    if re.fullmatch(r"(?:19|20)\d\d", plain):
-        return False
-    if _MONTH_BEFORE.search(before[-12:]) or _REFERENCE_BEFORE.search(before[-10:]):
-        return False
-    return len(plain.replace(".", "").lstrip("0")) >= 2 or "." in plain
-
-
-def parse_figures(text: str) -> list[Stated]:
-    """The figures of ``text`` in order (citation markers, years, dates and references left out)."""
-    clean = _MARKER.sub(lambda m: " " * len(m.group(0)), text)
-    out = []
-    for m in _FIGURE.finditer(clean):
-        if not _is_figure(clean, m):
-            continue
-        num = m.group("num")
-        word = (m.group("word") or "").lower()
-        abbr = (m.group("abbr") or "").lower()
-        scale = _SCALE_WORDS.get(word) or _SCALE_ABBREVIATIONS.get(abbr)
-        # A parenthesis is a negative only when it closes around the number: "(1,124)".
-        negative = bool(m.group("sign")) or bool(m.group("open") and m.group("close"))
-        start = m.start("num") if m.group("open") and not m.group("close") else m.start()
-        end = m.end()
-        if m.group("close") and not m.group("open"):  # "(about $5 million)": not ours
-            end = m.end("num")
-        figure = clean[start:end].rstrip()
-        out.append(
-            Stated(
-                text=text[start : start + len(figure)],
-                start=start,
-                end=start + len(figure),
-                number=float(num.replace(",", "")),
-                decimals=len(num.partition(".")[2]),
-                scale=scale,
-                percent=bool(m.group("pct")),
-                currency=bool(m.group("cur")),
-                negative=negative,
-            )
-        )
-    return out
-
-
-# --- figures of the context --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SourceFigure:
-    """A figure of a context passage: a table cell (with its row and column) or prose."""
-
-    source: int
-    text: str
-    number: float
-    decimals: int
-    scale: float | None  # None: the passage does not say its units
-    percent: bool
-    row: str | None = None
-    column: str | None = None
-    table_years: frozenset[int] = frozenset()
-    section: str | None = None  # the row heading above ("Gross margin percentage:")
-
-    @property
-    def value(self) -> float:
-        return self.number * (self.scale or 1.0)
-
-    @property
-    def where(self) -> str | None:
-        """The row as a reader names it: its heading, then its label."""
-        if self.section and self.row:
-            return f"{self.section.rstrip(':')}: {self.row}"
-        return self.row
-
-
-def _prose_figures(n: int, text: str) -> Iterable[SourceFigure]:
-    for s in parse_figures(text):
-        yield SourceFigure(n, s.text, s.number, s.decimals, s.scale, s.percent)
-
-
-def _cell(text: str) -> re.Match[str] | None:
-    return _CELL.fullmatch(text.strip())
-
-
-def _table_figures(n: int, table: TableText) -> Iterable[SourceFigure]:
-    for line in table.lead:
-        yield from _prose_figures(n, line)
-    years = frozenset(y for h in table.header for y in _periods(h).years)
-    scale = table.scale
-    section = None
-    for row in table.rows:
-        if len(row) < 2:
-            section = row[0] or section
-            continue
-        label = row[0]
-        per_unit = re.search(r"\bper[\s-]share\b|\bratio\b|\bshares\b|%", label, re.I)
-        yield from _prose_figures(n, label)
-        for j, cell in enumerate(row[1:], start=1):
-            m = _cell(cell)
-            if m is None:
-                continue
-            column = table.header[j] if j < len(table.header) else None
-            percent = bool(m.group("pct"))
-            num = m.group("num")
-            yield SourceFigure(
-                source=n,
-                text=cell.strip(),
-                number=float(num.replace(",", "")),
-                decimals=len(num.partition(".")[2]),
-                scale=1.0 if percent or per_unit else scale,
-                percent=percent,
-                row=label or None,
-                column=column or None,
-                table_years=years,
-                section=section,
-            )
-
-
-def context_figures(context: str) -> list[SourceFigure]:
-    """Every figure of a packed context text (:func:`retrieval.context.pack_context`)."""
-    out: list[SourceFigure] = []
-    for n, body in parse_blocks(context):
-        table = read_table(body)
-        if table is None:
-            out.extend(_prose_figures(n, body))
-        else:
-            out.extend(_table_figures(n, table))
-    return out
-
-
-# --- periods and labels ------------------------------------------------------------------
-
-_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-_DATE = re.compile(r"\b" + _MONTH + r"(?:\s+(\d{1,2})\b)?", re.IGNORECASE)
-_YEAR = re.compile(r"(?<![\d,.$])(?:fy\s?)?((?:19|20)\d\d)\b(?![,.]\d)", re.IGNORECASE)
-_DURATIONS = [
-    (re.compile(r"\b(?:three|3)[-\s]months?\b|\bquarter|\bq[1-4]\b|\b13[-\s]weeks?\b", re.I), 3),
-    (re.compile(r"\b(?:six|6)[-\s]months?\b|\b(?:first|second) half\b|\bhalf[-\s]year", re.I), 6),
-    (re.compile(r"\b(?:nine|9)[-\s]months?\b|\b39[-\s]weeks?\b", re.I), 9),
-    (
-        re.compile(
-            r"\b(?:twelve|12)[-\s]months?\b|\b(?:fiscal|full|calendar)[-\s]year\b|\bannual", re.I
-        ),
-        12,
-    ),
-]
-_FISCAL = re.compile(r"\bfiscal\b|\bfy\s?\d|\bq[1-4]\b|\bquarter\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class Periods:
-    """The periods a text names: years, dates (month, day), months, durations in months."""
-
-    years: frozenset[int] = frozenset()
-    dates: frozenset[tuple[int, int]] = frozenset()
-    months: frozenset[int] = frozenset()
-    durations: frozenset[int] = frozenset()
-    fiscal: bool = False
-
-    def __bool__(self) -> bool:
-        return bool(self.years or self.months or self.durations)
-
-
-def _periods(text: str) -> Periods:
-    dates, months = set(), set()
-    for m in _DATE.finditer(text):
-        month = _MONTHS.index(m.group(1)[:3].lower()) + 1
-        if m.group(1).lower() == "may" and not m.group(2):
-            continue  # the verb
-        months.add(month)
-        if m.group(2):
-            dates.add((month, int(m.group(2))))
-    return Periods(
-        years=frozenset(int(y) for y in _YEAR.findall(text)),
-        dates=frozenset(dates),
-        months=frozenset(months),
-        durations=frozenset(d for pattern, d in _DURATIONS if pattern.search(text)),
-        fiscal=_FISCAL.search(text) is not None,
-    )
-
-
-def _period_conflict(said: Periods, column: Periods, table_years: frozenset[int]) -> bool:
-    """Whether the column's period contradicts the period the answer names.
-
-    A fiscal year or quarter ("Q1 2023", "fiscal 2023") may end in the calendar year
-    before: it names that year too, unless the table has a column of the named year.
-    """
-    years = set(said.years)
-    if said.fiscal and not (years & table_years):
-        years |= {y - 1 for y in said.years}
-    if years and column.years and not (years & column.years):
-        return True
-    if said.dates and column.dates:
-        if not (said.dates & column.dates):
-            return True
-    elif said.months and column.months and not (said.months & column.months):
-        return True
-    return bool(said.durations and column.durations and not (said.durations & column.durations))
-
-
-_WORD = re.compile(r"[a-z][a-z&]*")
-# Words of a row label that say nothing of what the row is.
-# fmt: off
-_GENERIC = frozenset({
-    "total", "net", "other", "and", "of", "the", "in", "for", "a", "an", "to", "from", "on",
-    "by", "as", "at", "with", "or", "less", "plus", "including", "excluding", "amount",
-    "amounts", "period", "during", "before", "after", "reported", "per", "related",
-})
-# fmt: on
-_SYNONYMS = {
-    "revenu": {"sale"},
-    "sale": {"revenu"},
-    "earnin": {"income", "profit"},
-    "income": {"earnin", "profit"},
-    "profit": {"income", "earnin"},
-    "r&d": {"resear", "develo"},
-    "eps": {"earnin", "share"},
-    "opex": {"operat", "expens"},
-    "capex": {"capita", "proper", "equipm"},
-    "cost": {"expens"},
-    "expens": {"cost"},
-    "taxe": {"tax"},
-}
-
-
-def _stem(word: str) -> str:
-    return word.removesuffix("s")[:6]
-
-
-def _stems(text: str) -> set[str]:
-    stems = {_stem(w) for w in _WORD.findall(text.lower())}
-    for stem in list(stems):
-        stems |= _SYNONYMS.get(stem, set())
-    return stems
-
-
-def _label_conflict(label: str, said: set[str]) -> bool:
-    """Whether none of the row label's own words is among the words around the figure."""
-    words = {_stem(w) for w in _WORD.findall(label.lower()) if w not in _GENERIC and len(w) > 1}
-    return bool(words) and not (words & said)
-
-
-#: What a row heading measures ("Gross margin percentage:" over "Products", "Services").
-_MEASURES = frozenset(
-    {"sale", "revenu", "income", "earnin", "profit", "margin", "expens", "cost", "cash", "tax"}
-)
-
-
-def _section_conflict(section: str | None, said: set[str]) -> bool:
-    """Whether the row heading measures one thing and the words around the figure name
-    only others (a margin percentage stated as a share of revenue). Headings that only
-    group rows ("Americas:", "Current assets:") never conflict."""
-    if not section:
-        return False
-    measured = _stems(section) & _MEASURES
-    named = said & _MEASURES
-    return bool(measured and named) and not (measured & named)
 
 
 # --- checking ----------------------------------------------------------------------------
@@ -432,14 +123,14 @@ class _Around:
 
 
 def _status(c: SourceFigure, around: _Around) -> Status:
-    if c.row is not None and _label_conflict(c.row, around.stems):
+    if c.row is not None and label_conflict(c.row, around.stems):
         return "wrong_label"
-    if _section_conflict(c.section, around.stems):
+    if section_conflict(c.section, around.stems):
         return "wrong_label"
     if (
         c.column is not None
         and around.periods
-        and _period_conflict(around.periods, _periods(c.column), c.table_years)
+        and period_conflict(around.periods, periods(c.column), c.table_years)
     ):
         return "wrong_period"
     return "verified"
@@ -482,9 +173,9 @@ def _around(
     before = max((e for _, e in neighbours if s0 <= e <= start), default=s0)
     after = min((b for b, _ in neighbours if end <= b <= s1), default=s1)
     sentence = text[s0:s1]
-    near = _periods(text[before:start] + " " + text[end:after])
-    periods = near or _periods(sentence) or question
-    return sentence, _Around(set(), periods, frozenset(cited_numbers(sentence)))
+    near = periods(text[before:start] + " " + text[end:after])
+    said = near or periods(sentence) or question
+    return sentence, _Around(set(), said, frozenset(cited_numbers(sentence)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -606,8 +297,8 @@ def check_answer(answer: str, context: str, *, question: str = "") -> CheckedAns
     parts.append(answer[last:])
     text = "".join(parts)
 
-    question_periods = _periods(question)
-    question_stems = _stems(question)
+    question_periods = periods(question)
+    question_stems = stems(question)
     stated = [
         s
         for s in parse_figures(text)
@@ -618,12 +309,12 @@ def check_answer(answer: str, context: str, *, question: str = "") -> CheckedAns
     for s in stated:
         neighbours = [sp for sp in spans if sp != (s.start, s.end)]
         sentence, around = _around(text, s.start, s.end, neighbours, question_periods)
-        around = _Around(_stems(sentence) | question_stems, around.periods, around.cited)
+        around = _Around(stems(sentence) | question_stems, around.periods, around.cited)
         checks.append(check_figure(s, figures, around))
     for a, b, calc, written in computed:
         neighbours = [sp for sp in spans if sp != (a, b)]
         sentence, around = _around(text, a, b, neighbours, question_periods)
-        around = _Around(_stems(sentence) | question_stems, around.periods, around.cited)
+        around = _Around(stems(sentence) | question_stems, around.periods, around.cited)
         if calc is None:
             checks.append(FigureCheck(written, a, b, 0.0, "uncomputable"))
         else:

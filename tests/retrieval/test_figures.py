@@ -6,7 +6,8 @@ import pytest
 from answer_testkit import make_chunk
 
 from retrieval.context import pack_context
-from retrieval.figures import FigureCheck, check_answer, parse_figures
+from retrieval.figure_parsing import parse_figures
+from retrieval.figures import FigureCheck, check_answer
 
 # Apple's 2023 Q3 10-Q, as ingest writes the table chunk (header row, units in the caption).
 REVENUE = """Note 2 – Revenue
