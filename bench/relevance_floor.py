@@ -124,12 +124,17 @@ def main() -> None:
     print(describe("terse SEC questions", terse_scores))
     print(describe("off-topic questions", off_scores))
     print(
-        f"\n{'floor':>6}  {'SEC questions losing context':>30}  {'off-topic spared the model':>28}"
+        f"\n{'floor':>6}  {'SEC questions losing context':>28}  {'terse losing':>12}  "
+        f"{'off-topic spared the model':>26}"
     )
     for floor in FLOORS:
         lost = sum(s < floor for s in sec_scores)
+        terse = sum(s < floor for s in terse_scores)
         spared = sum(s < floor for s in off_scores)
-        print(f"{floor:>6.2f}  {lost:>21}/{len(sec_scores)}{'':>5}  {spared:>22}/{len(off_scores)}")
+        print(
+            f"{floor:>6.2f}  {lost:>24}/{len(sec_scores)}  {terse:>9}/{len(terse_scores)}  "
+            f"{spared:>23}/{len(off_scores)}"
+        )
     print(f"\nsettings' llm.min_relevance: {settings.llm.min_relevance}")
     lowest = sorted(zip(sec_scores, questions, strict=True))[:5]
     print("lowest SEC questions:", *(f"  {s:.3f}  {q}" for s, q in lowest), sep="\n")
