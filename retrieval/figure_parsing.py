@@ -32,6 +32,7 @@ _MARKER = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
 _REFERENCE_BEFORE = re.compile(
     r"\b(?:note|item|part|page|p\.|pp\.|section|rule|form|exhibit|level)\s+$", re.I
 )
+_TIMES_BEFORE = re.compile(r"(?:×|\*|\\times|\bx|\btimes)\s*$")
 _CELL = re.compile(
     r"(?P<open>\()?(?P<cur>\$)?\s*(?P<open2>\()?(?P<sign>[-−])?"
     r"(?P<num>\d[\d,]*(?:\.\d+)?)\)?\s*(?P<pct>%)?\)?"
@@ -63,8 +64,8 @@ class Stated:
 
 
 def _is_figure(text: str, m: re.Match[str]) -> bool:
-    """Leave out years, days of a date, references ("Note 10", "Q3", "10-Q") and bare
-    one-digit numbers."""
+    """Leave out years, days of a date, references ("Note 10", "Q3", "10-Q"), the 100 a
+    ratio is multiplied by, and bare one-digit numbers."""
     num = m.group("num")
     plain = num.replace(",", "")
     unit = bool(m.group("cur") or m.group("pct") or m.group("word") or m.group("abbr"))
@@ -76,11 +77,13 @@ def _is_figure(text: str, m: re.Match[str]) -> bool:
         return False  # 7/1/2023
     if unit:
         return True
-    if re.fullmatch(r"(?:19|20)\d\d", plain):
-        return False
-    if MONTH_BEFORE.search(before[-12:]) or _REFERENCE_BEFORE.search(before[-10:]):
-        return False
-    return len(plain.replace(".", "").lstrip("0")) >= 2 or "." in plain
+    not_figure = (
+        re.fullmatch(r"(?:19|20)\d\d", plain) is not None  # a year
+        or MONTH_BEFORE.search(before[-12:]) is not None  # a day: "July 1"
+        or _REFERENCE_BEFORE.search(before[-10:]) is not None  # "Note 10"
+        or (plain in ("100", "1000") and _TIMES_BEFORE.search(before[-8:]) is not None)
+    )
+    return not not_figure and (len(plain.replace(".", "").lstrip("0")) >= 2 or "." in plain)
 
 
 def parse_figures(text: str) -> list[Stated]:

@@ -191,6 +191,10 @@ def test_an_answer_whose_key_figure_is_not_in_its_context_says_so() -> None:
         ("Revenue of $5 million, 7% and 3 segments", ["$5 million", "7%"]),
         ("(1,124) and $(13) and -4.5 and 1.6B", ["(1,124)", "$(13)", "-4.5", "1.6B"]),
         ("$81,797 million [1] and 12.5 percent", ["$81,797 million", "12.5 percent"]),
+        (
+            "(39,669 / 81,797) × 100 = 48.5% and \\times 100 and 100 units",
+            ["39,669", "81,797", "48.5%", "100"],
+        ),
     ],
 )
 def test_figures_are_parsed_without_years_dates_and_references(
