@@ -26,7 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from retrieval.arithmetic import Calculation, find_calculations, shown
+from retrieval.arithmetic import (
+    Calculation,
+    CalculationError,
+    evaluate,
+    find_calculations,
+    replacement,
+    shown,
+)
 from retrieval.figure_parsing import SourceFigure, Stated, context_figures, parse_figures
 from retrieval.figure_words import (
     Periods,
@@ -36,7 +43,7 @@ from retrieval.figure_words import (
     section_conflict,
     stems,
 )
-from retrieval.llm.prompts import cited_numbers
+from retrieval.llm.prompts import calculation_kind, cited_numbers
 
 Status = Literal[
     "verified",
@@ -268,6 +275,58 @@ def note_for(check: FigureCheck) -> str | None:
     )
 
 
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def _latest_first(a: FigureCheck, b: FigureCheck) -> tuple[FigureCheck, FigureCheck] | None:
+    """``(later, earlier)`` by the years of their columns; None when that does not tell."""
+    ya = max(periods(a.column or "").years, default=0)
+    yb = max(periods(b.column or "").years, default=0)
+    if ya == yb:
+        return None
+    return (a, b) if ya > yb else (b, a)
+
+
+def derivation(kind: str | None, checks: Sequence[FigureCheck]) -> str | None:
+    """The expression a derived-figure question needs, over table cells the answer states
+    (verified): a share is a row over a "Total" row of the same column; a growth rate or
+    difference, one row's later column against its earlier one; a sum, rows of one column;
+    a ratio, the first two. None when the answer already computes, or the cells do not fit.
+    """
+    if kind is None or any(c.working is not None for c in checks):
+        return None
+    cells = list(
+        {
+            (c.row, c.column): c for c in checks if c.status == "verified" and c.row and c.column
+        }.values()
+    )
+
+    def number(c: FigureCheck) -> str:
+        match = _NUMBER.search(c.text)
+        return match.group(0) if match else c.text
+
+    pairs = [(a, b) for i, a in enumerate(cells) for b in cells[i + 1 :]]
+    if kind == "share":
+        for a, b in pairs:
+            total = [c for c in (a, b) if "total" in (c.row or "").lower()]
+            if a.column == b.column and len(total) == 1:
+                part = b if total[0] is a else a
+                return f"{number(part)} / {number(total[0])} * 100"
+    elif kind in ("growth", "difference"):
+        for a, b in pairs:
+            order = _latest_first(a, b) if a.row == b.row else None
+            if order:
+                new, old = (number(c) for c in order)
+                return f"({new} - {old}) / {old} * 100" if kind == "growth" else f"{new} - {old}"
+    elif kind == "sum":
+        column = [c for c in cells if cells and c.column == cells[0].column]
+        if len(column) >= 2:
+            return " + ".join(number(c) for c in column)
+    elif kind == "ratio" and len(cells) >= 2:
+        return f"{number(cells[0])} / {number(cells[1])}"
+    return None
+
+
 def check_answer(answer: str, context: str, *, question: str = "") -> CheckedAnswer:
     """Compute the answer's calculations and check every figure against ``context``.
 
@@ -320,6 +379,20 @@ def check_answer(answer: str, context: str, *, question: str = "") -> CheckedAns
         else:
             checks.append(_computed(calc, a, written, figures, around))
     checks.sort(key=lambda f: f.start)
+    # A derived figure the model stated (or guessed) without a calculation: deepwell
+    # computes it from the cells the answer states, and says so after the answer.
+    expression = derivation(calculation_kind(question), checks)
+    if expression is not None:
+        try:
+            calc = evaluate(expression)
+        except CalculationError:
+            calc = None
+        if calc is not None:
+            lead = f"{text.rstrip()}\n\nComputed from the figures above: "
+            written = replacement(calc)
+            around = _Around(question_stems, question_periods, frozenset())
+            checks.append(_computed(calc, len(lead), written, figures, around))
+            text = f"{lead}{written}."
     note = note_for(checks[0]) if checks else None
     if note:
         text = f"{text.rstrip()}\n\n{note}"

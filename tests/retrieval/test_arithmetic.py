@@ -189,3 +189,50 @@ def test_a_derived_figure_question_asks_for_the_calculation(
     if kind is not None:  # an example of the same shape: a share divides, a sum adds
         assert example in user.rpartition("<<")[2].partition(">>")[0]
     assert split_answer_prompt(user) == ("[1] Passage", question)
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "line"),
+    [
+        (
+            "What share of total net sales came from iPhone in the quarter?",
+            "iPhone net sales were $39,669 million and total net sales $81,797 million [1]. "
+            "So iPhone was about 48% of the total.",
+            "Computed from the figures above: 48.5% (computed: 39,669 / 81,797 × 100).",
+        ),
+        (
+            "By what percentage did Services net sales grow?",
+            "Services net sales were $21,213 million in the three months ended July 1, 2023 "
+            "and $19,604 million in the three months ended June 25, 2022 [1].",
+            "Computed from the figures above: 8.2% (computed: (21,213 − 19,604) / 19,604 × 100).",
+        ),
+        (
+            "What were iPhone and Mac net sales combined in the quarter?",
+            "iPhone was $39,669 million and Mac $6,840 million [1].",
+            "Computed from the figures above: 46,509 (computed: 39,669 + 6,840).",
+        ),
+    ],
+)
+def test_a_derived_figure_the_model_did_not_calculate_is_computed_from_its_cells(
+    question: str, answer: str, line: str
+) -> None:
+    result = check_answer(answer, CONTEXT, question=question)
+    assert result.text.split("\n\n")[1] == line
+    derived = [f for f in result.figures if f.working is not None]
+    assert [f.status for f in derived] == ["computed"]
+    assert result.text[derived[0].start : derived[0].end] == derived[0].text
+
+
+def test_nothing_is_derived_when_the_answer_calculates_or_the_question_asks_for_a_figure() -> None:
+    calculated = check_answer(
+        "Services grew <<(21,213 - 19,604) / 19,604 * 100>>% [1].",
+        CONTEXT,
+        question="By what percentage did Services net sales grow?",
+    )
+    assert "Computed from" not in calculated.text
+    stated = check_answer(
+        "iPhone was $39,669 million and Mac $6,840 million [1].",
+        CONTEXT,
+        question="What were iPhone and Mac net sales in the quarter?",
+    )
+    assert stated.text == "iPhone was $39,669 million and Mac $6,840 million [1]."
