@@ -198,6 +198,7 @@ def ask(
             writer.warm_up()
         answerer = Answerer(searcher, writer, settings, retrieve_limit=limit)
         wrote = False
+        streamed: list[str] = []
         try:
             for event in answerer.answer(question, principal, filters=filters, stream=True):
                 if event["type"] == "done":
@@ -209,6 +210,7 @@ def ask(
                 elif event["type"] == "token":
                     sys.stdout.write(event["text"])
                     sys.stdout.flush()
+                    streamed.append(event["text"])
                     wrote = True
         except BaseException:
             if wrote:  # the error goes on a line of its own, not after the last word
@@ -219,6 +221,11 @@ def ask(
         console.print_json(json.dumps(done, default=str))
         return
     sys.stdout.write("\n")
+    # What the answer gained once written: a figure computed from it, a note on its key figure.
+    said = "".join(streamed).strip()
+    answer = str(done.get("answer", ""))
+    if said and answer.startswith(said) and (more := answer[len(said) :].strip()):
+        sys.stdout.write(f"\n{more}\n")
     if done.get("note"):
         level = "[yellow]warning:[/yellow]" if done.get("truncated") else "[dim]note:[/dim]"
         err_console.print(f"{level} {escape(done['note'])}", highlight=False)

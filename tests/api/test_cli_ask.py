@@ -203,3 +203,24 @@ def test_parse_filters() -> None:
     assert flt.metadata == {"year": 2023, "team": "ops"}
     with pytest.raises(InvalidInputError, match="KEY=VALUE"):
         ask_cmd.parse_filters(None, None, None, ["novalue"])
+
+
+def test_ask_prints_what_the_answer_gained_once_written(
+    run: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A figure found in no passage: the note that says so follows the streamed answer."""
+    import retrieval.llm
+    from tests.retrieval.answer_testkit import ScriptedLLM
+
+    monkeypatch.setattr(
+        retrieval.llm, "get_llm", lambda settings: ScriptedLLM(["iPhone made $5 million [1]."])
+    )
+    result = run.invoke(
+        app, ["ask", "How much were iPhone net sales?", "--as", "alice", "--llm", "extractive"]
+    )
+    assert result.exit_code == 0, result.output
+    answer = result.stdout.partition("\nSources\n")[0]
+    assert answer.strip() == (
+        "iPhone made $5 million [1].\n\n"
+        "Note: $5 million is not in the passages given; it may be wrong."
+    )
