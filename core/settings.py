@@ -179,6 +179,13 @@ class LLMSettings(BaseModel):
         "asks about count double), so the passages that state the figures come first.",
     )
     temperature: float = Field(0.1, ge=0.0, le=2.0)
+    prompt_lookup: int = Field(
+        0,
+        ge=0,
+        le=32,
+        description="`local` only: prompt-lookup speculative decoding, this many draft tokens "
+        "a step copied from where the last words occur in the prompt (0: off).",
+    )
     threads: int | None = Field(None, description="CPU threads for llama.cpp; default all cores.")
     timeout_s: float = Field(
         120.0,

@@ -16,6 +16,16 @@ before generating, with llama.cpp's abort callback installed: the computation st
 within a step of the graph once the time is up, and the error says how far it got.
 What was read stays in the context, so a retry, and every prompt that begins with the
 same system message, reads only what is new.
+
+The fixed system message is kept apart as well: the first time a prompt opens with one, the
+model's state after reading it (its KV cells, a few MB) is saved, and a later prompt with the
+same system message starts from that state when the context holds something else (a query
+rewrite or another system prompt was read in between), so the rules are never read twice.
+
+``llm.prompt_lookup`` > 0 turns on prompt-lookup speculative decoding (llama-cpp-python's
+``LlamaPromptLookupDecoding``): the model checks, in one batch, the tokens that followed the
+last words where they occur in the prompt, which answers copying figures and names from
+their passages can accept several at a time.
 """
 
 from __future__ import annotations
@@ -24,7 +34,9 @@ import ctypes
 import os
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from core.errors import InvalidInputError, ModelError
@@ -42,6 +54,19 @@ log = get_logger(__name__)
 
 #: Fixed sampling seed: the same question over the same context gives the same answer.
 SEED = 0
+#: System messages whose read state is kept (a few MB each for the 1.5B default).
+MAX_PREFIXES = 4
+#: A system prefix shorter than this is read faster than its state is restored.
+MIN_PREFIX_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The context's state (sequence 0) right after reading ``tokens``."""
+
+    tokens: tuple[int, ...]
+    data: Any  # a ctypes byte array of llama_state_seq_get_data
+    size: int
 
 
 def _neutralize(text: str) -> str:
@@ -63,6 +88,7 @@ class LocalLLM(LLM):
         temperature: float,
         timeout_s: float,
         threads: int | None = None,
+        prompt_lookup: int = 0,
     ) -> None:
         super().__init__(
             context_window=context_window,
@@ -74,6 +100,13 @@ class LocalLLM(LLM):
             raise ModelError(f"{model.name} is not a language model")
         self.model = model
         self.threads = threads or os.cpu_count() or 1
+        if prompt_lookup < 0:
+            raise ModelError(f"llm.prompt_lookup must not be negative, got {prompt_lookup}")
+        self.prompt_lookup = prompt_lookup
+        # Saved states after each recent system message (most recently used last), and the
+        # token prefix each system message's text gives.
+        self._prefixes: OrderedDict[tuple[int, ...], _Snapshot] = OrderedDict()
+        self._prefix_of: dict[str, tuple[int, ...]] = {}
         self._llama: Llama | None = None
         self._vocab: Llama | None = None
         # Closed explicitly, on garbage collection, or at exit before module teardown
@@ -100,6 +133,7 @@ class LocalLLM(LLM):
             temperature=cfg.temperature,
             timeout_s=cfg.timeout_s,
             threads=cfg.threads,
+            prompt_lookup=cfg.prompt_lookup,
         )
 
     def warm_up(self) -> None:
@@ -110,6 +144,11 @@ class LocalLLM(LLM):
             from llama_cpp import Llama
 
             load_cpu_backend()
+            draft: Any = None
+            if self.prompt_lookup:
+                from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+                draft = LlamaPromptLookupDecoding(num_pred_tokens=self.prompt_lookup)
             try:
                 llama = Llama(
                     model_path=str(self.model.path),
@@ -118,6 +157,7 @@ class LocalLLM(LLM):
                     n_threads_batch=self.threads,
                     n_gpu_layers=0,
                     seed=SEED,
+                    draft_model=draft,
                     verbose=False,
                 )
             except ValueError as exc:  # llama-cpp-python's way of saying "cannot load"
@@ -183,6 +223,30 @@ class LocalLLM(LLM):
         reading = self._reading
         return reading is not None and reading.expired
 
+    def _system_prefix(self, messages: Sequence[Message], prompt: list[int]) -> int:
+        """How many leading tokens of ``prompt`` are its system message (0: none, or too
+        short to be worth keeping)."""
+        if not messages or messages[0].role != "system":
+            return 0
+        system = messages[0].content
+        prefix = self._prefix_of.get(system)
+        if prefix is None:
+            llama = self._llama
+            assert llama is not None
+            alone = self._format([messages[0]])
+            tokens = llama.tokenize(
+                alone.prompt.encode("utf-8"), add_bos=not alone.added_special, special=True
+            )
+            # The system message alone ends in the reply's opening; keep what both share.
+            prefix = tuple(tokens[: llama.longest_token_prefix(tokens, prompt)])
+            if len(self._prefix_of) >= 64:  # system messages are few; never grow without bound
+                self._prefix_of.clear()
+            self._prefix_of[system] = prefix
+        n = len(prefix)
+        if n < MIN_PREFIX_TOKENS or n >= len(prompt) or tuple(prompt[:n]) != prefix:
+            return 0
+        return n
+
     def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> TokenStream:
         formatted = self._format(messages)
         llama = self._llama
@@ -190,6 +254,7 @@ class LocalLLM(LLM):
         prompt = llama.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )
+        fixed = self._system_prefix(messages, prompt)
         room = llama.n_ctx() - len(prompt)
         if room <= 0:
             raise InvalidInputError(
@@ -199,7 +264,7 @@ class LocalLLM(LLM):
         limit = min(max_tokens or self.max_tokens, room)
         # The limit runs from now: waiting for another answer to finish counts.
         deadline = Deadline(self.timeout_s, f"local model {self.model.name}")
-        gen = self._generate(llama, prompt, formatted, limit, usage, deadline=deadline)
+        gen = self._generate(llama, prompt, formatted, limit, usage, deadline=deadline, fixed=fixed)
         return TokenStream(gen, usage)
 
     def _generate(
@@ -211,6 +276,7 @@ class LocalLLM(LLM):
         usage: Usage,
         *,
         deadline: Deadline,
+        fixed: int = 0,
     ) -> Iterator[str]:
         # llama.cpp contexts are not thread-safe: one generation at a time per model.
         if not self._run_lock.acquire(timeout=deadline.remaining):
@@ -219,7 +285,7 @@ class LocalLLM(LLM):
             )
         text: list[str] = []
         try:
-            self._read_prompt(llama, prompt, deadline)
+            self._read_prompt(llama, prompt, deadline, fixed=fixed)
             chunks = cast(
                 "Generator[dict[str, Any], None, None]",
                 llama.create_completion(
@@ -246,9 +312,14 @@ class LocalLLM(LLM):
             self._run_lock.release()
             usage.completion_tokens = self.count_tokens("".join(text)) if text else 0
 
-    def _read_prompt(self, llama: Llama, prompt: list[int], deadline: Deadline) -> None:
+    def _read_prompt(
+        self, llama: Llama, prompt: list[int], deadline: Deadline, *, fixed: int = 0
+    ) -> None:
         """Bring the context to hold exactly ``prompt``, reading only what it lacks; stop at
         ``deadline`` even inside a batch.
+
+        ``fixed``: the first tokens are a system message, whose read state is restored when
+        it was saved and the context does not hold them, and saved after reading otherwise.
 
         Raises:
             LLMTimeoutError: the time ran out (the message says how much was read).
@@ -261,10 +332,24 @@ class LocalLLM(LLM):
         start = min(llama.longest_token_prefix(held, prompt), len(prompt) - 1)
         waited = deadline.elapsed
         deadline.check(f"waited {waited:.0f} s for the model; no prompt token read")
+        restored = 0
+        if 0 < fixed < len(prompt) and start < fixed:
+            if self._restore(llama, tuple(prompt[:fixed])):
+                start = restored = fixed
+            elif llama.n_tokens == 0:
+                start = 0  # a refused restore leaves the sequence empty
+        save = fixed if fixed > start and tuple(prompt[:fixed]) not in self._prefixes else 0
         llama.n_tokens = start  # eval() drops the context's cells from here on
         self._reading = deadline
         capi.llama_set_abort_callback(llama.ctx, self._abort_callback, None)
+        # Logits of every prompt token (which speculative decoding makes llama-cpp-python
+        # keep) cost a vocabulary-wide product per token; sampling needs only the last one.
+        logits_all, llama._logits_all = llama._logits_all, False
         try:
+            if save:
+                llama.eval(prompt[start:save])
+                self._save(llama, tuple(prompt[:save]))
+                start = save
             llama.eval(prompt[start:])
         except RuntimeError as exc:  # llama_decode's non-zero status
             if not deadline.expired:
@@ -275,11 +360,48 @@ class LocalLLM(LLM):
                 f"{len(prompt):,} prompt tokens read{busy}; nothing was written"
             ) from None
         finally:
+            llama._logits_all = logits_all
             capi.llama_set_abort_callback(llama.ctx, capi.ggml_abort_callback(), None)
             self._reading = None
         # Read in time, but with none left to write in: an error, not a one-word answer.
         deadline.check("the prompt was read, with no time left to write; nothing was written")
-        log.debug("llm.prompt_read", tokens=len(prompt), reused=start, waited_s=round(waited, 2))
+        log.debug(
+            "llm.prompt_read",
+            tokens=len(prompt),
+            reused=start,
+            restored=restored,
+            waited_s=round(waited, 2),
+        )
+
+    def _save(self, llama: Llama, tokens: tuple[int, ...]) -> None:
+        """Keep the context's state, which holds exactly ``tokens``, for :meth:`_restore`."""
+        from llama_cpp import llama_cpp as capi
+
+        size = capi.llama_state_seq_get_size(llama.ctx, 0)
+        data = (ctypes.c_uint8 * size)()
+        written = capi.llama_state_seq_get_data(llama.ctx, data, size, 0)
+        if not written:
+            return
+        self._prefixes[tokens] = _Snapshot(tokens, data, written)
+        while len(self._prefixes) > MAX_PREFIXES:
+            self._prefixes.popitem(last=False)
+
+    def _restore(self, llama: Llama, tokens: tuple[int, ...]) -> bool:
+        """Put the saved state after ``tokens`` back in the context; False when none is saved
+        (the context is untouched) or llama.cpp refused it (the context is left empty)."""
+        from llama_cpp import llama_cpp as capi
+
+        snap = self._prefixes.get(tokens)
+        if snap is None:
+            return False
+        self._prefixes.move_to_end(tokens)
+        if capi.llama_state_seq_set_data(llama.ctx, snap.data, snap.size, 0) != snap.size:
+            del self._prefixes[tokens]
+            llama.n_tokens = 0
+            return False
+        llama.input_ids[: len(tokens)] = tokens
+        llama.n_tokens = len(tokens)
+        return True
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -289,11 +411,13 @@ class LocalLLM(LLM):
             "pinned": self.model.pinned,
             "context_window": self.context_window,
             "threads": self.threads,
+            "prompt_lookup": self.prompt_lookup,
             "loaded": self._llama is not None,
         }
 
     def close(self) -> None:
         with self._load_lock:
+            self._prefixes.clear()
             self._llama = self._vocab = None
             self._finalizer()
 
