@@ -3,8 +3,9 @@
 Pure functions over parsed elements and chunk drafts. Nothing is dropped silently:
 every removal is counted by reason (and by document) in a :class:`CleaningReport`.
 
-- ``strip_page_furniture`` removes running headers and footers, page numbers and
-  repeated "Table of Contents" links, which would otherwise be glued into chunks.
+- ``strip_page_furniture`` removes running headers and footers, page numbers,
+  repeated "Table of Contents" links and tables of contents themselves
+  (:mod:`ingest.contents`), which would otherwise be glued into chunks.
 - ``clean_chunks`` drops chunks without information, exact duplicates (SHA-256 of the
   normalized text, across documents through ``seen_hashes``) and flags or drops near
   duplicates (MinHash over word 3-shingles, with LSH buckets in ``NearDuplicateIndex``).
@@ -27,15 +28,17 @@ import numpy.typing as npt
 
 from core.logging import get_logger
 from ingest.chunking import ChunkDraft
+from ingest.contents import contents_elements
 from ingest.parsing import ParsedDocument, ParsedElement
 
 log = get_logger(__name__)
 
-# Reasons, as counted in CleaningReport. The first four count elements, the rest chunks.
+# Reasons, as counted in CleaningReport. The first five count elements, the rest chunks.
 HEADER_FOOTER = "header_footer"  # Header/Footer elements of formats that mark them (DOCX)
 PAGE_NUMBER = "page_number"
 RUNNING_LINE = "running_line"  # a line repeated on most pages, or at a page edge
 CONTENTS_LINK = "contents_link"  # "Table of Contents" repeated on pages
+CONTENTS_PAGE = "contents_page"  # a table of contents: its entries, heading and "Page"
 UNINFORMATIVE = "uninformative"
 EXACT_DUPLICATE = "exact_duplicate"
 NEAR_DUPLICATE = "near_duplicate"
@@ -108,14 +111,16 @@ class CleaningReport:
 def strip_page_furniture(
     doc: ParsedDocument, options: CleaningOptions | None = None
 ) -> tuple[ParsedDocument, Counter[str]]:
-    """Remove running headers/footers, page numbers and repeated contents links.
+    """Remove running headers/footers, page numbers, repeated contents links and tables
+    of contents.
 
     A short line that is not a sentence is furniture when it appears once per page on at
     least ``furniture_page_fraction`` of the pages, identical or differing only by a
     number that follows the page ("ACME | Form 10-Q | 7"); or when the same text is the
     top or bottom element of three or more pages, within ``edge_margin`` of the edge; or
     when it is a page number ("Page 3 of 10", or a bare number that follows the page
-    count). Header/Footer elements of DOCX and other structured formats always go.
+    count). Header/Footer elements of DOCX and other structured formats always go, and
+    so do tables of contents (:func:`ingest.contents.contents_elements`).
 
     Returns:
         The document with those elements removed, and the counts per reason.
@@ -124,7 +129,11 @@ def strip_page_furniture(
     removed: Counter[str] = Counter()
     drop = [False] * len(doc.elements)
     structural = doc.file_type in _STRUCTURAL_HEADER_TYPES
+    for i in contents_elements(doc.elements, doc.page_count):
+        drop[i], removed[CONTENTS_PAGE] = True, removed[CONTENTS_PAGE] + 1
     for i, el in enumerate(doc.elements):
+        if drop[i]:
+            continue
         if el.type in ("Header", "Footer") and structural:
             drop[i], removed[HEADER_FOOTER] = True, removed[HEADER_FOOTER] + 1
         elif el.type == "PageNumber" or _PAGE_NUMBER.match(_squash(el.text)):

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ingest.pdf_contents import ContentsHints, contents_table, find_contents, page_links
 from ingest.pdf_grids import continue_grid, grid_tables
 from ingest.pdf_rows import row_tables
 from ingest.pdf_rules import Rule, page_rules
@@ -193,10 +194,17 @@ def xy_cut(items: Sequence[_Item], size: float) -> list[list[_Item]]:
 # --- blocks ---------------------------------------------------------------------------------
 
 
-def layout_page(words: Sequence[Word], rules: Sequence[Rule] = ()) -> list[Block]:
+def layout_page(
+    words: Sequence[Word],
+    rules: Sequence[Rule] = (),
+    *,
+    links: Sequence[tuple[float, float, float, float]] = (),
+    hints: ContentsHints | None = None,
+) -> list[Block]:
     """One page's words (and ruling lines) as blocks in reading order: tables, headings,
     list items, prose. Grids drawn with rules are found first, then tables from text, then
-    tables ruled with horizontal lines only."""
+    tables of contents (:mod:`ingest.pdf_contents`, helped by the boxes of ``links`` to
+    other pages and by ``hints``), then tables ruled with horizontal lines only."""
     if not words:
         return []
     size = statistics.median(w.size for w in words)
@@ -210,7 +218,14 @@ def layout_page(words: Sequence[Word], rules: Sequence[Rule] = ()) -> list[Block
         items.append(_Item(x0, y0, x1, y1, table=table))
         for k in range(span.start, span.end):
             taken[k] = True
-    ruled, rest = row_tables([ln for ln, done in zip(lines, taken, strict=True) if not done], rules)
+    free = [ln for ln, done in zip(lines, taken, strict=True) if not done]
+    contents = find_contents(free, links=links, hints=hints)
+    for found in contents:
+        toc = contents_table(free, found)
+        items.append(_Item(*toc.box, table=toc))
+    inside = {k for found in contents for k in range(found.start, found.end)}
+    free = [ln for k, ln in enumerate(free) if k not in inside]
+    ruled, rest = row_tables(free, rules)
     items += [_Item(*t.box, table=t) for t in ruled]
     for ln in rest:
         items.extend(_Item(c.x0, c.y0, c.x1, c.y1, word=c) for c in cells(ln, gap=1.5))
@@ -465,8 +480,9 @@ def _bold(textpage: Any) -> Callable[[int], bool]:
     return bold
 
 
-def page_blocks(page: Any) -> tuple[list[Block], float, float]:
-    """A PDFium page's blocks in reading order, with its reading width and height."""
+def page_blocks(page: Any, hints: ContentsHints | None = None) -> tuple[list[Block], float, float]:
+    """A PDFium page's blocks in reading order, with its reading width and height;
+    ``hints`` say where the page sits in its document (for tables of contents)."""
     width, height = page.get_size()
     textpage = page.get_textpage()
     try:
@@ -474,9 +490,13 @@ def page_blocks(page: Any) -> tuple[list[Block], float, float]:
         words = words_from_chars(chars, bold=_bold(textpage))
     finally:
         textpage.close()
-    rules = page_rules(page, lambda box: _turn(box, turn, width, height)) if words else []
+    rules: list[Rule] = []
+    links: list[tuple[float, float, float, float]] = []
+    if words:
+        rules = page_rules(page, lambda box: _turn(box, turn, width, height))
+        links = page_links(page, lambda box: _turn(box, turn, width, height))
     w, h = (height, width) if turn in (90, 270) else (width, height)
-    return layout_page(words, rules), w, h
+    return layout_page(words, rules, links=links, hints=hints), w, h
 
 
 #: OCRs one PDFium page (the page, its 1-based number): its words, displayed width and
@@ -495,7 +515,10 @@ def partition_pdf_layout(
     """Parse a PDF into unstructured elements, page by page.
 
     A table that continues on the next page without a header of its own takes the
-    header of the table it continues (same number of columns, first block of the page).
+    header of the table it continues (same number of columns; the page's first table,
+    after at most one block or running headers; the table it continues was the last of
+    its page but for a footer). Tables of contents are found with the page's position
+    in the document (:class:`~ingest.pdf_contents.ContentsHints`).
 
     Args:
         data: the PDF's bytes.
@@ -515,25 +538,76 @@ def partition_pdf_layout(
     out: list[Any] = []
     last_table: Table | None = None
     wanted = set(ocr_pages or ())
+    contents = False  # the page before holds a table of contents
     try:
-        for index in range(len(pdf)):
+        pages = len(pdf)
+        for index in range(pages):
+            hints = ContentsHints(pages, index < max(3, pages // 10), contents)
             page = pdf[index]
             try:
-                blocks, width, height = page_blocks(page)
+                blocks, width, height = page_blocks(page, hints)
                 if ocr is not None and (index + 1 in wanted or (not wanted and not blocks)):
                     words, width, height = ocr(page, index + 1)
-                    blocks = layout_page(words)
+                    blocks = layout_page(words, hints=hints)
             finally:
                 page.close()
+            first = _first_table(blocks, height) if last_table is not None else None
             for n, block in enumerate(blocks):
-                first_table = block.table is not None and last_table is not None and n <= 1
-                kept = _continued(block, last_table) if first_table and last_table else block
+                kept = _continued(block, last_table) if n == first and last_table else block
                 out.append(block_element(kept, (index + 1, n), (width, height), filename))
-            tables = [b.table for b in blocks if b.table is not None]
-            last_table = tables[-1] if tables and blocks[-1].table is not None else None
+            last_table = _last_table(blocks, height)
+            contents = any(b.table is not None and b.table.contents for b in blocks)
     finally:
         pdf.close()
     return out
+
+
+#: Page furniture: short, one or two lines, at most this share of the page tall.
+_FURNITURE_CHARS, _FURNITURE_HEIGHT = 80, 0.03
+#: ... and within this share of the page's top (a running header) or bottom (a footer).
+_FURNITURE_BAND = 0.12
+#: A footer ending in its page number: "MD&A 37", "Acme | Q3 2023 Form 10-Q | 12", "Page 3 of 9".
+_FOOTER_NUMBER = re.compile(r"(?:^|\s|\|)\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$")
+
+
+def _furniture(block: Block, height: float, *, top: bool) -> bool:
+    """A short running header (``top``) or footer: not a table, one or two short lines,
+    near the page's edge (a footer also when it ends in a page number)."""
+    _, y0, _, y1 = block.box
+    if block.table is not None or len(block.text) > _FURNITURE_CHARS:
+        return False
+    if y1 - y0 > _FURNITURE_HEIGHT * height:
+        return False
+    if top:
+        return y1 <= _FURNITURE_BAND * height
+    return y0 >= (1 - _FURNITURE_BAND) * height or bool(_FOOTER_NUMBER.search(block.text))
+
+
+def _first_table(blocks: Sequence[Block], height: float) -> int | None:
+    """The index of the page's first table when it may continue the last page's: the
+    first or second block, or one after nothing but running headers."""
+    for n, block in enumerate(blocks):
+        if block.table is not None:
+            if block.table.contents:
+                return None
+            if n <= 1 or all(_furniture(b, height, top=True) for b in blocks[:n]):
+                return n
+            return None
+    return None
+
+
+def _last_table(blocks: Sequence[Block], height: float) -> Table | None:
+    """The page's last table when it may go on over the page: nothing after it but a
+    footer below it (page number, running title)."""
+    for n in range(len(blocks) - 1, -1, -1):
+        table = blocks[n].table
+        if table is not None:
+            bottom = blocks[n].box[3]
+            after = blocks[n + 1 :]
+            if table.contents or any(b.box[1] < bottom for b in after):
+                return None
+            return table if all(_furniture(b, height, top=False) for b in after) else None
+    return None
 
 
 def _continued(block: Block, previous: Table) -> Block:

@@ -86,6 +86,9 @@ class Table:
     #: x of the column boundaries of a table drawn with rules (frame included); empty
     #: for a table found from text alone
     edges: tuple[float, ...] = field(default=())
+    #: a table of contents (:mod:`ingest.pdf_contents`): navigation, not content, marked
+    #: ``<table class="contents">`` so cleaning drops it
+    contents: bool = False
 
     @property
     def box(self) -> tuple[float, float, float, float]:
@@ -104,7 +107,7 @@ class Table:
 
     def html(self) -> str:
         """An HTML table with the header row in ``<thead>``."""
-        out = ["<table>"]
+        out = ['<table class="contents">' if self.contents else "<table>"]
         if self.caption:
             out.append(f"<caption>{html.escape(' '.join(self.caption))}</caption>")
         if any(self.header):
@@ -227,7 +230,14 @@ def find_tables(lines: Sequence[Line], *, max_header_lines: int = 4) -> list[Tab
         cols = _columns(split[i:end])
         if sum(n >= 2 for n in nvalues[i:end]) >= 2 and len(cols) >= 2:
             body = i
-            while body - 1 >= floor and i - body < 2 and _label_line(split[body - 1], split[i]):
+            # row headings just above the first row ("Net sales:"), not a line set apart
+            # from it (a running header over a table continued from the page before)
+            while (
+                body - 1 >= floor
+                and i - body < 2
+                and lines[body].y0 - lines[body - 1].y1 <= 2.0 * lines[body].size
+                and _label_line(split[body - 1], split[i])
+            ):
                 body -= 1
             start = _header_start(lines, split, body, cols, max_lines=max_header_lines, floor=floor)
             spans.append(TableSpan(start, body, end))
