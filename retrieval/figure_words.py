@@ -136,12 +136,13 @@ _MEASURES = frozenset(
 )
 
 
-def section_conflict(section: str | None, said: set[str]) -> bool:
-    """Whether the row heading measures one thing and the words around the figure name
-    only others (a margin percentage stated as a share of revenue). Headings that only
-    group rows ("Americas:", "Current assets:") never conflict."""
-    if not section:
+def measure_conflict(row: str | None, said: set[str]) -> bool:
+    """Whether a row (or its heading) measures one thing and ``said`` names only others: a
+    margin percentage stated as a share of revenue, a revenue figure given for a question
+    on gross margin. Rows that only group or name things ("Americas:", "Data Center")
+    never conflict."""
+    if not row:
         return False
-    measured = stems(section) & _MEASURES
+    measured = stems(row) & _MEASURES
     named = said & _MEASURES
     return bool(measured and named) and not (measured & named)

@@ -21,6 +21,7 @@ figure (its key figure) is not verified, a note saying so ends the answer.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,9 +39,9 @@ from retrieval.figure_parsing import SourceFigure, Stated, context_figures, pars
 from retrieval.figure_words import (
     Periods,
     label_conflict,
+    measure_conflict,
     period_conflict,
     periods,
-    section_conflict,
     stems,
 )
 from retrieval.llm.prompts import calculation_kind, cited_numbers
@@ -132,7 +133,7 @@ class _Around:
 def _status(c: SourceFigure, around: _Around) -> Status:
     if c.row is not None and label_conflict(c.row, around.stems):
         return "wrong_label"
-    if section_conflict(c.section, around.stems):
+    if measure_conflict(c.section, around.stems):
         return "wrong_label"
     if (
         c.column is not None
@@ -379,6 +380,11 @@ def check_answer(answer: str, context: str, *, question: str = "") -> CheckedAns
         else:
             checks.append(_computed(calc, a, written, figures, around))
     checks.sort(key=lambda f: f.start)
+    key = checks[0] if checks else None
+    if key and key.status == "verified" and measure_conflict(key.row, question_stems):
+        # The key figure is right where it was found, but measures something the question
+        # did not ask for (revenue given for a question on gross margin).
+        checks[0] = dataclasses.replace(key, status="wrong_label")
     # A derived figure the model stated (or guessed) without a calculation: deepwell
     # computes it from the cells the answer states, and says so after the answer.
     expression = derivation(calculation_kind(question), checks)

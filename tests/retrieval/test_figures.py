@@ -237,3 +237,33 @@ def test_a_row_heading_that_measures_something_else_is_a_wrong_label() -> None:
     americas = check_answer("Net sales in the Americas were $35,383 million [1].", context)
     assert americas.figures[0].status == "verified"
     assert americas.figures[0].row == "Americas: Net sales"
+
+
+def test_a_key_figure_of_another_measure_than_the_question_asks_is_a_wrong_label() -> None:
+    """Seen with the 1.5B reader: Microsoft's gross margin question answered "Revenue was
+    $56,517"; the issue's Intel R&D question answered with a revenue figure."""
+    table = (
+        "Income Statements (In millions)\n | Three Months Ended September 30, 2023\n"
+        "Revenue | $56,517\nGross margin | 40,215\nResearch and development | 6,659"
+    )
+    context = pack_context([make_chunk(0, table, table=True)], 10_000, len).text
+    revenue = check_answer(
+        "Revenue was $56,517 million [1].", context, question="What was the gross margin?"
+    )
+    assert revenue.figures[0].status == "wrong_label"
+    assert (
+        revenue.note == "Note: $56,517 million is in passage [1] as “Revenue”, not what was asked."
+    )
+    rd = check_answer("It was $56,517 million [1].", context, question="What were R&D expenses?")
+    assert rd.figures[0].status == "wrong_label"
+    margin = check_answer(
+        "Gross margin was $40,215 million [1].", context, question="What was the gross margin?"
+    )
+    assert margin.figures[0].status == "verified"
+    # Only the key figure answers the question: a further figure may be of another measure.
+    both = check_answer(
+        "Gross margin was $40,215 million on revenue of $56,517 million [1].",
+        context,
+        question="What was the gross margin?",
+    )
+    assert [f.status for f in both.figures] == ["verified", "verified"]
