@@ -11,9 +11,11 @@ into a column of labels and columns of numbers. This parser keeps each table row
 3. tables: grids drawn with ruling lines (:mod:`ingest.pdf_rules` reads PDFium's path
    objects, :mod:`ingest.pdf_grids` cuts them into cells, wrapped cells kept whole), then
    tables from text geometry (:mod:`ingest.pdf_tables`): rows whose values align into two
-   or more columns, then tables ruled with horizontal lines only (:mod:`ingest.pdf_rows`);
-   each emitted as ONE ``Table`` element, a row per line with its label, with
-   ``text_as_html`` and the header (periods, units) kept;
+   or more columns, then tables of contents (:mod:`ingest.pdf_contents`: titles with
+   their page numbers, or links to the document's pages; marked for cleaning to drop),
+   then tables ruled with horizontal lines only (:mod:`ingest.pdf_rows`); each emitted
+   as ONE ``Table`` element, a row per line with its label, with ``text_as_html`` and
+   the header (periods, units) kept;
 4. everything else cut into blocks in reading order (recursive XY-cut: full-width gaps
    first, then column gutters, so two-column pages read column by column), each block
    classified as ``Title``, ``ListItem`` or ``NarrativeText``.
