@@ -15,8 +15,13 @@ to the context:
 
 A computed figure is ``computed`` when every operand is a figure of the context, else
 ``unsupported_operand``; an expression that is not plain arithmetic is ``uncomputable``.
-Passages the sentence cites are preferred as the source. When the answer's first
-figure (its key figure) is not verified, a note saying so ends the answer.
+Passages the sentence cites are preferred as the source.
+
+The answer's first figure is its key figure: one that measures something other than the
+question asks for (revenue for a gross-margin question) is ``wrong_label`` too. When the
+key figure is not verified, a note saying so ends the answer. A question asking for a
+derived figure that the answer states without a calculation gets one computed from the
+cells the answer states (:func:`derivation`), after the answer.
 """
 
 from __future__ import annotations
@@ -63,9 +68,6 @@ UNSUPPORTED: frozenset[str] = frozenset({"not_found", "unit_mismatch"})
 _RANK = {"verified": 0, "wrong_period": 1, "wrong_label": 2}
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?!\[)|\n+")
-
-
-# --- checking ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
