@@ -75,13 +75,14 @@ def _is_figure(text: str, m: re.Match[str]) -> bool:
         return False
     if after[:1] == "/" or re.search(r"\d/$", before):
         return False  # 7/1/2023
+    if plain in ("100", "1000") and _TIMES_BEFORE.search(before[-8:]) and not m.group("cur"):
+        return False  # "× 100", "* 100%": what makes a ratio a percentage
     if unit:
         return True
     not_figure = (
         re.fullmatch(r"(?:19|20)\d\d", plain) is not None  # a year
         or MONTH_BEFORE.search(before[-12:]) is not None  # a day: "July 1"
         or _REFERENCE_BEFORE.search(before[-10:]) is not None  # "Note 10"
-        or (plain in ("100", "1000") and _TIMES_BEFORE.search(before[-8:]) is not None)
     )
     return not not_figure and (len(plain.replace(".", "").lstrip("0")) >= 2 or "." in plain)
 

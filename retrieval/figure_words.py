@@ -146,3 +146,20 @@ def measure_conflict(row: str | None, said: set[str]) -> bool:
     measured = stems(row) & _MEASURES
     named = said & _MEASURES
     return bool(measured and named) and not (measured & named)
+
+
+#: A column of changes ("$ Change", "% Change", "Increase/(Decrease)").
+_CHANGE_COLUMN = frozenset({"change", "increa", "decrea", "varian", "growth"})
+#: Words that say a figure is a change.
+_CHANGE_WORDS = _CHANGE_COLUMN | {
+    "grow", "grew", "rose", "rise", "fell", "fall", "declin", "drop", "droppe", "up", "down",
+    "higher", "lower", "compar", "gain", "loss",
+}  # fmt: skip
+
+
+def change_conflict(column: str | None, said: set[str]) -> bool:
+    """Whether a figure from a column of changes is stated as something else (an 8%
+    growth of Services given as its share of revenue)."""
+    return (
+        bool(column) and bool(stems(column or "") & _CHANGE_COLUMN) and not (said & _CHANGE_WORDS)
+    )

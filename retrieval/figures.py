@@ -13,8 +13,9 @@ to the context:
 - the same digits in other units ("$1,577 billion", "35.8 million" for "35.8%") are a
   ``unit_mismatch``; a figure found nowhere is ``not_found``.
 
-A computed figure is ``computed`` when every operand is a figure of the context, else
-``unsupported_operand``; an expression that is not plain arithmetic is ``uncomputable``.
+A computed figure is ``computed`` when every operand is a figure of the context for
+what the sentence says, else ``unsupported_operand`` (an operand in no passage, in other
+units, or in another row); an expression that is not plain arithmetic is ``uncomputable``.
 Passages the sentence cites are preferred as the source.
 
 The answer's first figure is its key figure: one that measures something other than the
@@ -43,6 +44,7 @@ from retrieval.arithmetic import (
 from retrieval.figure_parsing import SourceFigure, Stated, context_figures, parse_figures
 from retrieval.figure_words import (
     Periods,
+    change_conflict,
     label_conflict,
     measure_conflict,
     period_conflict,
@@ -65,6 +67,9 @@ Status = Literal[
 TRUSTED: frozenset[str] = frozenset({"verified", "computed"})
 #: Statuses of figures the context does not hold at all (``unsupported_numbers``).
 UNSUPPORTED: frozenset[str] = frozenset({"not_found", "unit_mismatch"})
+#: Operand statuses that make a computed figure ``unsupported_operand`` (another period is
+#: what a growth rate is made of).
+_BAD_OPERAND: frozenset[str] = UNSUPPORTED | {"wrong_label"}
 _RANK = {"verified": 0, "wrong_period": 1, "wrong_label": 2}
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?!\[)|\n+")
@@ -135,7 +140,7 @@ class _Around:
 def _status(c: SourceFigure, around: _Around) -> Status:
     if c.row is not None and label_conflict(c.row, around.stems):
         return "wrong_label"
-    if measure_conflict(c.section, around.stems):
+    if measure_conflict(c.section, around.stems) or change_conflict(c.column, around.stems):
         return "wrong_label"
     if (
         c.column is not None
@@ -238,7 +243,7 @@ def _computed(
                 checked.column,
             )
         )
-    trusted = all(o.status not in UNSUPPORTED for o in operands)
+    trusted = all(o.status not in _BAD_OPERAND for o in operands)
     result = written.partition(" (computed: ")[0]
     # An amount is in its operands' units (a sum of cells of a table in millions).
     scale = scales.pop() if calc.kind == "amount" and len(scales) == 1 else 1.0
@@ -258,8 +263,8 @@ _NOTES = {
     "unit_mismatch": "Note: {text} does not match the units of {where}; it may be wrong.",
     "wrong_period": "Note: {text} is in {where} for {column}, not the period stated.",
     "wrong_label": "Note: {text} is in {where} as “{row}”, not what was asked.",
-    "unsupported_operand": "Note: {text} is computed from {bad}, which is not in the passages "
-    "given.",
+    "unsupported_operand": "Note: {text} is computed from {bad}, which the passages do not "
+    "give for what is stated.",
     "uncomputable": "Note: {text} could not be computed.",
 }
 
@@ -274,7 +279,7 @@ def note_for(check: FigureCheck) -> str | None:
         where=f"passage [{check.source}]" if check.source else "the passages",
         column=check.column,
         row=check.row,
-        bad=", ".join(dict.fromkeys(o.text for o in check.operands if o.status in UNSUPPORTED)),
+        bad=", ".join(dict.fromkeys(o.text for o in check.operands if o.status in _BAD_OPERAND)),
     )
 
 

@@ -89,13 +89,17 @@ class FigureOut(BaseModel):
     ] = Field(
         description="`verified`: in a passage, to the precision stated, in a table row and "
         "period column matching the words around it; `wrong_period` / `wrong_label`: only in "
-        "another period's column / another row; `unit_mismatch`: the same digits in other "
+        "another period's column / another row (or a row of another measure than the question "
+        "asks, for the answer's first figure); `unit_mismatch`: the same digits in other "
         "units; `not_found`: in no passage; `computed`: deepwell computed it from figures of "
-        "the passages (see `working`); `unsupported_operand`: computed from a number that is "
-        "in no passage; `uncomputable`: an expression deepwell could not compute."
+        "the passages (see `working`); `unsupported_operand`: computed from a number in no "
+        "passage, in other units, or in a row for something else; `uncomputable`: an "
+        "expression deepwell could not compute."
     )
     source: int | None = Field(description="The passage `[n]` it was found in.")
-    row: str | None = Field(description="The table row label it was found under.")
+    row: str | None = Field(
+        description="The table row it was found in, after its heading: `Americas: Net sales`."
+    )
     column: str | None = Field(description="The table column (often a period) it was found in.")
     working: str | None = Field(
         None, description="A computed figure's working: `(21,213 − 19,604) / 19,604 × 100 = 8.2%`."

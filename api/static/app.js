@@ -694,7 +694,7 @@ function markFigures(text, figures, cited) {
     wrong_label: "in the sources, but for something else",
     unit_mismatch: "the sources give these digits in other units",
     not_found: "not found in the sources",
-    unsupported_operand: "computed from a number not found in the sources",
+    unsupported_operand: "computed from a number the sources do not give for this",
     uncomputable: "could not be computed",
   };
   const parts = [];

@@ -89,7 +89,7 @@ def test_a_calculation_over_a_number_not_in_the_context_is_flagged() -> None:
     assert [o.status for o in growth.operands] == ["verified", "not_found", "not_found"]
     assert result.unsupported == ["18,000"]
     assert result.note == (
-        "Note: 17.8% is computed from 18,000, which is not in the passages given."
+        "Note: 17.8% is computed from 18,000, which the passages do not give for what is stated."
     )
 
 
@@ -236,3 +236,16 @@ def test_nothing_is_derived_when_the_answer_calculates_or_the_question_asks_for_
         question="What were iPhone and Mac net sales in the quarter?",
     )
     assert stated.text == "iPhone was $39,669 million and Mac $6,840 million [1]."
+
+
+def test_a_calculation_over_another_rows_figure_is_flagged() -> None:
+    """Mac's net sales are in the passage, but not as Services': the share is not trusted."""
+    result = check_answer(
+        "Services were <<6,840 / 81,797 * 100>>% of total net sales [1].", CONTEXT
+    )
+    [share] = result.figures
+    assert share.status == "unsupported_operand"
+    assert [(o.status, o.row) for o in share.operands] == [
+        ("wrong_label", "Mac"),
+        ("verified", "Total net sales"),
+    ]

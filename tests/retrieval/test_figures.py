@@ -192,7 +192,7 @@ def test_an_answer_whose_key_figure_is_not_in_its_context_says_so() -> None:
         ("(1,124) and $(13) and -4.5 and 1.6B", ["(1,124)", "$(13)", "-4.5", "1.6B"]),
         ("$81,797 million [1] and 12.5 percent", ["$81,797 million", "12.5 percent"]),
         (
-            "(39,669 / 81,797) × 100 = 48.5% and \\times 100 and 100 units",
+            "(39,669 / 81,797) × 100 = 48.5% and \\times 100 and * 100% and 100 units",
             ["39,669", "81,797", "48.5%", "100"],
         ),
     ],
@@ -267,3 +267,22 @@ def test_a_key_figure_of_another_measure_than_the_question_asks_is_a_wrong_label
         question="What was the gross margin?",
     )
     assert [f.status for f in both.figures] == ["verified", "verified"]
+
+
+def test_a_change_stated_as_something_else_is_a_wrong_label() -> None:
+    """Seen with the 1.5B reader: Services' 8% growth given as its share of revenue."""
+    table = (
+        "Net sales by category (in millions)\n"
+        " | Three Months Ended July 1, 2023 | Three Months Ended June 25, 2022 | Change\n"
+        "Services | $21,213 | $19,604 | 8 %\nTotal net sales | $81,797 | $82,959 | (1)%"
+    )
+    context = pack_context([make_chunk(0, table, table=True)], 10_000, len).text
+    share = check_answer(
+        "Services contributed 8% of total revenue [1].",
+        context,
+        question="What percentage of total revenue did Services contribute?",
+    )
+    assert share.figures[0].status == "wrong_label"
+    assert share.figures[0].column == "Change"
+    growth = check_answer("Services net sales grew 8% [1].", context)
+    assert growth.figures[0].status == "verified"
