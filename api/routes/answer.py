@@ -39,6 +39,7 @@ from api.services import Services
 from core.errors import DeepwellError
 from core.logging import get_logger
 from retrieval.answer import AnswerResult, AnswerStream
+from retrieval.figures import Status as FigureStatus
 from retrieval.search import MAX_QUERY_CHARS
 from retrieval.search_filters import SearchFilters
 
@@ -77,16 +78,7 @@ class FigureOut(BaseModel):
         description="The amount it states: a bare `21,213` from a table in millions is "
         "21213000000; a percentage is its number."
     )
-    status: Literal[
-        "verified",
-        "wrong_period",
-        "wrong_label",
-        "unit_mismatch",
-        "not_found",
-        "computed",
-        "unsupported_operand",
-        "uncomputable",
-    ] = Field(
+    status: FigureStatus = Field(
         description="`verified`: in a passage, to the precision stated, in a table row and "
         "period column matching the words around it; `wrong_period` / `wrong_label`: only in "
         "another period's column / another row (or a row of another measure than the question "
