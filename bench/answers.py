@@ -430,7 +430,7 @@ def open_index(data_dir: Path, work: Path, settings: Settings) -> Any:
 def main() -> None:
     sec = Settings().eval.data_dir / "sec-10q"
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data-dir", type=Path, required=True, help="An ingested SEC 10-Q data dir.")
+    ap.add_argument("--data-dir", type=Path, help="An ingested SEC 10-Q data dir (required).")
     ap.add_argument("--questions-csv", type=Path, default=sec / "qna_data.csv")
     ap.add_argument("--docs", type=Path, default=sec / "docs", help="The PDFs (llama-index).")
     ap.add_argument("--sample", type=int, default=40, help="Size of the stratified sample.")
@@ -440,8 +440,20 @@ def main() -> None:
         "--llama-index-cache", type=Path, help="Persist llama-index's index here, and reuse it."
     )
     ap.add_argument("--json", type=Path, help="Write every answer and its scores here.")
+    ap.add_argument(
+        "--report", type=Path, help="Only print the table of a --json file (a run midway)."
+    )
     args = ap.parse_args()
     configure_logging("warning")
+    if args.report:
+        data = json.loads(args.report.read_text())
+        done = [
+            Tally(name, rows=[Row(**r) for r in rows]) for name, rows in data["systems"].items()
+        ]
+        report(done, min(len(t.rows) for t in done))
+        return
+    if args.data_dir is None and {"previous", "default"} & set(args.systems):
+        ap.error("--data-dir is required")
     questions = load_questions(args.questions_csv, args.sample)
     print(f"sample of {len(questions)} figure questions (type, issuer, id):")
     for q in questions:
@@ -475,6 +487,8 @@ def main() -> None:
             systems.append(LlamaIndexDefault(settings, args.docs, args.llama_index_cache))
         tallies = {s.name: Tally(s.name, getattr(s, "note", "")) for s in systems}
         for i, q in enumerate(questions):
+            if args.json and i:  # what is done so far, for a long run looked at midway
+                write_json(args.json, questions[:i], list(tallies.values()))
             turn = systems[i % len(systems) :] + systems[: i % len(systems)]
             for system in turn:
                 row = system.ask(q)
@@ -495,15 +509,16 @@ def main() -> None:
     ordered = [tallies[name] for name in SYSTEMS if name in tallies]
     report(ordered, len(questions))
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "questions": [asdict(q) for q in questions],
-                    "systems": {t.name: [asdict(r) for r in t.rows] for t in ordered},
-                },
-                indent=1,
-            )
-        )
+        write_json(args.json, questions, ordered)
+
+
+def write_json(path: Path, questions: Sequence[Question], tallies: Sequence[Tally]) -> None:
+    """Every question asked and each system's answers and scores."""
+    data = {
+        "questions": [asdict(q) for q in questions],
+        "systems": {t.name: [asdict(r) for r in t.rows] for t in tallies},
+    }
+    path.write_text(json.dumps(data, indent=1))
 
 
 if __name__ == "__main__":
