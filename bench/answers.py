@@ -61,6 +61,7 @@ from core import Principal, Settings, configure_logging
 from core.models import configured_embedding, configured_llm
 from eval.datasets import load_sec_10q
 from eval.metrics import figure_match, figure_recall, figures, percentile
+from retrieval.llm.cpu_backend import load_cpu_backend
 from retrieval.llm.prompts import is_no_answer
 
 READER = Principal(user="bench", tenant="default")
@@ -299,6 +300,7 @@ class LlamaIndexDefault:
             return prompt
 
         cfg = settings.llm
+        load_cpu_backend()  # a runtime-dispatch llama.cpp has no CPU backend until one is loaded
         self.llm = LlamaCPP(
             model_path=str(model.path),
             temperature=cfg.temperature,
