@@ -7,14 +7,15 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CONSTRAINTS := requirements/constraints.txt
 STAMP := $(VENV)/.installed
-# llama-cpp-python compiles from source. GGML_NATIVE (its default) adds -march=native, which on
-# these machines' VMs turns on AMX: the CPU advertises it, but its tile instructions trap
-# (SIGILL, "Illegal instruction") on Q4_1 models. So: a portable x86-64 build (AVX2, FMA, F16C),
-# built once per machine into a wheelhouse named after its flags, never from pip's wheel
-# cache (which may hold a native build).
+# llama-cpp-python compiles from source, built once per machine into a wheelhouse named after
+# its flags, never from pip's wheel cache (which may hold another build). On x86-64 the flags are
+# requirements/llama-cpp.cmake-args (deploy/Dockerfile reads the same file): ggml's CPU backend
+# once per x86-64 level, the best for the CPU loaded at run time (AVX-512 VNNI where present,
+# AVX2 elsewhere), never -march=native and never AMX (these VMs advertise it, but its tile
+# instructions trap); deploy/llama_wheel.py removes the AMX variant from the wheel.
 LLAMA_CPP := llama-cpp-python==$(shell sed -n 's/^llama_cpp_python==//p' $(CONSTRAINTS))
 ifeq ($(shell uname -m),x86_64)
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_CMAKE_ARGS ?= $(shell sed -e 's/\#.*//' requirements/llama-cpp.cmake-args | xargs)
 else
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 endif
@@ -25,15 +26,16 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)  ## Create .venv with every dependency and the local models
 
-$(STAMP): pyproject.toml $(CONSTRAINTS) requirements/no-deps.txt
+$(STAMP): pyproject.toml $(CONSTRAINTS) requirements/no-deps.txt requirements/llama-cpp.cmake-args
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check pip==25.3
 	@# CPU torch first: asked for later by another package, pip would fetch a multi-GB CUDA build.
 	$(PIP) install --quiet -c $(CONSTRAINTS) torch==2.13.0
 	@ls $(WHEELHOUSE)/llama_cpp_python-*.whl >/dev/null 2>&1 || { \
-		echo "building $(LLAMA_CPP) ($(LLAMA_CMAKE_ARGS)) into $(WHEELHOUSE), ~5 min"; \
+		echo "building $(LLAMA_CPP) ($(LLAMA_CMAKE_ARGS)) into $(WHEELHOUSE), 20-60 min"; \
 		rm -rf $(WHEELHOUSE).tmp && CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(PIP) wheel --quiet --no-deps --no-cache-dir \
-			-w $(WHEELHOUSE).tmp $(LLAMA_CPP) && mv $(WHEELHOUSE).tmp $(WHEELHOUSE); }
+			-w $(WHEELHOUSE).tmp $(LLAMA_CPP) && $(BIN)/python deploy/llama_wheel.py $(WHEELHOUSE).tmp/*.whl \
+			&& mv $(WHEELHOUSE).tmp $(WHEELHOUSE); }
 	$(PIP) install --quiet --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-*.whl
 	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[dev]'
 	$(PIP) install --quiet --no-deps -c $(CONSTRAINTS) -r requirements/no-deps.txt

@@ -19,6 +19,7 @@ the backend is registered already and :func:`load_cpu_backend` returns ``"built-
 from __future__ import annotations
 
 import ctypes
+import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -108,7 +109,16 @@ def load_cpu_backend() -> str:
             raise ModelError(f"no llama.cpp CPU backend in {lib_dir} runs on this CPU: {scores}")
         libllama.ggml_backend_load.restype = ctypes.c_void_p
         libllama.ggml_backend_load.argtypes = [ctypes.c_char_p]
-        if not libllama.ggml_backend_load(str(lib_dir / f"{_PREFIX}{best}{_SUFFIX}").encode()):
+        # llama-cpp-python prints ggml's messages to stderr at its logger's level; the line
+        # below says which variant loaded, in deepwell's log.
+        printer = logging.getLogger("llama-cpp-python")
+        level = printer.level
+        printer.setLevel(logging.ERROR)
+        try:
+            reg = libllama.ggml_backend_load(str(lib_dir / f"{_PREFIX}{best}{_SUFFIX}").encode())
+        finally:
+            printer.setLevel(level)
+        if not reg:
             raise ModelError(f"llama.cpp could not load its CPU backend {best} from {lib_dir}")
         log.info("llm.cpu_backend", variant=best, score=scores[best])
         _loaded = best
