@@ -158,6 +158,9 @@ class LocalLLM(LLM):
                     n_gpu_layers=0,
                     seed=SEED,
                     draft_model=draft,
+                    # Draft tokens are checked against logits kept per position: without this
+                    # llama-cpp-python sizes that buffer for one batch and fails past it.
+                    logits_all=draft is not None,
                     verbose=False,
                 )
             except ValueError as exc:  # llama-cpp-python's way of saying "cannot load"

@@ -112,8 +112,11 @@ def test_a_short_system_message_is_not_kept(llm: LocalLLM) -> None:
 
 
 def test_prompt_lookup_decoding_writes_the_same_reply() -> None:
-    question = answer_messages("What were Apple's total net sales?", CONTEXT)
+    # A prompt longer than one batch (512 tokens): drafts are checked at positions past it.
+    long_context = "\n\n".join([CONTEXT] * 8)
+    question = answer_messages("What were Apple's total net sales?", long_context)
     plain, lookup = make_llm(), make_llm(prompt_lookup=4)
+    assert prompt_tokens(plain, question) > 520
     try:
         assert (
             lookup.complete(question, max_tokens=40).text
