@@ -28,7 +28,8 @@ window and reply limit:
   ``--llama-index-cache`` (built there when absent).
 
 The systems answer question by question in turn (the order rotating), so a busy machine slows
-them alike. Per system:
+them alike; each has a model of its own (the GGUF is mapped once), so what one read never
+shortens another's prompt. Per system:
 
 - in context: a reference figure (``eval.metrics.figure_match``: to its 3 leading digits) is in
   the passages the model read;
@@ -468,7 +469,7 @@ def main() -> None:
     settings = Settings(llm={"timeout_s": 3600})
     work = Path(tempfile.mkdtemp(prefix="deepwell-bench-answers-"))
     systems: list[Any] = []
-    llm = None
+    llms: list[Any] = []
     try:
         if {"previous", "default"} & set(args.systems):
             from retrieval.embedding import make_embedder
@@ -477,14 +478,14 @@ def main() -> None:
             embedder = make_embedder(settings, configured_embedding(settings))
             embedder.warm_up()
             index = open_index(args.data_dir, work, settings)
-            llm = get_llm(settings)
-            llm.warm_up()
             presets = {"previous": previous_settings(settings), "default": settings}
-            systems += [
-                Deepwell(name, presets[name], index, embedder, llm)
-                for name in ("previous", "default")
-                if name in args.systems
-            ]
+            for name in ("previous", "default"):
+                if name in args.systems:
+                    # a model each, as each would run alone: what one read stays out of the other
+                    llm = get_llm(settings)
+                    llm.warm_up()
+                    llms.append(llm)
+                    systems.append(Deepwell(name, presets[name], index, embedder, llm))
         if "llama-index" in args.systems:
             systems.append(LlamaIndexDefault(settings, args.docs, args.llama_index_cache))
         tallies = {s.name: Tally(s.name, getattr(s, "note", "")) for s in systems}
@@ -505,7 +506,7 @@ def main() -> None:
         for system in systems:
             if isinstance(system, LlamaIndexDefault):
                 system.close()
-        if llm is not None:
+        for llm in llms:
             llm.close()
         shutil.rmtree(work, ignore_errors=True)
     ordered = [tallies[name] for name in SYSTEMS if name in tallies]
