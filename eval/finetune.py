@@ -34,8 +34,8 @@ from core.models import get_spec, prepare
 from core.settings import FinetuneSettings, Settings
 from core.types import Principal
 from eval.datasets import file_name
-from retrieval.acl import access_filter
 from retrieval.index import VectorIndex
+from retrieval.passages import readable_chunks
 
 if TYPE_CHECKING:
     import torch
@@ -94,15 +94,13 @@ def closed_book_messages(question: str) -> list[dict[str, str]]:
     ]
 
 
-def readable_chunks(index: VectorIndex, principal: Principal) -> list[CorpusChunk]:
-    """Every chunk ``principal`` may read, in id order."""
+def corpus_chunks(index: VectorIndex, principal: Principal) -> list[CorpusChunk]:
+    """Every chunk with text that ``principal`` may read (the ACL applied by retrieval), by id."""
     return sorted(
         (
-            CorpusChunk(
-                hit.id, file_name(str(hit.payload.get("source_uri", ""))), str(hit.payload["text"])
-            )
-            for hit in index.scroll(access_filter(principal))
-            if hit.payload.get("text")
+            CorpusChunk(c.id, file_name(c.source_uri), c.text)
+            for c in readable_chunks(index, principal)
+            if c.text
         ),
         key=lambda c: c.id,
     )
@@ -290,7 +288,7 @@ def finetune(
     """
     cfg = settings.eval.finetune
     model = settings.eval.model
-    chunks = sample_chunks(readable_chunks(index, principal), cfg.sample_chunks, cfg.seed)
+    chunks = sample_chunks(corpus_chunks(index, principal), cfg.sample_chunks, cfg.seed)
     if not chunks:
         raise ModelError(f"nothing to fine-tune on: {principal.user} can read no chunk")
     key = adapter_key(corpus_signature(chunks), model, _model_sha(model), cfg)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from eval.datasets import file_name
 from eval.finetune import doc_label, generate_qa
-from retrieval.acl import access_filter
+from retrieval.passages import readable_chunks
 
 if TYPE_CHECKING:
     from core.types import Principal
@@ -121,24 +121,23 @@ class Writer(Protocol):
 
 
 def read_chunks(index: VectorIndex, principal: Principal) -> list[SourceChunk]:
-    """Every chunk ``principal`` may read (the ACL applies), in id order."""
-    out = []
-    for hit in index.scroll(access_filter(principal)):
-        p = hit.payload
-        if not p.get("text"):
-            continue
-        out.append(
+    """Every chunk with text that ``principal`` may read (the ACL applied by retrieval), by id."""
+    return sorted(
+        (
             SourceChunk(
-                id=hit.id,
-                doc_id=str(p.get("doc_id", "")),
-                doc=file_name(str(p.get("source_uri", ""))),
-                text=str(p["text"]),
-                chunk_index=int(p.get("chunk_index") or 0),
-                page=int(p["page_start"]) if p.get("page_start") is not None else None,
-                element_types=tuple(p.get("element_types") or ()),
+                id=c.id,
+                doc_id=c.doc_id,
+                doc=file_name(c.source_uri),
+                text=c.text,
+                chunk_index=c.chunk_index,
+                page=int(c.page_start) if c.page_start is not None else None,
+                element_types=tuple(c.element_types),
             )
-        )
-    return sorted(out, key=lambda c: c.id)
+            for c in readable_chunks(index, principal)
+            if c.text
+        ),
+        key=lambda c: c.id,
+    )
 
 
 def is_table(chunk: SourceChunk) -> bool:

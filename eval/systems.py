@@ -36,6 +36,7 @@ from retrieval.embedding import Embedder, make_embedder
 from retrieval.index import SearchMode, VectorIndex, open_index
 from retrieval.llm import LLM, Message, get_llm
 from retrieval.llm.prompts import is_no_answer
+from retrieval.passages import readable_chunks
 from retrieval.search import Searcher, SearchResult
 
 log = get_logger(__name__)
@@ -157,12 +158,7 @@ class EvalContext:
 
     def corpus_docs(self) -> list[str]:
         """File names of every document the principal may read (reference sets expand over it)."""
-        from retrieval.acl import access_filter
-
-        names = {
-            file_name(str(h.payload.get("source_uri", "")))
-            for h in self.index.scroll(access_filter(self.principal))
-        }
+        names = {file_name(c.source_uri) for c in readable_chunks(self.index, self.principal)}
         return sorted(n for n in names if n)
 
     def base_llm(self) -> LLM:

@@ -1,8 +1,12 @@
-"""Reading one passage by id, for the caller's eyes only (a citation opened in full).
+"""Reading passages by id or by document, for the caller's eyes only.
 
-The same rule as search: the index read carries the principal's access filter,
-and what comes back is checked again with :func:`retrieval.acl.can_read`. A chunk
-the principal may not read is reported exactly like one that does not exist.
+A citation opened in full (:func:`read_chunk`), the stored answers' passages that
+still exist (:func:`readable_chunk_ids`), and the whole corpus a principal may read
+(:func:`readable_chunks`, which evaluation builds its question sets and reference
+documents from). The same rule as search: the index read carries the principal's
+access filter, built here and never accepted from a caller, and what comes back is
+checked again with :func:`retrieval.acl.can_read`. A chunk the principal may not
+read is reported exactly like one that does not exist.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Iterable
 
 from core.types import Principal
 from retrieval.acl import access_filter, can_read
-from retrieval.index import HasId, MatchValue, VectorIndex
+from retrieval.index import HasId, MatchAny, MatchValue, VectorIndex
 from retrieval.index.filters import Filter, all_of
 from retrieval.types import RetrievedChunk
 
@@ -56,3 +60,37 @@ def readable_chunk_ids(
             hit.id for hit in index.scroll(flt, limit=len(part)) if can_read(principal, hit.payload)
         }
     return found
+
+
+def readable_chunks(
+    index: VectorIndex,
+    principal: Principal,
+    *,
+    doc_ids: Iterable[str] | None = None,
+    limit: int | None = None,
+) -> list[RetrievedChunk]:
+    """Every chunk ``principal`` may read, in id order.
+
+    Args:
+        index: the index to read.
+        principal: whose access rule applies (tenant and ACL, as in search).
+        doc_ids: only chunks of these documents (None: of every document; empty: none).
+        limit: at most this many chunks (None: all of them).
+
+    Returns:
+        The chunks, each with score 0 (nothing was ranked).
+    """
+    wanted = None
+    if doc_ids is not None:
+        ids = sorted(set(doc_ids))
+        if not ids:
+            return []
+        wanted = Filter(must=[MatchAny("doc_id", ids)])
+    if limit is not None and limit <= 0:
+        return []
+    flt = all_of(access_filter(principal), wanted)
+    return [
+        RetrievedChunk.from_hit(hit)
+        for hit in index.scroll(flt, limit=limit)
+        if can_read(principal, hit.payload)
+    ]

@@ -15,10 +15,10 @@ from eval.finetune import (
     adapter_key,
     adapter_path,
     cached_adapter,
+    corpus_chunks,
     corpus_signature,
     finetune,
     generate_qa,
-    readable_chunks,
     sample_chunks,
 )
 from retrieval.index import open_index
@@ -63,7 +63,7 @@ def test_cached_adapter_is_reused_without_training(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     build_index(settings.data_dir)
     with open_index(settings) as index:
-        chunks = readable_chunks(index, READER)
+        chunks = corpus_chunks(index, READER)
         assert all("9,999" not in c.text for c in chunks)  # only what the principal may read
         cfg = settings.eval.finetune
         sample = sample_chunks(chunks, cfg.sample_chunks, cfg.seed)
