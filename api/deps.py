@@ -8,11 +8,11 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import Caller, KeyStore, dev_caller
-from api.jobs import JobQueue
-from api.records import Records
 from api.security import release_address_token
 from api.services import Services
 from core.errors import AuthenticationError
+from ingest.jobs import JobQueue
+from retrieval.records import Records
 from retrieval.search import Searcher
 
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Literal
 
-from api.records import FeedbackPair, passage_ids
 from retrieval.llm.prompts import answer_messages
+from retrieval.records import FeedbackPair, passage_ids
 
 ExportKind = Literal["sft", "preference"]
 

@@ -19,14 +19,14 @@ from retrieval.index import VectorIndex, open_index
 if TYPE_CHECKING:  # the server's runtime: built by serve(), not by CLI commands
     from api.audit import AuditLog
     from api.auth import KeyStore
-    from api.jobs import JobQueue
     from api.limits import RateLimiter
     from api.metrics import Metrics
-    from api.records import Records
+    from ingest.jobs import JobQueue
     from ingest.pipeline import Ingestor
     from retrieval.answer import Answerer
     from retrieval.conversation import ConversationStore
     from retrieval.llm import LLM
+    from retrieval.records import Records
     from retrieval.search import Searcher
 
 log = get_logger(__name__)
@@ -89,11 +89,11 @@ class Services:
             return
         from api.audit import AuditLog
         from api.auth import KeyStore
-        from api.jobs import JobQueue
         from api.limits import RateLimiter
         from api.metrics import Metrics
-        from api.records import Records, SqlConversationStore
+        from ingest.jobs import JobQueue
         from retrieval.llm import get_llm
+        from retrieval.records import Records, SqlConversationStore
         from retrieval.search import Searcher
 
         settings = self.settings
@@ -118,7 +118,7 @@ class Services:
 
         jobs: JobQueue
         if settings.queue.backend == "celery":  # `deepwell worker` processes ingest
-            from api.jobs_celery import CeleryJobQueue
+            from ingest.jobs_celery import CeleryJobQueue
 
             jobs = CeleryJobQueue(settings, self.engine)
         else:

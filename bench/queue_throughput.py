@@ -4,7 +4,7 @@ Run: ``.venv/bin/python -m bench.queue_throughput [--docs DIR] [--limit N] [--wo
 
 The scaled stack, for real: PostgreSQL (job rows, registry, upload bytes) and Redis (the
 broker) started from their Debian binaries (tests/pgserver.py, tests/redisserver.py),
-the uploads submitted through :class:`~api.jobs_celery.CeleryJobQueue` exactly as the API
+the uploads submitted through :class:`~ingest.jobs_celery.CeleryJobQueue` exactly as the API
 does, and N ``celery worker`` processes (solo pool, one per process) running the ingest
 task. The corpus: ``--generated`` markdown reports (default 40), or the first ``--limit``
 PDFs of ``--docs`` (e.g. ../shared/data/sec-10q/docs).
@@ -71,7 +71,7 @@ def worker_main(name: str) -> None:
     """One worker process: build the runtime (models loaded) first, then consume."""
     from celery.signals import worker_ready
 
-    from api.jobs_celery import QUEUE_NAME, WorkerRuntime, make_celery, set_runtime
+    from ingest.jobs_celery import QUEUE_NAME, WorkerRuntime, make_celery, set_runtime
 
     settings = Settings()
     runtime = WorkerRuntime.build(settings)
@@ -108,11 +108,11 @@ def run_once(
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from api.jobs import JobRow
-    from api.jobs_celery import CeleryJobQueue
     from core.db import make_engine
     from core.migrate import ensure_schema
     from core.types import Principal
+    from ingest.jobs import JobRow
+    from ingest.jobs_celery import CeleryJobQueue
     from ingest.registry import DocState, DocumentRow
     from ingest.sources import doc_id_for
 

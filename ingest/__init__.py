@@ -1,1 +1,1 @@
-"""Ingestion: sources → parse → chunk → clean → embed → write."""
+"""Ingestion: sources → parse → chunk → clean → embed → write; job queues and their workers."""

@@ -18,12 +18,12 @@ from pydantic import BaseModel, Field
 
 from api.deps import CallerDep, ServicesDep
 from api.errors import error_responses
-from api.records import SqlConversationStore, StoredTurn
 from api.routes.answer import CONVERSATION_ID, CitationOut
 from api.routes.common import UtcDateTime
 from api.services import Services
 from core.types import Principal
 from retrieval.passages import readable_chunk_ids
+from retrieval.records import SqlConversationStore, StoredTurn
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 

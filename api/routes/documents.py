@@ -160,7 +160,7 @@ def clean_filename(raw: str | None) -> str:
     255 UTF-8 bytes (the limits of most file systems), not hidden.
 
     The name is only displayed and part of the document's URI: the bytes are stored
-    under a name that does not depend on it (:meth:`api.jobs.JobQueue.store_upload`).
+    under a name that does not depend on it (:meth:`ingest.jobs.JobQueue.store_upload`).
 
     Raises:
         InvalidInputError: the name is empty, hidden or too long; the reason says which.

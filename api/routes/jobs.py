@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import has_role, require_role
 from api.deps import CallerDep, JobsDep, ServicesDep
 from api.errors import error_responses
-from api.jobs import JobRow
 from api.routes.common import UtcDateTime
 from core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from ingest.jobs import JobRow
 from ingest.sources import normalize_acl
 
 router = APIRouter(prefix="/v1", tags=["ingest"])

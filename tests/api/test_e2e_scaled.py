@@ -29,9 +29,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.jobs_celery import CeleryJobQueue, InlineParser, WorkerRuntime, make_celery, set_runtime
 from api.services import Services
 from core import Settings
+from ingest.jobs_celery import CeleryJobQueue, InlineParser, WorkerRuntime, make_celery, set_runtime
 from ingest.pipeline import Ingestor
 from retrieval.index import MatchValue
 from retrieval.index.filters import Filter

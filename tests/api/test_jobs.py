@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from api.jobs import JobQueue, JobRow
 from core import Settings
 from core.db import make_engine
 from core.types import Principal
+from ingest.jobs import JobQueue, JobRow
 from ingest.pipeline import DocOutcome, IngestSummary
 from ingest.sources import SourceDocument
 

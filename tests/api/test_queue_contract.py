@@ -18,8 +18,13 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from api.jobs import JobQueue, JobRow
-from api.jobs_celery import (
+from core import Settings
+from core.db import make_engine
+from core.migrate import ensure_schema
+from core.models import configured_embedding
+from core.types import Principal
+from ingest.jobs import JobQueue, JobRow
+from ingest.jobs_celery import (
     TASK_NAME,
     CeleryJobQueue,
     DeadLetterRow,
@@ -28,11 +33,6 @@ from api.jobs_celery import (
     make_celery,
     set_runtime,
 )
-from core import Settings
-from core.db import make_engine
-from core.migrate import ensure_schema
-from core.models import configured_embedding
-from core.types import Principal
 from ingest.pipeline import Ingestor
 from ingest.registry import DocState, Registry
 from retrieval.embedding import Embedder, make_embedder
@@ -66,7 +66,7 @@ class Stack:
 
     def upload(self, name: str = "report.md", data: bytes = TEXT, *, lose: bool = False) -> JobRow:
         """Submit an upload; ``lose``: its stored bytes vanish before a worker reads them."""
-        from api.jobs_celery import UploadBlobRow
+        from ingest.jobs_celery import UploadBlobRow
         from ingest.sources import doc_id_for
 
         uri = f"upload://acme/{name}"

@@ -21,11 +21,11 @@ from redisserver import RedisServer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.jobs_celery import CeleryJobQueue
 from core import Settings
 from core.db import make_engine
 from core.migrate import ensure_schema
 from core.types import Principal
+from ingest.jobs_celery import CeleryJobQueue
 from ingest.registry import DocState, DocumentRow
 from ingest.sources import doc_id_for
 from retrieval.index import MatchValue, open_index

@@ -19,15 +19,15 @@ import pytest
 from sqlalchemy import Engine
 
 from api.auth import KeyStore
-from api.jobs import JobQueue
-from api.records import Records, SqlConversationStore
 from core import AuthenticationError, NotFoundError, Settings
 from core.db import make_engine
 from core.migrate import current_revision, head_revision, upgrade_schema
 from core.types import Principal
+from ingest.jobs import JobQueue
 from ingest.registry import DocState, Registry
 from retrieval.answer import AnswerResult
 from retrieval.conversation import Turn
+from retrieval.records import Records, SqlConversationStore
 
 BACKENDS = ["sqlite", "postgresql"]
 

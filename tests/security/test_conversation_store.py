@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from api.records import TITLE_CHARS, Records, SqlConversationStore, conversation_title
 from core import NotFoundError, Settings
 from core.db import make_engine
 from core.migrate import upgrade_schema
@@ -21,6 +20,7 @@ from core.types import Principal
 from retrieval.answer import AnswerResult
 from retrieval.context import Citation
 from retrieval.conversation import Turn
+from retrieval.records import TITLE_CHARS, Records, SqlConversationStore, conversation_title
 
 ANN = Principal(user="ann", tenant="acme")
 BOB = Principal(user="bob", tenant="acme")

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.jobs import DeadLetterRow, JobQueue, JobRow
 from core import Settings
 from core.db import make_engine
 from core.types import Principal
+from ingest.jobs import DeadLetterRow, JobQueue, JobRow
 from ingest.pipeline import DocOutcome, IngestSummary
 from ingest.registry import DocState, Registry
 from ingest.sources import SourceDocument, doc_id_for
@@ -211,8 +211,8 @@ def test_a_celery_document_that_keeps_killing_its_worker_is_dead_lettered(
 ) -> None:
     import os
 
-    from api.jobs_celery import UploadBlobRow, WorkerRuntime, run_document, set_runtime
     from core.migrate import ensure_schema
+    from ingest.jobs_celery import UploadBlobRow, WorkerRuntime, run_document, set_runtime
 
     settings = Settings(data_dir=tmp_path / "data", queue={"max_retries": MAX_RETRIES})
     engine = make_engine(settings)

@@ -260,7 +260,7 @@ def test_odd_upload_names(api: tuple[TestClient, Client], name: str, status: int
 
 def test_the_celery_worker_parser_applies_the_same_limits() -> None:
     """``deepwell worker`` parses inline (``InlineParser``) through the same ``prepare``."""
-    from api.jobs_celery import InlineParser, make_celery
+    from ingest.jobs_celery import InlineParser, make_celery
 
     settings = Settings(ingest={"max_file_mb": MAX_FILE_MB})
     jobs = [

@@ -41,11 +41,11 @@ from celery.exceptions import Retry, SoftTimeLimitExceeded
 from sqlalchemy import DateTime, Engine, LargeBinary, String, Text, delete, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from api.jobs import MAX_ERRORS, DeadLetterRow, JobQueue, JobRow, crashed_error
 from core.db import Base, make_engine
 from core.errors import BackendUnavailableError, DeepwellError
 from core.logging import get_logger
 from core.settings import Settings
+from ingest.jobs import MAX_ERRORS, DeadLetterRow, JobQueue, JobRow, crashed_error
 from ingest.pipeline import DocOutcome, Ingestor, ParserPool
 from ingest.registry import DocState, Registry
 from ingest.sources import FolderSource, SourceDocument, bytes_source
