@@ -1,29 +1,50 @@
 """Request limits: body size (413) and rate limits (429 with Retry-After).
 
-The rate limiter is a token bucket per key, in process memory: each key may
-burst up to ``per_minute`` requests and then gets that many per minute. One
-instance limits each API key (``api.rate_limit_per_minute``), another each client
-address without a valid key (``api.anonymous_rate_limit_per_minute``, keys
-``addr:<host>``; see :mod:`api.security`). Body sizes are checked before the body
-is read (``Content-Length``) and while it streams in (chunked uploads), so an
-oversized upload is refused without being stored.
+A :class:`RateLimiter` allows ``per_minute`` requests per key in any 60 seconds (the
+`limits <https://limits.readthedocs.io>`_ library's moving window: a burst of up to
+``per_minute``, then a request whenever the oldest one of the last minute turns a minute
+old). One instance limits each API key (``api.rate_limit_per_minute``), another each
+client address without a valid key (``api.anonymous_rate_limit_per_minute``, keys from
+:func:`address_bucket`; see :mod:`api.security`).
+
+Where the counts live is ``api.rate_limit_storage_url``: ``memory://`` (the embedded
+default: each API process counts alone) or a Redis URL, shared by every replica, so a
+key's limit holds across all of them. A storage that cannot be reached is a 503
+(:class:`~core.errors.BackendUnavailableError`), never a request let through uncounted.
+
+Body sizes are checked before the body is read (``Content-Length``) and while it streams
+in (chunked uploads), so an oversized upload is refused without being stored.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import cast
 
+from limits import RateLimitItemPerMinute
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage, Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from redis import Redis
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import DeepwellError
+from core.errors import BackendUnavailableError, ConfigError, DeepwellError
+from core.settings import RATE_LIMIT_STORAGE_SCHEMES
 
 MB = 1_000_000
+
+#: Longest wait for the Redis storage (connect, then each command): a request fails with
+#: 503 after this rather than hanging on an unreachable server.
+STORAGE_TIMEOUT_S = 2.0
+#: IPv6 clients are limited per /64: one subscriber usually holds a whole /64 and could
+#: otherwise take a fresh address (and a fresh bucket) for every request.
+IPV6_PREFIX = 64
 
 
 class RateLimitedError(DeepwellError):
@@ -36,78 +57,132 @@ class RateLimitedError(DeepwellError):
         self.retry_after_s = retry_after_s
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
+def rate_limit_storage(url: str) -> Storage:
+    """The ``limits`` storage at ``url`` (``memory://`` or a Redis URL).
+
+    Raises:
+        ConfigError: a scheme outside :data:`~core.settings.RATE_LIMIT_STORAGE_SCHEMES`.
+    """
+    scheme = url.partition("://")[0]
+    if scheme not in RATE_LIMIT_STORAGE_SCHEMES:
+        raise ConfigError(
+            f"api.rate_limit_storage_url: scheme {scheme!r} is not one of "
+            f"{', '.join(RATE_LIMIT_STORAGE_SCHEMES)}"
+        )
+    storage = storage_from_string(
+        url,
+        wrap_exceptions=True,
+        key_prefix="deepwell",
+        socket_connect_timeout=STORAGE_TIMEOUT_S,
+        socket_timeout=STORAGE_TIMEOUT_S,
+    )
+    assert isinstance(storage, Storage)  # a synchronous scheme gives a synchronous storage
+    return storage
+
+
+def address_bucket(host: str | None) -> str:
+    """The rate-limit key of a client address: ``addr:<IPv4>``, ``addr:<IPv6 /64>``.
+
+    A client must not be able to pick a fresh key at will: IPv6 addresses count per /64
+    (an IPv4-mapped one as its IPv4 address), and anything that is not an IP address (a
+    proxy's malformed ``X-Forwarded-For``) shares one ``addr:invalid`` bucket.
+    """
+    if not host:
+        return "addr:unknown"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return "addr:invalid"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"addr:{ip.ipv4_mapped}"
+        net = ipaddress.IPv6Network((int(ip), IPV6_PREFIX), strict=False)
+        return f"addr:{net}"
+    return f"addr:{ip}"
 
 
 class RateLimiter:
-    """Token buckets keyed by a string: ``per_minute`` tokens, refilled continuously.
+    """``per_minute`` requests per key in any 60 seconds, counted in ``storage``.
 
-    ``per`` names what a key stands for in the 429 message ("key", "client address
-    without a valid key"). ``clock`` is injectable for tests. ``per_minute`` 0 turns
-    limiting off.
+    ``storage`` is a ``limits`` storage or its URL (:func:`rate_limit_storage`); limiters
+    sharing one storage are told apart by ``scope``. ``per`` names what a key stands for
+    in the 429 message ("key", "client address without a valid key"). ``per_minute`` 0
+    turns limiting off.
     """
 
     def __init__(
         self,
         per_minute: int,
-        clock: Callable[[], float] = time.monotonic,
         *,
+        storage: Storage | str = "memory://",
+        scope: str = "key",
         per: str = "key",
     ) -> None:
         self.per_minute = per_minute
         self.per = per
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0  # tokens per second
-        self.clock = clock
-        self._buckets: dict[str, _Bucket] = {}
-        self._lock = threading.Lock()
-        self._last_sweep = clock()
+        self.scope = scope
+        self.storage = rate_limit_storage(storage) if isinstance(storage, str) else storage
+        self.item = RateLimitItemPerMinute(max(1, per_minute))
+        self._strategy = MovingWindowRateLimiter(self.storage)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the counts live outside this process (every check is a network call)."""
+        return not isinstance(self.storage, MemoryStorage)
 
     def check(self, key: str) -> None:
-        """Take one token for ``key``; :class:`RateLimitedError` when there is none."""
+        """Count one request of ``key``.
+
+        Raises:
+            RateLimitedError: ``key`` made ``per_minute`` requests in the last 60 seconds
+                (``retry_after_s``: until the oldest of them turns a minute old).
+            BackendUnavailableError: the storage cannot be reached.
+        """
         if self.per_minute <= 0:
             return
-        with self._lock:
-            now = self.clock()
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                bucket = self._buckets[key] = _Bucket(self.capacity, now)
-            else:
-                elapsed = max(0.0, now - bucket.updated)
-                bucket.tokens = min(self.capacity, bucket.tokens + elapsed * self.rate)
-                bucket.updated = now
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
-                self._sweep(now)
+        with self._storage_errors():
+            if self._strategy.hit(self.item, self.scope, key):
                 return
-            wait = (1.0 - bucket.tokens) / self.rate
+            stats = self._strategy.get_window_stats(self.item, self.scope, key)
+        wait = max(0.0, stats.reset_time - time.time())
         raise RateLimitedError(
             f"rate limit of {self.per_minute} requests per minute per {self.per} reached; "
-            f"retry in {math.ceil(wait)} s",
+            f"retry in {max(1, math.ceil(wait))} s",
             retry_after_s=wait,
         )
 
     def refund(self, key: str) -> None:
-        """Give back the token :meth:`check` took for ``key`` (the request turned out not
-        to count, e.g. a key check that succeeded)."""
+        """Take back one request :meth:`check` counted for ``key`` (the request turned out
+        not to count, e.g. a key check that succeeded).
+
+        ``limits`` has no call for it, so this removes the newest entry of the key's
+        moving window from the storage itself (its list in memory, ``LPOP`` in Redis).
+        """
         if self.per_minute <= 0:
             return
-        with self._lock:
-            bucket = self._buckets.get(key)
-            if bucket is not None:
-                bucket.tokens = min(self.capacity, bucket.tokens + 1.0)
+        name = self.item.key_for(self.scope, key)
+        with self._storage_errors():
+            if isinstance(self.storage, MemoryStorage):
+                with self.storage.locks[name]:
+                    if events := self.storage.events.get(name):
+                        del events[0]  # newest first
+            elif isinstance(self.storage, RedisStorage):
+                client = cast(Redis, self.storage.get_connection())  # limits types a Protocol
+                client.lpop(self.storage.prefixed_key(name))
+            else:  # pragma: no cover - rate_limit_storage builds only the two above
+                raise NotImplementedError(type(self.storage).__name__)
 
-    def _sweep(self, now: float) -> None:
-        """Forget buckets that have refilled completely (every minute at most)."""
-        if now - self._last_sweep < 60.0:
-            return
-        self._last_sweep = now
-        full_after = self.capacity / self.rate
-        for key in [k for k, b in self._buckets.items() if now - b.updated > full_after]:
-            del self._buckets[key]
+    @contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """A storage that fails (Redis down, a timeout) is a 503, never an uncounted request."""
+        try:
+            yield
+        except StorageError as exc:
+            cause = type(exc.storage_error).__name__
+            raise BackendUnavailableError(f"rate-limit storage unavailable ({cause})") from exc
+        except self.storage.base_exceptions as exc:  # raised by refund's own Redis call
+            cause = type(exc).__name__
+            raise BackendUnavailableError(f"rate-limit storage unavailable ({cause})") from exc
 
 
 class BodyTooLargeError(HTTPException):

@@ -26,6 +26,16 @@ from core.errors import ConfigError
 
 CONFIG_ENV_VAR = "DEEPWELL_CONFIG"
 DEFAULT_CONFIG_FILE = Path("deepwell.toml")
+#: URL schemes of ``api.rate_limit_storage_url`` (storages of the ``limits`` library that
+#: need no package deepwell does not install).
+RATE_LIMIT_STORAGE_SCHEMES = (
+    "memory",
+    "redis",
+    "rediss",
+    "redis+unix",
+    "redis+sentinel",
+    "redis+cluster",
+)
 
 
 def _default_model_cache() -> Path:
@@ -178,6 +188,12 @@ class LLMSettings(BaseModel):
         description="Answers: re-score the candidates before packing them "
         "(retrieval.rerank.rescore_for_answer: tables whose row labels name what the question "
         "asks about count double), so the passages that state the figures come first.",
+    )
+    context_windows: bool = Field(
+        True,
+        description="Answers: give the model each passage's window, not the whole chunk "
+        "(retrieval.windows.focus: a table's headers and the rows whose labels name the "
+        "question's rarest words; prose's best sentences), so more passages fit fewer tokens.",
     )
     temperature: float = Field(0.1, ge=0.0, le=2.0)
     prompt_lookup: int = Field(
@@ -422,6 +438,13 @@ class ApiSettings(BaseModel):
         description="Requests per minute per client address without a valid key (no key, an "
         "unknown or revoked key, the unauthenticated routes); 0 turns it off.",
     )
+    rate_limit_storage_url: SecretStr = Field(
+        SecretStr("memory://"),
+        description="Where the rate limits count requests: `memory://` (each API process "
+        "counts alone: the embedded default) or a Redis URL (`redis://redis.internal:6379/1`), "
+        "shared by every replica so that a key's limit holds across all of them; set it "
+        "whenever more than one API process serves. Secret, as it may carry a password.",
+    )
     forwarded_allow_ips: list[str] = Field(
         default_factory=lambda: ["127.0.0.1"],
         description="Proxies whose X-Forwarded-For names the client (uvicorn's "
@@ -611,6 +634,12 @@ class Settings(BaseSettings):
             raise ValueError("llm.backend 'openai' needs llm.base_url")
         if self.queue.time_limit_s <= self.queue.soft_time_limit_s:
             raise ValueError("queue.time_limit_s must exceed queue.soft_time_limit_s")
+        storage = self.api.rate_limit_storage_url.get_secret_value().partition("://")[0]
+        if storage not in RATE_LIMIT_STORAGE_SCHEMES:
+            raise ValueError(
+                f"api.rate_limit_storage_url: scheme {storage!r} is not one of "
+                f"{', '.join(RATE_LIMIT_STORAGE_SCHEMES)}"
+            )
         if self.search.rerank and self.search.rerank_model_path is None:
             raise ValueError("search.rerank needs search.rerank_model_path (no reranker ships)")
         return self

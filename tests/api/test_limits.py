@@ -6,51 +6,138 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import limits.storage.memory
 import pytest
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from api.limits import BodySizeLimit, RateLimitedError, RateLimiter
-from core.errors import LLMTimeoutError
+import api.limits
+from api.limits import BodySizeLimit, RateLimitedError, RateLimiter, address_bucket
+from core import Settings
+from core.errors import BackendUnavailableError, ConfigError, LLMTimeoutError
 from retrieval.llm.extractive import ExtractiveLLM
-from tests.api.apikit import new_key, running_app, settings_for
+from tests.api.apikit import free_port, new_key, running_app, settings_for
 
 
 class Clock:
+    """A settable ``time`` module for limits' memory storage and api.limits."""
+
     def __init__(self) -> None:
         self.now = 1000.0
 
-    def __call__(self) -> float:
+    def time(self) -> float:
         return self.now
 
 
-def test_the_token_bucket_allows_a_burst_then_the_rate() -> None:
-    clock = Clock()
-    limiter = RateLimiter(60, clock)  # one a second, bursts of 60
-    for _ in range(60):
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(limits.storage.memory, "time", fake)
+    monkeypatch.setattr(api.limits, "time", fake)
+    return fake
+
+
+def test_a_key_gets_its_burst_then_a_request_whenever_one_turns_a_minute_old(
+    clock: Clock,
+) -> None:
+    limiter = RateLimiter(60)
+    for _ in range(30):
+        limiter.check("k1")
+    clock.now += 30
+    for _ in range(30):
         limiter.check("k1")
     with pytest.raises(RateLimitedError) as caught:
         limiter.check("k1")
-    assert 0 < caught.value.retry_after_s <= 1.0
-    limiter.check("k2")  # another key has its own bucket
-    clock.now += 1.0
-    limiter.check("k1")  # one token back after a second
+    assert caught.value.retry_after_s == pytest.approx(30.0)  # the first 30 turn a minute old
+    assert "60 requests per minute per key" in str(caught.value)
+    limiter.check("k2")  # another key has its own window
+    clock.now += 29
     with pytest.raises(RateLimitedError):
         limiter.check("k1")
-    clock.now += 3600
-    for _ in range(60):  # refilled to the burst size, not beyond
+    clock.now += 1.5
+    for _ in range(30):  # the first 30 have left the window, the other 30 have not
         limiter.check("k1")
+    with pytest.raises(RateLimitedError) as caught:
+        limiter.check("k1")
+    assert caught.value.retry_after_s == pytest.approx(29.5)  # the second 30, sent at +30 s
+
+
+def test_a_refund_gives_back_the_request_just_counted(clock: Clock) -> None:
+    limiter = RateLimiter(2)
+    limiter.check("k")
+    limiter.check("k")
+    limiter.refund("k")
+    limiter.check("k")
     with pytest.raises(RateLimitedError):
-        limiter.check("k1")
+        limiter.check("k")
+    limiter.refund("other")  # nothing counted: nothing to give back, no error
 
 
 def test_a_zero_rate_turns_limiting_off() -> None:
     limiter = RateLimiter(0)
     for _ in range(1000):
         limiter.check("k")
+    limiter.refund("k")
+
+
+def test_limiters_sharing_a_redis_share_each_key_s_window(redis_url: str) -> None:
+    """Two limiters on one Redis (as in two API processes) count a key together; limiters
+    of another scope, or on memory, do not."""
+    one, two = RateLimiter(4, storage=redis_url), RateLimiter(4, storage=redis_url)
+    assert one.shared
+    assert two.shared
+    for limiter in (one, two, one, two):
+        limiter.check("k")
+    for limiter in (one, two):
+        with pytest.raises(RateLimitedError) as caught:
+            limiter.check("k")
+        assert 59 < caught.value.retry_after_s <= 60
+    two.refund("k")  # in Redis too
+    one.check("k")
+    with pytest.raises(RateLimitedError):
+        two.check("k")
+    RateLimiter(4, storage=redis_url, scope="addr").check("k")  # another limiter's window
+    memory = [RateLimiter(4), RateLimiter(4)]
+    for limiter in memory * 2:
+        limiter.check("k")
+    memory[0].check("k")  # each process would count alone: 5 requests pass
+
+
+def test_an_unreachable_storage_is_503_not_a_request_let_through() -> None:
+    limiter = RateLimiter(5, storage=f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(BackendUnavailableError, match="rate-limit storage unavailable"):
+        limiter.check("k")
+    with pytest.raises(BackendUnavailableError):
+        limiter.refund("k")
+
+
+def test_a_storage_outside_memory_and_redis_is_refused() -> None:
+    with pytest.raises(ConfigError, match="memcached"):
+        RateLimiter(5, storage="memcached://127.0.0.1:11211")
+    with pytest.raises(ValidationError, match="rate_limit_storage_url"):
+        Settings(api={"rate_limit_storage_url": "mongodb://db/limits"})
+
+
+@pytest.mark.parametrize(
+    ("host", "bucket"),
+    [
+        ("203.0.113.7", "addr:203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "addr:2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:fffe", "addr:2001:db8:1:2::/64"),  # same /64
+        ("2001:db8:1:3::1", "addr:2001:db8:1:3::/64"),
+        ("::ffff:203.0.113.7", "addr:203.0.113.7"),  # IPv4-mapped: the IPv4 address
+        ("203.0.113.7, 10.0.0.1", "addr:invalid"),
+        ("client-chosen-name", "addr:invalid"),
+        (None, "addr:unknown"),
+        ("", "addr:unknown"),
+    ],
+)
+def test_an_address_bucket_cannot_be_picked_at_will(host: str | None, bucket: str) -> None:
+    assert address_bucket(host) == bucket
 
 
 def _echo_app(request_bytes: int, upload_bytes: int) -> Starlette:
