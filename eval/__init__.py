@@ -10,7 +10,8 @@ Typical use::
 from eval.datasets import Dataset, DatasetError, DatasetRegistry, EvalItem, load
 from eval.history import History, Regression, regressions
 from eval.nightly import NightlyOutcome, nightly, open_history, record
-from eval.run import RunResult, evaluate
+from eval.results import RunResult
+from eval.run import evaluate
 from eval.systems import SYSTEMS, SystemSpec, parse_systems
 
 __all__ = [

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import Base
 from core.errors import NotFoundError
-from eval.run import RunResult
+from eval.results import RunResult
 
 #: Lower is better for these; everything else in a summary is higher-is-better.
 LOWER_IS_BETTER = frozenset({"no_answer"})

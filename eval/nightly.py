@@ -14,7 +14,8 @@ from core.db import make_engine
 from core.settings import Settings
 from eval.datasets import DatasetRegistry
 from eval.history import History, Regression, StoredRun, regressions
-from eval.run import Progress, RunResult, evaluate, save
+from eval.results import RunResult
+from eval.run import Progress, evaluate, save
 from eval.systems import parse_systems
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from jinja2 import Environment, select_autoescape
 
 from eval.report_template import TEMPLATE
-from eval.run import COST_METRICS, RunResult
+from eval.results import COST_METRICS, RunResult
 
 RETRIEVAL_ORDER = (
     "hit@1",

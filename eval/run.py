@@ -18,7 +18,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,44 +27,17 @@ from core.logging import get_logger
 from core.settings import Settings
 from eval.datasets import SEC_NAME, Dataset, EvalItem
 from eval.metrics import bootstrap_ci, percentile, retrieval_scores
+from eval.report import render_report
+from eval.results import COST_METRICS, RunResult
 from eval.systems import EvalContext, SystemOutput, SystemSpec
 
 log = get_logger(__name__)
 
-#: Per-question numbers that describe cost, not quality: reported, never gated.
-COST_METRICS = ("latency_ms", "prompt_tokens", "completion_tokens")
 RETRIEVAL_KS = (1, 5, 10)
 #: Context texts kept per answer in the results (characters), for the drill-down.
 CONTEXT_CHARS = 600
 
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass
-class RunResult:
-    """Everything a run measured; ``summary[system][metric]`` is a CI estimate as a dict."""
-
-    run_id: str
-    created_at: str
-    dataset: dict[str, Any]
-    systems: list[str]
-    config: dict[str, Any]
-    config_hash: str
-    git_rev: str
-    summary: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
-    by_type: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
-    latency: dict[str, dict[str, float]] = field(default_factory=dict)
-    questions: list[dict[str, Any]] = field(default_factory=list)
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunResult:
-        return cls(**data)
 
 
 def stratified_sample(
@@ -368,8 +340,6 @@ def runs_dir(settings: Settings) -> Path:
 
 def save(result: RunResult, settings: Settings, history: Sequence[dict[str, Any]] = ()) -> Path:
     """Write ``results.json`` and ``report.html`` of ``result``; returns the run's folder."""
-    from eval.report import render_report
-
     folder = runs_dir(settings) / result.run_id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps(result.to_dict(), indent=1))

@@ -20,7 +20,7 @@ from rich.table import Table
 from api.cli.common import console, domain_errors, err_console, load_settings
 
 if TYPE_CHECKING:
-    from eval.run import RunResult
+    from eval.results import RunResult
 
 app = typer.Typer(help="Evaluate RAG against a fine-tuned baseline; nightly gate.")
 dataset_app = typer.Typer(help="Question sets: register and list.")

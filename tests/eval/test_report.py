@@ -9,7 +9,8 @@ from rich.console import Console
 
 from api.cli.eval_cmd import _tables
 from eval.report import best_systems, render_report
-from eval.run import RunResult, summarize
+from eval.results import RunResult
+from eval.run import summarize
 
 SYSTEMS = ["hybrid", "closed-book", "rag", "finetuned", "finetuned+rag"]
 
