@@ -15,7 +15,10 @@ requests without a valid key, and security headers on every response.
   404), and one refused before its key is checked (a body that is not JSON). An address
   whose bucket is empty gets 429 before its key is looked up, so keys cannot be guessed
   at full speed. The client address is the ASGI scope's (uvicorn applies
-  ``api.forwarded_allow_ips`` to it: behind a proxy, list the proxy there).
+  ``api.forwarded_allow_ips`` to it: behind a proxy, list the proxy there); an IPv6
+  client counts per /64, which it could otherwise walk for fresh buckets. The buckets
+  live in ``api.rate_limit_storage_url`` (Redis: shared by every replica), and a
+  storage that is down answers 503.
 - :class:`SecurityHeaders` adds ``nosniff``, ``X-Frame-Options``, ``Referrer-Policy``
   to every response and a Content-Security-Policy without inline script to HTML.
 """
@@ -26,11 +29,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body, response_for
-from api.limits import RateLimitedError, RateLimiter
+from api.limits import RateLimiter, address_bucket
+from core.errors import DeepwellError
 from core.settings import Settings
 
 #: Most header lines a request may carry (browsers send about 20); more gets 431.
@@ -82,9 +87,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def address_key(scope: Scope) -> str:
-    """The rate-limit key of the request's client address (``addr:<host>``)."""
+    """The rate-limit key of the request's client address (:func:`api.limits.address_bucket`:
+    an IPv6 client counts per /64)."""
     client = scope.get("client")
-    return f"addr:{client[0] if client else 'unknown'}"
+    return address_bucket(client[0] if client else None)
 
 
 def address_limiter(app: Any) -> RateLimiter | None:
@@ -127,8 +133,11 @@ class AddressRateLimit:
             return
         key = address_key(scope)
         try:
-            self.limiter.check(key)
-        except RateLimitedError as exc:
+            if self.limiter.shared:  # a Redis round trip: off the event loop
+                await run_in_threadpool(self.limiter.check, key)
+            else:
+                self.limiter.check(key)
+        except DeepwellError as exc:  # 429, or 503 when the limiter's storage is down
             await response_for(exc)(scope, receive, send)
             return
         scope.setdefault("state", {})[_STATE_KEY] = key
@@ -184,6 +193,8 @@ def install_http_hardening(app: FastAPI, settings: Settings) -> None:
     :func:`api.app.create_app`."""
     limiter = RateLimiter(
         settings.api.anonymous_rate_limit_per_minute,
+        storage=settings.api.rate_limit_storage_url.get_secret_value(),
+        scope="address",
         per="client address without a valid key (api.anonymous_rate_limit_per_minute)",
     )
     app.state.address_limiter = limiter

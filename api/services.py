@@ -107,7 +107,10 @@ class Services:
         self.searcher.warm_up()
         self.metrics = Metrics()
         self.metrics.watch_index(self.index.count)
-        self.limiter = RateLimiter(settings.api.rate_limit_per_minute)
+        self.limiter = RateLimiter(
+            settings.api.rate_limit_per_minute,
+            storage=settings.api.rate_limit_storage_url.get_secret_value(),
+        )
         metrics = self.metrics
 
         def on_outcome(outcome: Any) -> None:

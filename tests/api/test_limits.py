@@ -265,3 +265,15 @@ def test_metrics_count_requests_by_route_template(limited: TestClient) -> None:
     assert "deepwell_index_points" in text
     assert "deepwell_ingest_documents_total" in text
     assert "/v1/jobs/one" not in text
+
+
+def test_a_rate_limit_storage_that_is_down_answers_503(tmp_path: Path) -> None:
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    with running_app(settings_for(tmp_path / "data", rate_limit_storage_url=down)) as http:
+        r = http.get("/healthz")
+        assert r.status_code == 503
+        assert r.json()["error"] == {
+            "code": "unavailable",
+            "message": "rate-limit storage unavailable (ConnectionError)",
+        }
+        assert r.headers["retry-after"] == "5"
