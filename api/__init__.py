@@ -1,4 +1,5 @@
-"""The service edge: HTTP API and command line. Nothing imports this package.
+"""The service edge: the HTTP API (routes, auth, limits, error map, app factory, lifespan
+services, static files). Only the ``cli`` package imports it.
 
 ``create_app`` is imported lazily so that ``deepwell --help`` stays fast.
 """

@@ -85,7 +85,7 @@ def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
     log = root / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "cli", "serve", "--port", str(port)],
             cwd=root,
             env=env,
             stdout=out,

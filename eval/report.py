@@ -50,7 +50,8 @@ KEY_METRICS = ("hit@5", "ndcg@10", "semantic_similarity", "figure_match")
 TREND_METRICS = ("semantic_similarity", "figure_match", "hit@5", "ndcg@10")
 
 
-def _ordered(metrics: set[str]) -> list[str]:
+def ordered_metrics(metrics: set[str]) -> list[str]:
+    """``metrics`` in report order: retrieval, then answers, then any others by name."""
     known = [m for m in (*RETRIEVAL_ORDER, *ANSWER_ORDER) if m in metrics]
     return known + sorted(metrics - set(known))
 
@@ -233,7 +234,7 @@ def render_report(result: RunResult, history: Sequence[dict[str, Any]] = ()) -> 
     from eval.systems import SYSTEMS
 
     env = Environment(autoescape=select_autoescape(default=True), trim_blocks=True)
-    metrics = _ordered({m for s in result.summary.values() for m in s})
+    metrics = ordered_metrics({m for s in result.summary.values() for m in s})
     groups = [
         ("retrieval (document level)", [m for m in metrics if m not in ANSWER_ORDER]),
         ("answers", [m for m in metrics if m in ANSWER_ORDER]),

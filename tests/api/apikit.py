@@ -149,7 +149,7 @@ def live_server(root: Path, **env: str) -> Iterator[Server]:
     log = root / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "cli", "serve", "--port", str(port)],
             cwd=root,
             env=full,
             stdout=out,

@@ -70,7 +70,7 @@ class Cluster:
         self.log = open(root / "worker.log", "ab")  # noqa: SIM115  (closed in close())
 
     def worker(self) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "api.cli", "worker", "--concurrency", "1"]
+        cmd = [sys.executable, "-m", "cli", "worker", "--concurrency", "1"]
         return subprocess.Popen(
             cmd,
             env=self.env,

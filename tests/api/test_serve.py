@@ -39,7 +39,7 @@ def server(data_dir: Path) -> Iterator[str]:
     env = _env(data)
     log = (data / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
         cwd=data,
         env=env,
         stdout=log,
@@ -101,7 +101,7 @@ def test_openapi_documents_health(server: str) -> None:
 
 def test_second_server_on_the_same_data_is_refused(server: str, data_dir: Path) -> None:
     second = subprocess.run(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(_free_port())],
+        [sys.executable, "-m", "cli", "serve", "--port", str(_free_port())],
         cwd=data_dir,
         env=_env(data_dir),
         capture_output=True,
@@ -116,7 +116,7 @@ def test_second_server_on_the_same_data_is_refused(server: str, data_dir: Path) 
 def test_dev_mode_refuses_non_loopback(tmp_path: Path) -> None:
     env = _env(tmp_path) | {"DEEPWELL_API__DEV_MODE": "true"}
     proc = subprocess.run(
-        [sys.executable, "-m", "api.cli", "serve", "--host", "0.0.0.0"],
+        [sys.executable, "-m", "cli", "serve", "--host", "0.0.0.0"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
+from cli import app
 from core import ModelError
 from core import models as m
 
@@ -145,7 +145,7 @@ def test_cli_verify_exits_nonzero_on_mismatch(
     cache = tmp_path / "cache"
     monkeypatch.setenv("DEEPWELL_MODELS__CACHE_DIR", str(cache))
     monkeypatch.setattr(m, "CATALOG", {parts_spec.name: parts_spec})
-    monkeypatch.setattr("api.cli.models_cmd.CATALOG", {parts_spec.name: parts_spec})
+    monkeypatch.setattr("cli.models_cmd.CATALOG", {parts_spec.name: parts_spec})
     ok = runner.invoke(app, ["models", "verify"])
     assert ok.exit_code == 0, ok.output
     path = m.prepare(parts_spec, cache).path

@@ -85,7 +85,7 @@ def _write_pdf(path: Path, pages: list[list[str]]) -> None:
 
 def _cli(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -132,7 +132,7 @@ def server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     log = root / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "cli", "serve", "--port", str(port)],
             cwd=root,
             env=env,
             stdout=out,

@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from api.cli import eval_cmd
+from cli import eval_cmd
 from eval.datasets import load_jsonl
 from eval.generate import (
     ExtractiveWriter,

@@ -16,7 +16,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from api.cli import eval_cmd
+from cli import eval_cmd
 from eval.history import regressions
 from tests.eval.corpus import build_index, write_questions
 

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 from rich.console import Console
 
-from api.cli.eval_cmd import _tables
+from cli.eval_cmd import _tables
 from eval.report import best_systems, render_report
 from eval.results import RunResult
 from eval.run import summarize

@@ -40,7 +40,7 @@ def _run(folder: Path, data: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPWELL_")}
     env |= {"DEEPWELL_DATA_DIR": str(data), "DEEPWELL_INGEST__WORKERS": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "ingest", str(folder), "--acl", "group:staff"],
+        [sys.executable, "-m", "cli", "ingest", str(folder), "--acl", "group:staff"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

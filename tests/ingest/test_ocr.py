@@ -18,7 +18,7 @@ import pytest
 from debian import apt_install
 from PIL import Image
 
-from api.cli.ingest_cmd import _page_ranges as page_ranges
+from cli.ingest_cmd import _page_ranges as page_ranges
 from core import Principal, Settings
 from core.db import make_engine
 from core.errors import IngestError

@@ -299,7 +299,7 @@ def _cli(folder: Path, data: Path) -> tuple[subprocess.CompletedProcess[bytes], 
     }
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "ingest", str(folder), "--acl", "group:staff"],
+        [sys.executable, "-m", "cli", "ingest", str(folder), "--acl", "group:staff"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from api.cli import ask_cmd
+from cli import ask_cmd
 from core.errors import InvalidInputError
 from core.models import configured_embedding
 from core.settings import Settings

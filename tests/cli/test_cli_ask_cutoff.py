@@ -12,7 +12,7 @@ import retrieval.llm
 from core.errors import DeepwellError, LLMTimeoutError, ModelError
 from retrieval.llm import Message, TokenStream, Usage
 from retrieval.llm.extractive import ExtractiveLLM
-from tests.api.test_cli_ask import app, data_dir, run
+from tests.cli.test_cli_ask import app, data_dir, run
 
 __all__ = ["data_dir", "run"]
 

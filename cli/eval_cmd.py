@@ -17,7 +17,9 @@ from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli.common import console, domain_errors, err_console, load_settings
+from cli.common import console, domain_errors, err_console, load_settings
+from cli.ingest_run import run_ingest
+from core import Settings
 
 if TYPE_CHECKING:
     from eval.results import RunResult
@@ -69,9 +71,9 @@ def _tables(result: RunResult, width: int = 80) -> list[Table]:
     Rows come in groups (retrieval, answers, cost); when the systems do not fit
     side by side they are split over several tables.
     """
-    from eval.report import ANSWER_ORDER, _ordered
+    from eval.report import ANSWER_ORDER, ordered_metrics
 
-    metrics = _ordered({m for s in result.summary.values() for m in s})
+    metrics = ordered_metrics({m for s in result.summary.values() for m in s})
     groups = [
         ("retrieval", [m for m in metrics if m not in ANSWER_ORDER]),
         ("answers", [m for m in metrics if m in ANSWER_ORDER]),
@@ -167,21 +169,16 @@ def dataset_list() -> None:
     console.print(table)
 
 
-def _ingest(docs: Path) -> None:
+def _ingest(settings: Settings, docs: Path) -> None:
     """Ingest a dataset's documents as public (`--acl '*'`), as `deepwell ingest` does."""
-    from api.cli.ingest_cmd import ingest
+    from ingest.local import collect_documents
 
     err_console.print(f"the corpus is empty: ingesting {docs} (acl '*') first")
-    ingest(
-        paths=[docs],
-        acl=["*"],
-        tenant=None,  # type: ignore[arg-type]
-        include=None,  # type: ignore[arg-type]
-        exclude=None,  # type: ignore[arg-type]
-        prune=False,
-        force=False,
-        as_json=False,
-    )
+    found = collect_documents(settings, [docs], acl=["*"])
+    if not found:
+        err_console.print("nothing to ingest: no files matched")
+        raise typer.Exit(1)
+    run_ingest(settings, found)
 
 
 @app.command("run")
@@ -221,7 +218,7 @@ def run(
             docs = dataset_docs(settings, data)
             if not ingest_missing or docs is None:
                 raise
-            _ingest(docs)
+            _ingest(settings, docs)
             result = _run_with_progress(evaluate, settings, data, specs, **kwargs)  # type: ignore[assignment]
         folder = record(settings, history, result)
     _print_result(result)

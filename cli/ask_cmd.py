@@ -23,7 +23,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli.common import console, domain_errors, err_console, load_settings
+from cli.common import console, domain_errors, err_console, load_settings
 from core import InvalidInputError, Principal, Settings
 
 if TYPE_CHECKING:  # heavy: engines and models load only when a command runs

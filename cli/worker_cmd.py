@@ -6,7 +6,7 @@ from typing import Literal
 
 import typer
 
-from api.cli.common import console, load_settings
+from cli.common import console, load_settings
 
 Pool = Literal["prefork", "solo"]
 

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from api.cli.common import console, domain_errors, err_console, load_settings
-from core import Settings
-
-if TYPE_CHECKING:  # the pipeline pulls in torch and the engines: imported when a command runs
-    from api.services import Services
-    from ingest.pipeline import DocOutcome, IngestSummary
+from cli.common import console, domain_errors, err_console, load_settings
+from cli.ingest_run import open_services, run_ingest
 
 documents_app = typer.Typer(help="List, show and delete ingested documents.", no_args_is_help=True)
 
@@ -35,18 +20,6 @@ class StateChoice(StrEnum):
     parsed = "parsed"
     indexed = "indexed"
     failed = "failed"
-
-
-@contextmanager
-def _services(settings: Settings) -> Iterator[Services]:
-    from api.services import Services
-
-    with domain_errors():
-        services = Services.start(settings, with_llm=False)
-    try:
-        yield services
-    finally:
-        services.close()
 
 
 def ingest(
@@ -68,21 +41,13 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Ingest documents: parse, chunk, clean, embed and index them, incrementally."""
-    from ingest.pipeline import Ingestor
-    from ingest.sources import FileSource, FolderSource, SourceDocument, normalize_acl
+    from ingest.local import collect_documents
 
     settings = load_settings()
     with domain_errors():
-        access = normalize_acl(acl or settings.ingest.default_acl)
-        owner = tenant or settings.ingest.default_tenant
-        max_bytes = int(settings.ingest.max_file_mb * 1e6)
-        docs: list[SourceDocument] = []
-        for path in paths:
-            if path.is_dir():
-                src = FolderSource(path, owner, access, include or (), exclude or (), max_bytes)
-                docs += list(src)
-            else:
-                docs += list(FileSource([path], owner, access, max_bytes=max_bytes))
+        docs = collect_documents(
+            settings, paths, acl=acl, tenant=tenant, include=include or (), exclude=exclude or ()
+        )
     if not docs:
         err_console.print("nothing to ingest: no files matched")
         raise typer.Exit(1)
@@ -92,91 +57,7 @@ def ingest(
             err_console.print("--prune needs exactly one folder")
             raise typer.Exit(2)
         prune_prefix = paths[0].resolve().as_uri() + "/"
-
-    with (
-        _services(settings) as services,
-        _progress(len(docs)) as advance,
-        Ingestor(
-            settings,
-            index=services.index,
-            registry=services.registry,
-            embedder=services.embedder,
-            on_outcome=advance,
-        ) as ingestor,
-        domain_errors(),
-    ):
-        summary = ingestor.run(docs, prune_prefix=prune_prefix, force=force)
-        if any(o.status == "indexed" for o in summary.outcomes):
-            services.index.optimize()
-    if as_json:
-        console.print_json(json.dumps(_summary_dict(summary)))
-    else:
-        _print_summary(summary)
-    if summary.by_status("failed"):
-        raise typer.Exit(1)
-
-
-@contextmanager
-def _progress(total: int) -> Iterator[Callable[[DocOutcome], None]]:
-    progress = Progress(
-        TextColumn("[bold]ingest"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("docs  {task.fields[pages]} pages  {task.fields[chunks]} chunks"),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-    )
-    task = progress.add_task("ingest", total=total, pages=0, chunks=0, rate="")
-    totals = {"pages": 0, "chunks": 0}
-
-    def advance(outcome: DocOutcome) -> None:
-        totals["pages"] += outcome.pages
-        totals["chunks"] += outcome.chunks
-        elapsed = progress.tasks[task].elapsed or 0.0
-        rate = f"{totals['pages'] / elapsed:.1f} pages/s" if elapsed and totals["pages"] else ""
-        progress.update(task, advance=1, rate=rate, pages=totals["pages"], chunks=totals["chunks"])
-
-    with progress:
-        yield advance
-
-
-def _summary_dict(summary: IngestSummary) -> dict[str, object]:
-    return {
-        "indexed": len(summary.by_status("indexed")),
-        "unchanged": len(summary.by_status("unchanged")),
-        "failed": len(summary.by_status("failed")),
-        "deleted": len(summary.by_status("deleted")),
-        "pages": summary.pages,
-        "chunks": summary.chunks,
-        "dropped": dict(summary.dropped),
-        "flagged": dict(summary.cleaning.flagged),
-        "stage_seconds": {k: round(v, 3) for k, v in summary.stage_seconds.items()},
-        "wall_seconds": round(summary.wall_seconds, 3),
-        "failures": [
-            {"source_uri": o.source_uri, "error": o.error} for o in summary.by_status("failed")
-        ],
-    }
-
-
-def _print_summary(summary: IngestSummary) -> None:
-    data = _summary_dict(summary)
-    table = Table("", "", title="ingest summary", show_header=False)
-    for key in ("indexed", "unchanged", "failed", "deleted", "pages", "chunks"):
-        table.add_row(key, str(data[key]))
-    dropped = summary.dropped
-    table.add_row("dropped", ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())) or "none")
-    flagged = summary.cleaning.flagged
-    if flagged:
-        table.add_row("flagged", ", ".join(f"{k} {v}" for k, v in sorted(flagged.items())))
-    stages = summary.stage_seconds
-    table.add_row("seconds by stage", ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
-    table.add_row("wall seconds", f"{summary.wall_seconds:.1f}")
-    console.print(table)
-    for o in summary.by_status("failed"):
-        console.print(f"[red]failed[/red] {o.source_uri}: {o.error}")
+    run_ingest(settings, docs, prune_prefix=prune_prefix, force=force, as_json=as_json)
 
 
 # --- documents ---------------------------------------------------------------------------
@@ -192,7 +73,7 @@ def list_documents(
     from ingest.registry import DocState
 
     settings = load_settings()
-    with _services(settings) as services:
+    with open_services(settings) as services:
         rows = services.registry.documents(
             tenant=tenant, states=[DocState(state)] if state else None, limit=limit
         )
@@ -219,7 +100,7 @@ def list_documents(
 def show_document(doc_id: str) -> None:
     """Everything the registry knows about one document."""
     settings = load_settings()
-    with _services(settings) as services:
+    with open_services(settings) as services:
         row = services.registry.get(doc_id)
     if row is None:
         err_console.print(f"no document {doc_id}")
@@ -235,7 +116,7 @@ def delete_document(doc_id: str) -> None:
     from ingest.pipeline import Ingestor
 
     settings = load_settings()
-    with _services(settings) as services:
+    with open_services(settings) as services:
         ingestor = Ingestor(
             settings, index=services.index, registry=services.registry, embedder=services.embedder
         )
@@ -269,7 +150,7 @@ def corpus_report(
     from retrieval.index.filters import Filter
 
     settings = load_settings()
-    with _services(settings) as services:
+    with open_services(settings) as services:
         tokenizer_file = services.embedder.model_info.path / "tokenizer.json"
         count = token_counter(tokenizer_file) if tokenizer_file.is_file() else _words
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 import core
-from api.cli import (
+from cli import (
     ask_cmd,
     config_cmd,
     db_cmd,
@@ -17,7 +17,7 @@ from api.cli import (
     serve_cmd,
     worker_cmd,
 )
-from api.cli.common import state
+from cli.common import state
 
 app = typer.Typer(
     name="deepwell",

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from api.cli.common import console, load_settings
+from cli.common import console, load_settings
 
 app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 

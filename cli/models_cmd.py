@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from api.cli.common import console, domain_errors, err_console, load_settings
+from cli.common import console, domain_errors, err_console, load_settings
 from core import ModelError
 from core.models import CATALOG, ModelSpec, get_spec, model_path, prepare, verify
 

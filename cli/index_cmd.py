@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from api.cli.common import console, domain_errors, err_console, load_settings
+from cli.common import console, domain_errors, err_console, load_settings
 
 app = typer.Typer(help="The vector index: copy it between backends.", no_args_is_help=True)
 

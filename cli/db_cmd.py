@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from sqlalchemy import Engine
 
-from api.cli.common import console, domain_errors, err_console, load_settings
+from cli.common import console, domain_errors, err_console, load_settings
 
 app = typer.Typer(help="The database schema: migrate, check, new revisions.", no_args_is_help=True)
 
@@ -26,7 +26,7 @@ def import_table_modules() -> list[str]:
     Found by reading the sources, not by importing every module (some load heavy
     libraries); returns the module names.
     """
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     found = []
     for package in PACKAGES:
         for path in sorted((root / package).rglob("*.py")):

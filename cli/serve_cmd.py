@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli.common import console, domain_errors, load_settings
+from cli.common import console, domain_errors, load_settings
 
 
 def serve(

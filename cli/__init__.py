@@ -1,0 +1,7 @@
+"""The ``deepwell`` command line: one module per command group, each calling library functions
+of the other packages (never another command). With the API's lifespan, the one place that
+composes the packages."""
+
+from cli.main import app, main
+
+__all__ = ["app", "main"]
