@@ -51,10 +51,11 @@ test: install  ## The default test suite (offline; slow suites excluded)
 test-all: install  ## Every test, the slow full-corpus ones included
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install  ## ruff (lint + format check) and mypy --strict
+lint: install  ## ruff (lint + format check), mypy --strict and the layering contract (DESIGN.md)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff check --fix .
