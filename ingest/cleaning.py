@@ -8,7 +8,8 @@ every removal is counted by reason (and by document) in a :class:`CleaningReport
   (:mod:`ingest.contents`), which would otherwise be glued into chunks.
 - ``clean_chunks`` drops chunks without information, exact duplicates (SHA-256 of the
   normalized text, across documents through ``seen_hashes``) and flags or drops near
-  duplicates (MinHash over word 3-shingles, with LSH buckets in ``NearDuplicateIndex``).
+  duplicates (MinHash over word 3-shingles, with LSH buckets: a ``SignatureIndex``, in
+  memory here, in the registry database during ingestion: :mod:`ingest.signatures`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import re
 import unicodedata
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -315,11 +316,52 @@ def estimate_jaccard(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64]) -> fl
     return float(np.mean(a == b))
 
 
+def band_keys(sig: npt.NDArray[np.uint64], rows: int) -> list[tuple[int, bytes]]:
+    """The LSH bands of ``sig``: ``(band number, its rows' bytes)``. Two signatures that
+    share a band are candidates; ``rows`` per band sets the similarity they catch."""
+    return [
+        (band, sig[band * rows : (band + 1) * rows].tobytes()) for band in range(len(sig) // rows)
+    ]
+
+
+def most_similar(
+    sig: npt.NDArray[np.uint64],
+    candidates: Mapping[str, npt.NDArray[np.uint64]],
+    threshold: float,
+) -> str | None:
+    """The key of the candidate most similar to ``sig`` at or above ``threshold`` (of equals,
+    the last in key order), or None."""
+    best, best_sim = None, threshold
+    for key in sorted(candidates):
+        sim = estimate_jaccard(sig, candidates[key])
+        if sim >= best_sim:
+            best, best_sim = key, sim
+    return best
+
+
+class SignatureIndex(Protocol):
+    """Where :func:`clean_chunks` looks up and stores the signatures of kept chunks."""
+
+    @property
+    def num_perm(self) -> int: ...
+
+    def query(self, sig: npt.NDArray[np.uint64], threshold: float) -> str | None:
+        """The key of the most similar stored signature at or above ``threshold``."""
+        ...
+
+    def add(self, key: str, sig: npt.NDArray[np.uint64]) -> None:
+        """Store ``sig`` under ``key``."""
+        ...
+
+
 class NearDuplicateIndex:
-    """MinHash signatures in LSH buckets, to find near duplicates without comparing all pairs.
+    """MinHash signatures in LSH buckets, in memory, to find near duplicates without
+    comparing all pairs.
 
     Keys are ``"<doc_id>#<chunk_index>"``. Keep one per tenant and access scope to catch
-    near duplicates across documents; ``discard_document`` before a new version.
+    near duplicates across documents; ``discard_document`` before a new version. Ingestion
+    keeps them in the registry database instead (:mod:`ingest.signatures`), where every
+    worker sees them.
     """
 
     def __init__(self, num_perm: int = 128, rows: int = 8) -> None:
@@ -332,19 +374,14 @@ class NearDuplicateIndex:
     def __len__(self) -> int:
         return len(self._signatures)
 
-    def _bands(self, sig: npt.NDArray[np.uint64]) -> Iterable[tuple[int, bytes]]:
-        for band in range(self.num_perm // self.rows):
-            yield band, sig[band * self.rows : (band + 1) * self.rows].tobytes()
+    def candidates(self, sig: npt.NDArray[np.uint64]) -> dict[str, npt.NDArray[np.uint64]]:
+        """The stored signatures that share a band with ``sig``, by key."""
+        keys = {key for band in band_keys(sig, self.rows) for key in self._buckets.get(band, ())}
+        return {key: self._signatures[key] for key in keys}
 
     def query(self, sig: npt.NDArray[np.uint64], threshold: float) -> str | None:
         """The key of the most similar stored signature at or above ``threshold``."""
-        candidates = {key for band in self._bands(sig) for key in self._buckets.get(band, ())}
-        best, best_sim = None, threshold
-        for key in sorted(candidates):
-            sim = estimate_jaccard(sig, self._signatures[key])
-            if sim >= best_sim:
-                best, best_sim = key, sim
-        return best
+        return most_similar(sig, self.candidates(sig), threshold)
 
     def discard_document(self, doc_id: str) -> int:
         """Forget every signature of ``doc_id`` (before re-ingesting a new version of it).
@@ -355,14 +392,14 @@ class NearDuplicateIndex:
         prefix = f"{doc_id}#"
         gone = [key for key in self._signatures if key.startswith(prefix)]
         for key in gone:
-            for band in self._bands(self._signatures.pop(key)):
+            for band in band_keys(self._signatures.pop(key), self.rows):
                 self._buckets[band].remove(key)
         return len(gone)
 
     def add(self, key: str, sig: npt.NDArray[np.uint64]) -> None:
         """Store ``sig`` under ``key``."""
         self._signatures[key] = sig
-        for band in self._bands(sig):
+        for band in band_keys(sig, self.rows):
             self._buckets.setdefault(band, []).append(key)
 
 
@@ -380,7 +417,7 @@ def clean_chunks(
     *,
     doc_id: str,
     seen_hashes: AbstractSet[str] = frozenset(),
-    near_index: NearDuplicateIndex | None = None,
+    near_index: SignatureIndex | None = None,
     options: CleaningOptions | None = None,
 ) -> CleanedChunks:
     """Drop uninformative and duplicate chunks of one document; flag near duplicates.
@@ -400,7 +437,7 @@ def clean_chunks(
     """
     opts = options or CleaningOptions()
     report = CleaningReport(chunks_in=len(chunks))
-    index = (
+    index: SignatureIndex = (
         near_index if near_index is not None else NearDuplicateIndex(opts.num_perm, opts.lsh_rows)
     )
     seen_here: set[str] = set()

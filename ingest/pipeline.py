@@ -22,6 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,13 +37,13 @@ from ingest.chunking import ChunkDraft, ChunkLimits
 from ingest.cleaning import (
     CleaningOptions,
     CleaningReport,
-    NearDuplicateIndex,
     clean_chunks,
     text_fingerprint,
 )
 from ingest.filetypes import InputLimits
 from ingest.parsing import check_strategy
 from ingest.registry import DocState, DocumentRow, Registry
+from ingest.signatures import SignatureStore
 from ingest.sources import SourceDocument
 from ingest.work import ParseJob, PreparedDocument, init_worker, prepare
 from retrieval.embedding import Embedder
@@ -182,7 +183,9 @@ class Ingestor:
         self.signature = pipeline_signature(settings, embedder, self.sparse)
         self.limits = ChunkLimits.from_settings(settings.ingest)
         self.cleaning = CleaningOptions(near_duplicates=settings.ingest.near_duplicates)
-        self._near: dict[tuple[str, str], NearDuplicateIndex] = {}
+        self.signatures = SignatureStore(
+            registry.engine, self.cleaning.num_perm, self.cleaning.lsh_rows
+        )
         self._pool = pool
         self._owns_pool = pool is None
         tokenizer = embedder.model_info.path / "tokenizer.json"
@@ -323,6 +326,7 @@ class Ingestor:
             try:
                 self._write(doc, result, summary)
             except DeepwellError as exc:
+                self.signatures.forget(doc.doc_id)  # its chunks are not in the index
                 self._fail(summary, doc, str(exc))
 
     def _write(
@@ -334,18 +338,21 @@ class Ingestor:
         keys = {fp: dedup_key(doc.acl, fp) for fp in fingerprints}
         owners = self.registry.owners(doc.tenant, keys.values())
         taken = {fp for fp, key in keys.items() if owners.get(key, doc.doc_id) != doc.doc_id}
-        near = self._near.setdefault(
-            (doc.tenant, dedup_key(doc.acl, "")),
-            NearDuplicateIndex(self.cleaning.num_perm, self.cleaning.lsh_rows),
-        )
-        near.discard_document(doc.doc_id)  # a new version is not a near duplicate of the old
-        cleaned = clean_chunks(
-            prepared.chunks,
-            doc_id=doc.doc_id,
-            seen_hashes=taken,
-            near_index=near,
-            options=self.cleaning,
-        )
+        # Near duplicates against every kept chunk of the same tenant and access list, in
+        # the registry database (what other workers kept too); a new version replaces the
+        # document's old signatures rather than matching them.
+        with (
+            self.signatures.document(doc.tenant, dedup_key(doc.acl, ""), doc.doc_id)
+            if self.cleaning.near_duplicates != "off"
+            else nullcontext(None)
+        ) as near:
+            cleaned = clean_chunks(
+                prepared.chunks,
+                doc_id=doc.doc_id,
+                seen_hashes=taken,
+                near_index=near,
+                options=self.cleaning,
+            )
         kept_fps = cleaned.new_hashes
         dropped_dups = {keys[fp]: owners[keys[fp]] for fp in taken if fp not in kept_fps}
         if not cleaned.chunks and not dropped_dups:

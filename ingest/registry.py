@@ -2,7 +2,8 @@
 
 One row per document (``documents``), plus the owners of de-duplicated chunk
 texts (``chunk_owners``) so that deleting or changing the document that kept a
-shared chunk re-ingests the documents whose copies were dropped against it.
+shared chunk re-ingests the documents whose copies were dropped against it. The
+near-duplicate signatures of kept chunks live beside them (:mod:`ingest.signatures`).
 SQLAlchemy only: SQLite by default, PostgreSQL in the scaled deployment.
 """
 
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from core.db import Base
 from core.migrate import upgrade_schema
+from ingest.signatures import delete_signatures
 
 
 class DocState(enum.StrEnum):
@@ -231,11 +233,12 @@ class Registry:
             last = rows[-1][0]
 
     def remove(self, doc_id: str) -> None:
-        """Forget a document and its de-duplication records."""
+        """Forget a document and its de-duplication records (near-duplicate signatures too)."""
         with self.session() as s, s.begin():
             s.execute(delete(DocumentRow).where(DocumentRow.doc_id == doc_id))
             s.execute(delete(ChunkOwnerRow).where(ChunkOwnerRow.doc_id == doc_id))
             s.execute(delete(DuplicateRow).where(DuplicateRow.doc_id == doc_id))
+            delete_signatures(s, doc_id)
 
     # --- de-duplication across documents -------------------------------------------------
 
