@@ -16,9 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Engine, Index, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from core.db import Base
-from core.logging import get_logger
-from core.types import Principal
+from core import Base, Principal, get_logger
 
 log = get_logger(__name__)
 

@@ -26,17 +26,18 @@ from typing import Any, TextIO, get_args
 from sqlalchemy import JSON, DateTime, Engine, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from core.db import Base
-from core.errors import (
+from core import (
     AuthenticationError,
+    Base,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    Principal,
+    Role,
+    Settings,
+    get_logger,
+    upgrade_schema,
 )
-from core.logging import get_logger
-from core.migrate import upgrade_schema
-from core.settings import Settings
-from core.types import Principal, Role
 
 log = get_logger(__name__)
 

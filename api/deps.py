@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from api.auth import Caller, KeyStore, dev_caller
 from api.security import release_address_token
 from api.services import Services
-from core.errors import AuthenticationError
+from core import AuthenticationError
 from ingest.jobs import JobQueue
 from retrieval.records import Records
 from retrieval.search import Searcher

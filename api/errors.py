@@ -14,7 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.limits import RateLimitedError
-from core.errors import (
+from core import (
     AuthenticationError,
     BackendUnavailableError,
     ConfigError,
@@ -23,8 +23,8 @@ from core.errors import (
     LLMTimeoutError,
     NotFoundError,
     PermissionDeniedError,
+    get_logger,
 )
-from core.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -34,8 +34,7 @@ from redis import Redis
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import BackendUnavailableError, ConfigError, DeepwellError
-from core.settings import RATE_LIMIT_STORAGE_SCHEMES
+from core import RATE_LIMIT_STORAGE_SCHEMES, BackendUnavailableError, ConfigError, DeepwellError
 
 MB = 1_000_000
 

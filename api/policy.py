@@ -30,9 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from core.errors import PermissionDeniedError
-from core.settings import Settings
-from core.types import Principal
+from core import PermissionDeniedError, Principal, Settings
 from ingest.registry import DocumentRow, Registry
 from retrieval.acl import can_read
 

@@ -21,7 +21,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.logging import get_logger
+from core import get_logger
 
 log = get_logger(__name__)
 

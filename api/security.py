@@ -35,8 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body, response_for
 from api.limits import RateLimiter, address_bucket
-from core.errors import DeepwellError
-from core.settings import Settings
+from core import DeepwellError, Settings
 
 #: Most header lines a request may carry (browsers send about 20); more gets 431.
 MAX_HEADERS = 100

@@ -7,11 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from core import Settings, get_logger
-from core.db import describe as describe_db
-from core.db import make_engine
-from core.migrate import ensure_schema
-from core.models import ResolvedModel, configured_embedding, configured_llm
+from core import (
+    ResolvedModel,
+    Settings,
+    configured_embedding,
+    configured_llm,
+    ensure_schema,
+    get_logger,
+    make_engine,
+)
+from core import describe as describe_db
 from ingest.registry import Registry
 from retrieval.embedding import Embedder, make_embedder
 from retrieval.index import VectorIndex, open_index

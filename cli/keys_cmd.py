@@ -32,8 +32,7 @@ class RoleChoice(StrEnum):
 @contextmanager
 def _store() -> Iterator[KeyStore]:
     from api.auth import KeyStore
-    from core.db import make_engine
-    from core.migrate import ensure_schema
+    from core import ensure_schema, make_engine
 
     settings = load_settings()
     with domain_errors():

@@ -8,8 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.common import console, domain_errors, err_console, load_settings
-from core import ModelError
-from core.models import CATALOG, ModelSpec, get_spec, model_path, prepare, verify
+from core import CATALOG, ModelError, ModelSpec, get_spec, model_path, prepare, verify
 
 app = typer.Typer(help="List, verify and prepare the local models.", no_args_is_help=True)
 

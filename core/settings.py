@@ -166,15 +166,17 @@ class LLMSettings(BaseModel):
     context_window: int = Field(4096, ge=512)
     max_tokens: int = Field(512, ge=1)
     context_tokens: int | None = Field(
-        1200,
+        600,
         ge=64,
         description="Answers: the most tokens of passages put before the model (the model's "
         "own tokenizer counts them); the window may hold less once the prompt and max_tokens "
-        "are set aside. None: as many as the window leaves. Prompt reading is most of the wait "
-        "on a CPU, so fewer, better passages answer sooner. On the SEC 10-Qs (bench/retrieval.py,"
-        " 118 figure questions) 1,200 re-scored tokens held the reference figure for 78, as the "
-        "~2,100 tokens of the top 10 in rank order did (1,000: 74, 1,500: 79; 1,200 in rank "
-        "order: 65).",
+        "are set aside. None: as many as the window leaves. Reading the prompt is most of the "
+        "wait for the first word on a CPU (~80 tokens/s with the default 1.5B model on two "
+        "cores), so fewer, better passages answer sooner. On the SEC 10-Qs (bench/retrieval.py, "
+        "118 figure questions, re-scored windows of 20 candidates) the reference figure was in "
+        "the context for 49 at 400 tokens, 60 at 600, 75 at 1,200 (the whole top 10: 78 with "
+        "~2,100); first token p50 (bench/answers.py, 10 questions) 5.9 s at 400, 8.6 s at 700, "
+        "16.5 s at 1,200.",
     )
     context_candidates: int = Field(
         20,
@@ -656,19 +658,25 @@ class Settings(BaseSettings):
 
 def _refuse_unknown_env(settings_cls: type[BaseSettings]) -> None:
     """A misspelt ``DEEPWELL_*`` variable is an error, not a setting silently ignored."""
-    unknown = []
-    for key in os.environ:
-        if not key.startswith("DEEPWELL_") or key == CONFIG_ENV_VAR:
-            continue
-        group, _, field = key.removeprefix("DEEPWELL_").lower().partition("__")
-        info = settings_cls.model_fields.get(group)
-        if info is None:
-            unknown.append(key)
-            continue
-        if field and not _known_path(info.annotation, field.split("__")):
-            unknown.append(key)
+    unknown = [
+        key
+        for key in os.environ
+        if key.startswith("DEEPWELL_")
+        and key != CONFIG_ENV_VAR
+        and not is_setting_variable(key, settings_cls)
+    ]
     if unknown:
         raise ConfigError(f"unknown setting(s) in the environment: {', '.join(sorted(unknown))}")
+
+
+def is_setting_variable(key: str, settings_cls: type[BaseSettings] | None = None) -> bool:
+    """Whether environment variable ``key`` (``DEEPWELL_EVAL__JUDGE__BACKEND``) names a setting.
+
+    ``settings_cls`` defaults to :class:`Settings`; a group alone (``DEEPWELL_INDEX``) counts.
+    """
+    group, _, field = key.removeprefix("DEEPWELL_").lower().partition("__")
+    info = (settings_cls or Settings).model_fields.get(group)
+    return info is not None and (not field or _known_path(info.annotation, field.split("__")))
 
 
 def _known_path(model: object, path: list[str]) -> bool:

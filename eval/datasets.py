@@ -34,9 +34,7 @@ from urllib.parse import unquote, urlparse
 from sqlalchemy import DateTime, Engine, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.db import Base
-from core.errors import InvalidInputError, NotFoundError
-from core.settings import Settings
+from core import Base, InvalidInputError, NotFoundError, Settings
 
 Format = Literal["sec-10q", "csv", "jsonl"]
 FORMATS: tuple[Format, ...] = ("sec-10q", "csv", "jsonl")

@@ -28,11 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import ModelError
-from core.logging import get_logger
-from core.models import get_spec, prepare
-from core.settings import FinetuneSettings, Settings
-from core.types import Principal
+from core import FinetuneSettings, ModelError, Principal, Settings, get_logger, get_spec, prepare
 from eval.datasets import file_name
 from retrieval.index import VectorIndex
 from retrieval.passages import readable_chunks

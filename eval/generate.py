@@ -40,7 +40,7 @@ from eval.finetune import doc_label, generate_qa
 from retrieval.passages import readable_chunks
 
 if TYPE_CHECKING:
-    from core.types import Principal
+    from core import Principal
     from retrieval.embedding import Embedder
     from retrieval.index import VectorIndex
     from retrieval.llm import LLM, Message

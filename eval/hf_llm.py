@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.settings import Settings
+from core import Settings
 from retrieval.llm import LLM, Message, TokenStream, Usage
 
 if TYPE_CHECKING:

@@ -18,8 +18,7 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.db import Base
-from core.errors import NotFoundError
+from core import Base, NotFoundError
 from eval.results import RunResult
 
 #: Lower is better for these; everything else in a summary is higher-is-better.

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.db import make_engine
-from core.settings import Settings
+from core import Settings, make_engine
 from eval.datasets import DatasetRegistry
 from eval.history import History, Regression, StoredRun, regressions
 from eval.results import RunResult

@@ -22,9 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.errors import IndexBackendError, NotFoundError
-from core.logging import get_logger
-from core.settings import Settings
+from core import IndexBackendError, NotFoundError, Settings, get_logger
 from eval.datasets import SEC_NAME, Dataset, EvalItem
 from eval.metrics import bootstrap_ci, percentile, retrieval_scores
 from eval.report import render_report

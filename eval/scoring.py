@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from core.logging import get_logger
-from core.settings import Settings
+from core import Settings, get_logger
 from eval.datasets import EvalItem
 from eval.metrics import figure_match, figure_recall
 

@@ -25,11 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import ConfigError
-from core.logging import get_logger
-from core.models import configured_embedding
-from core.settings import Settings
-from core.types import Principal
+from core import ConfigError, Principal, Settings, configured_embedding, get_logger
 from eval.datasets import EvalItem, file_name
 from eval.finetune import CLOSED_BOOK_SYSTEM, FinetuneResult, finetune
 from retrieval.embedding import Embedder, make_embedder

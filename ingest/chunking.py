@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 
-from core.settings import IngestSettings
+from core import IngestSettings
 from ingest.parsing import ParsedElement
 
 #: Heading levels for numbered parts of regulatory and legal documents whose format

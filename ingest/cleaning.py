@@ -27,7 +27,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from core.logging import get_logger
+from core import get_logger
 from ingest.chunking import ChunkDraft
 from ingest.contents import contents_elements
 from ingest.parsing import ParsedDocument, ParsedElement

@@ -27,8 +27,7 @@ import charset_normalizer
 import pypdfium2 as pdfium  # type: ignore[import-untyped]  # ships no type information
 from charset_normalizer.md import mess_ratio
 
-from core.errors import IngestError
-from core.settings import IngestSettings
+from core import IngestError, IngestSettings
 
 #: Formats deepwell parses here (values of unstructured's ``FileType``). Legacy Office,
 #: RTF, ODT and EPUB need LibreOffice or pandoc, which deepwell does not install.

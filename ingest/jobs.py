@@ -45,12 +45,7 @@ from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, func, sele
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from core.db import Base
-from core.errors import DeepwellError
-from core.logging import get_logger
-from core.migrate import upgrade_schema
-from core.settings import Settings
-from core.types import Principal
+from core import Base, DeepwellError, Principal, Settings, get_logger, upgrade_schema
 from ingest.pipeline import DocOutcome, Ingestor
 from ingest.registry import DocState, Registry
 from ingest.sources import FolderSource, SourceDocument, bytes_source

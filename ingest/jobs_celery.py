@@ -41,10 +41,7 @@ from celery.exceptions import Retry, SoftTimeLimitExceeded
 from sqlalchemy import DateTime, Engine, LargeBinary, String, Text, delete, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from core.db import Base, make_engine
-from core.errors import BackendUnavailableError, DeepwellError
-from core.logging import get_logger
-from core.settings import Settings
+from core import BackendUnavailableError, Base, DeepwellError, Settings, get_logger, make_engine
 from ingest.jobs import MAX_ERRORS, DeadLetterRow, JobQueue, JobRow, crashed_error
 from ingest.pipeline import DocOutcome, Ingestor, ParserPool
 from ingest.registry import DocState, Registry
@@ -280,8 +277,7 @@ class WorkerRuntime:
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerRuntime:
-        from core.migrate import ensure_schema
-        from core.models import configured_embedding
+        from core import configured_embedding, ensure_schema
         from retrieval.embedding import make_embedder
         from retrieval.index import open_index
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.settings import Settings
+from core import Settings
 from ingest.sources import FileSource, FolderSource, SourceDocument, normalize_acl
 
 if TYPE_CHECKING:  # the pipeline pulls in the parsers and engines: imported when it runs

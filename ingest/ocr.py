@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from core.errors import IngestError
+from core import IngestError
 from ingest.pdf_tables import Word
 
 #: Said wherever OCR is needed and missing.

@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.errors import ConfigError, IngestError
-from core.logging import get_logger
+from core import ConfigError, IngestError, get_logger
 from ingest import ocr
 from ingest.filetypes import (
     IMAGE_TYPES,

@@ -30,8 +30,7 @@ from typing import Any, Literal
 
 import pebble
 
-from core import Settings, get_logger
-from core.errors import DeepwellError, IngestError
+from core import DeepwellError, IngestError, Settings, get_logger
 from ingest import ocr
 from ingest.chunking import ChunkDraft, ChunkLimits
 from ingest.cleaning import (

@@ -29,8 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from core.db import Base
-from core.migrate import upgrade_schema
+from core import Base, upgrade_schema
 from ingest.signatures import delete_signatures
 
 

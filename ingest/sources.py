@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import InvalidInputError
+from core import InvalidInputError
 
 SIDECAR_SUFFIX = ".acl.json"
 FOLDER_RULE = ".deepwell-acl.json"

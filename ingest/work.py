@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import core  # noqa: F401  (telemetry off in the worker before unstructured is imported)
-from core import configure_logging
-from core.errors import IngestError
+from core import IngestError, configure_logging
 from ingest.chunking import ChunkDraft, ChunkLimits, chunk_elements
 from ingest.cleaning import CleaningOptions, strip_page_furniture
 from ingest.docmeta import FIRST_PAGES, MAX_BODY_CHARS, extract_docmeta

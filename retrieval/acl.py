@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.types import Principal
+from core import Principal
 from retrieval.index.filters import Filter, MatchAny, MatchValue
 
 TENANT_KEY = "tenant"

@@ -29,10 +29,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, overload
 
-from core.errors import BackendUnavailableError, ConfigError, LLMTimeoutError
-from core.logging import get_logger
-from core.settings import Settings
-from core.types import Principal
+from core import (
+    BackendUnavailableError,
+    ConfigError,
+    LLMTimeoutError,
+    Principal,
+    Settings,
+    get_logger,
+)
 from retrieval.arithmetic import StreamedCalculations
 from retrieval.context import Citation, Order, PackedContext, pack_context
 from retrieval.conversation import (

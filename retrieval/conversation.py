@@ -26,9 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from core.errors import BackendUnavailableError, InvalidInputError, NotFoundError
-from core.logging import get_logger
-from core.types import Principal
+from core import BackendUnavailableError, InvalidInputError, NotFoundError, Principal, get_logger
 from retrieval.llm.base import LLM
 from retrieval.llm.extractive import STOPWORDS
 from retrieval.llm.prompts import rewrite_messages

@@ -15,10 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from core.errors import ModelError
-from core.logging import get_logger
-from core.models import ResolvedModel
-from core.settings import Settings
+from core import ModelError, ResolvedModel, Settings, get_logger
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Hashable, Sequence
 from typing import TypeVar
 
-from core.errors import InvalidInputError
+from core import InvalidInputError
 from retrieval.types import RetrievedChunk
 
 K = TypeVar("K", bound=Hashable)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.errors import InvalidInputError
+from core import InvalidInputError
 from retrieval.index.filters import Filter, MatchValue, Range
 from retrieval.types import RetrievedChunk
 

@@ -31,9 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from core.errors import ModelError
-from core.logging import get_logger
-from core.models import ResolvedModel, sha256_file
+from core import ModelError, ResolvedModel, get_logger, sha256_file
 
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from core.types import Principal
+from core import Principal
 from retrieval.acl import access_filter, can_read
 from retrieval.index import HasId, MatchAny, MatchValue, VectorIndex
 from retrieval.index.filters import Filter, all_of

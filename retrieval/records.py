@@ -30,10 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from core.db import Base
-from core.errors import NotFoundError
-from core.migrate import upgrade_schema
-from core.types import Principal
+from core import Base, NotFoundError, Principal, upgrade_schema
 from retrieval.answer import AnswerResult
 from retrieval.conversation import ConversationStore, Turn, check_conversation_id
 

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from core.errors import ConfigError, ModelError
-from core.logging import get_logger
+from core import ConfigError, ModelError, get_logger
 from retrieval.llm.extractive import terms
 from retrieval.tables import is_value, read_table
 from retrieval.types import RetrievedChunk

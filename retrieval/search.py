@@ -27,10 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol, get_args
 
-from core.errors import ConfigError, InvalidInputError
-from core.logging import get_logger
-from core.settings import SearchSettings, Settings
-from core.types import Principal
+from core import ConfigError, InvalidInputError, Principal, SearchSettings, Settings, get_logger
 from retrieval.acl import access_filter, can_read
 from retrieval.fusion import diversify, rrf_weights, weighted_rrf
 from retrieval.index import (

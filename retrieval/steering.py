@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from core.types import Principal
+from core import Principal
 from retrieval.acl import can_read
 from retrieval.index import MatchValue, VectorIndex
 from retrieval.index.filters import Filter

@@ -36,8 +36,7 @@ from api.auth import Caller
 from api.deps import CallerDep, ServicesDep
 from api.errors import error_body, error_responses
 from api.services import Services
-from core.errors import DeepwellError
-from core.logging import get_logger
+from core import DeepwellError, get_logger
 from retrieval.answer import AnswerResult, AnswerStream
 from retrieval.figures import Status as FigureStatus
 from retrieval.search import MAX_QUERY_CHARS

@@ -43,7 +43,7 @@ from starlette.responses import Response
 from api.deps import CallerDep, ServicesDep
 from api.errors import error_responses
 from api.routes.answer import CitationOut, FigureOut, error_data, guarded, record
-from core.errors import DeepwellError, InvalidInputError, NotFoundError
+from core import DeepwellError, InvalidInputError, NotFoundError
 from retrieval.answer import Answerer, AnswerResult
 from retrieval.conversation import InMemoryConversationStore, Turn
 from retrieval.search import MAX_QUERY_CHARS

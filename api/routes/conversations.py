@@ -21,7 +21,7 @@ from api.errors import error_responses
 from api.routes.answer import CONVERSATION_ID, CitationOut
 from api.routes.common import UtcDateTime
 from api.services import Services
-from core.types import Principal
+from core import Principal
 from retrieval.passages import readable_chunk_ids
 from retrieval.records import SqlConversationStore, StoredTurn
 

@@ -27,8 +27,7 @@ from api.limits import MB, BodyTooLargeError
 from api.policy import require_change
 from api.routes.common import UtcDateTime
 from api.services import Services
-from core.errors import InvalidInputError, NotFoundError
-from core.types import PUBLIC, Principal
+from core import PUBLIC, InvalidInputError, NotFoundError, Principal
 from ingest.registry import DocState, DocumentRow
 from ingest.sources import doc_id_for, normalize_acl
 from retrieval.acl import can_read

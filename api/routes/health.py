@@ -17,8 +17,7 @@ from api.auth import require_role
 from api.deps import CallerDep, ServicesDep
 from api.errors import error_responses
 from api.services import index_warnings
-from core import __version__
-from core.db import ping
+from core import __version__, ping
 
 router = APIRouter(tags=["health"])
 

@@ -12,7 +12,7 @@ from api.auth import has_role, require_role
 from api.deps import CallerDep, JobsDep, ServicesDep
 from api.errors import error_responses
 from api.routes.common import UtcDateTime
-from core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from core import InvalidInputError, NotFoundError, PermissionDeniedError
 from ingest.jobs import JobRow
 from ingest.sources import normalize_acl
 

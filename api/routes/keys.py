@@ -14,8 +14,7 @@ from api.deps import CallerDep, KeysDep, ServicesDep
 from api.errors import error_responses
 from api.policy import check_key_grant
 from api.routes.common import UtcDateTime
-from core.errors import NotFoundError
-from core.types import Role
+from core import NotFoundError, Role
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CallerDep
 from api.errors import error_responses
-from core.types import Role
+from core import Role
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 

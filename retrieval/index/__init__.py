@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.settings import Settings
+from core import Settings
 from retrieval.index.base import (
     Fusion,
     Hit,

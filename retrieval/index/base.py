@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self
 
-from core.errors import IndexBackendError, InvalidInputError
+from core import IndexBackendError, InvalidInputError
 from retrieval.index.filters import Filter
 
 SearchMode = Literal["hybrid", "dense", "lexical"]

@@ -18,8 +18,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from core.errors import BackendUnavailableError, DeepwellError, IndexBackendError
-from core.logging import get_logger
+from core import BackendUnavailableError, DeepwellError, IndexBackendError, get_logger
 from retrieval.index.base import (
     DENSE_VECTOR,
     KEYWORD_FIELDS,

@@ -27,8 +27,7 @@ from typing import IO, Any, ClassVar
 
 import qdrant_edge as qe
 
-from core.errors import DeepwellError, IndexBackendError
-from core.logging import get_logger
+from core import DeepwellError, IndexBackendError, get_logger
 from retrieval.index.base import (
     DENSE_VECTOR,
     KEYWORD_FIELDS,

@@ -20,7 +20,7 @@ from typing import TypeAlias
 import qdrant_edge as qe
 from qdrant_client import models as qm
 
-from core.errors import InvalidInputError
+from core import InvalidInputError
 
 MatchScalar = str | int
 

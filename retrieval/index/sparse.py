@@ -30,7 +30,7 @@ from functools import lru_cache
 
 import qdrant_edge as qe
 
-from core.errors import ConfigError
+from core import ConfigError
 from retrieval.index.base import SparseVector
 
 DEFAULT_K = 1.2

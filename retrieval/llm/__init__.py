@@ -14,7 +14,7 @@ Typical use::
 
 from __future__ import annotations
 
-from core.settings import Settings
+from core import Settings
 from retrieval.llm.base import (
     LLM,
     Completion,

@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core.errors import ConfigError, LLMTimeoutError
-from core.settings import Settings
+from core import ConfigError, LLMTimeoutError, Settings
 
 Role = Literal["system", "user", "assistant"]
 

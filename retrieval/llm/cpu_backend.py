@@ -24,8 +24,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from core.errors import ModelError
-from core.logging import get_logger
+from core import ModelError, get_logger
 
 log = get_logger(__name__)
 

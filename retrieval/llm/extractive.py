@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from core.settings import Settings
+from core import Settings
 from retrieval.context import parse_blocks
 from retrieval.llm.base import LLM, Message, TokenStream, Usage, estimate_tokens
 from retrieval.llm.prompts import NO_ANSWER, split_answer_prompt

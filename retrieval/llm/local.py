@@ -39,10 +39,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from core.errors import InvalidInputError, ModelError
-from core.logging import get_logger
-from core.models import ResolvedModel, configured_llm
-from core.settings import Settings
+from core import InvalidInputError, ModelError, ResolvedModel, Settings, configured_llm, get_logger
 from retrieval.llm.base import LLM, Deadline, Message, TokenStream, Usage
 from retrieval.llm.cpu_backend import load_cpu_backend
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from core.errors import BackendUnavailableError, ConfigError, LLMTimeoutError
-from core.logging import get_logger
-from core.settings import Settings
+from core import BackendUnavailableError, ConfigError, LLMTimeoutError, Settings, get_logger
 from retrieval.llm.base import (
     LLM,
     Completion,

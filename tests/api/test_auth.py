@@ -11,10 +11,16 @@ from sqlalchemy import select
 
 from api.app import STATIC_DIR, create_app
 from api.auth import ApiKeyRow, KeyStore, bootstrap_admin, has_role, hash_key, require_role
-from core import ConfigError, Settings
-from core.db import make_engine
-from core.errors import AuthenticationError, InvalidInputError, NotFoundError, PermissionDeniedError
-from core.types import Principal
+from core import (
+    AuthenticationError,
+    ConfigError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    Principal,
+    Settings,
+    make_engine,
+)
 from tests.api.apikit import KEY_PATTERN, Client, new_key, running_app, settings_for
 
 

@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 
-from core import Settings
-from core.db import make_engine
-from core.types import Principal
+from core import Principal, Settings, make_engine
 from ingest.jobs import JobQueue, JobRow
 from ingest.pipeline import DocOutcome, IngestSummary
 from ingest.sources import SourceDocument

@@ -17,9 +17,7 @@ import redis
 from redisserver import RedisServer
 
 from api.auth import KeyStore
-from core import Settings
-from core.db import make_engine
-from core.migrate import ensure_schema
+from core import Settings, ensure_schema, make_engine
 from tests.api.apikit import Server, live_server
 
 N = 6  # requests per minute, per key and per address without a key

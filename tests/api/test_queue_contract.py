@@ -18,11 +18,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from core import Settings
-from core.db import make_engine
-from core.migrate import ensure_schema
-from core.models import configured_embedding
-from core.types import Principal
+from core import Principal, Settings, configured_embedding, ensure_schema, make_engine
 from ingest.jobs import JobQueue, JobRow
 from ingest.jobs_celery import (
     TASK_NAME,

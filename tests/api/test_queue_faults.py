@@ -21,10 +21,7 @@ from redisserver import RedisServer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import Settings
-from core.db import make_engine
-from core.migrate import ensure_schema
-from core.types import Principal
+from core import Principal, Settings, ensure_schema, make_engine
 from ingest.jobs_celery import CeleryJobQueue
 from ingest.registry import DocState, DocumentRow
 from ingest.sources import doc_id_for

@@ -21,7 +21,7 @@ import uvicorn
 from openai import OpenAI
 
 from api.app import create_app
-from core.errors import LLMTimeoutError
+from core import LLMTimeoutError
 from retrieval.llm import NO_ANSWER, Message, TokenStream, Usage
 from retrieval.llm.extractive import ExtractiveLLM
 from tests.api.apikit import Client, free_port, settings_for

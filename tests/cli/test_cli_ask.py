@@ -11,10 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from cli import ask_cmd
-from core.errors import InvalidInputError
-from core.models import configured_embedding
-from core.settings import Settings
-from core.types import Principal
+from core import InvalidInputError, Principal, Settings, configured_embedding
 from retrieval.embedding import DenseEmbedder
 from retrieval.index import IndexPoint, encode_documents, open_index
 from retrieval.llm import NO_ANSWER

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import retrieval.llm
-from core.errors import DeepwellError, LLMTimeoutError, ModelError
+from core import DeepwellError, LLMTimeoutError, ModelError
 from retrieval.llm import Message, TokenStream, Usage
 from retrieval.llm.extractive import ExtractiveLLM
 from tests.cli.test_cli_ask import app, data_dir, run

@@ -8,8 +8,7 @@ import pytest
 import typer
 
 from cli import eval_cmd
-from core import Settings
-from core.db import make_engine
+from core import Settings, make_engine
 from ingest.registry import DocState, Registry
 
 

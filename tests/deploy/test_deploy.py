@@ -17,16 +17,10 @@ import pytest
 import yaml
 from helm_render import TemplateError, render, render_chart
 
-from core.settings import Settings, _known_path
+from core import Settings, is_setting_variable
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 CHART = DEPLOY / "helm" / "deepwell"
-
-
-def _is_setting(name: str) -> bool:
-    group, _, field = name.removeprefix("DEEPWELL_").lower().partition("__")
-    info = Settings.model_fields.get(group)
-    return info is not None and (not field or _known_path(info.annotation, field.split("__")))
 
 
 # --- docker-compose ------------------------------------------------------------------------
@@ -74,7 +68,7 @@ def test_compose_wires_the_scaled_settings(compose: dict[str, Any]) -> None:
         assert "@postgres:5432/" in env["DEEPWELL_DATABASE__URL"]
         assert env["DEEPWELL_INDEX__BACKEND"] == "qdrant"
         assert env["DEEPWELL_INDEX__URL"] == "http://qdrant:6333"
-        unknown = [k for k in env if k.startswith("DEEPWELL_") and not _is_setting(k)]
+        unknown = [k for k in env if k.startswith("DEEPWELL_") and not is_setting_variable(k)]
         assert not unknown, f"{name}: not settings (deepwell would refuse to start): {unknown}"
     # The API does not migrate on start: the migrate service did, once.
     assert (
@@ -160,7 +154,7 @@ def test_pods_run_as_non_root_with_secrets_from_refs(
             assert db["valueFrom"]["secretKeyRef"]["name"] == "deepwell-secrets", name
             assert "value" not in db
             for var in env:
-                assert _is_setting(var), f"{name}: {var} is not a setting"
+                assert is_setting_variable(var), f"{name}: {var} is not a setting"
     api = specs["dw-api"]["containers"][0]
     assert api["args"] == ["serve"]
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -174,7 +168,7 @@ def test_settings_configmap_names_only_real_settings(
     data = manifests["configmap.yaml"][0]["data"]
     assert data["DEEPWELL_INDEX__BACKEND"] == "qdrant"
     assert all(isinstance(v, str) for v in data.values())  # ConfigMap values are strings
-    assert [k for k in data if not _is_setting(k)] == []
+    assert [k for k in data if not is_setting_variable(k)] == []
 
 
 def test_hpa_and_cronjob(manifests: dict[str, list[dict[str, Any]]]) -> None:
@@ -251,4 +245,4 @@ def test_dockerfile_is_multi_stage_non_root_with_a_health_check() -> None:
     # Every DEEPWELL_* variable set in the image is a real setting.
     env_vars = re.findall(r"\b(DEEPWELL_[A-Z_]+)=", "\n".join(lines))
     assert env_vars
-    assert [v for v in env_vars if not _is_setting(v)] == []
+    assert [v for v in env_vars if not is_setting_variable(v)] == []

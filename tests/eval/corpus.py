@@ -6,8 +6,7 @@ import json
 import uuid
 from pathlib import Path
 
-from core.models import configured_embedding
-from core.settings import Settings
+from core import Settings, configured_embedding
 from retrieval.embedding import DenseEmbedder
 from retrieval.index import IndexPoint, encode_documents, open_index
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from core.errors import NotFoundError
-from core.settings import Settings
+from core import NotFoundError, Settings
 from eval.datasets import (
     DatasetError,
     DatasetRegistry,

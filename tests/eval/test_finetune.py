@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import FinetuneSettings, Settings
-from core.types import Principal
+from core import FinetuneSettings, Principal, Settings
 from eval.finetune import (
     CorpusChunk,
     adapter_key,

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.settings import IngestSettings
+from core import IngestSettings
 from ingest.chunking import (
     ChunkDraft,
     ChunkLimits,

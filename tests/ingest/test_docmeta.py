@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import PdfBuilder
 
-from core import Settings
-from core.db import make_engine
+from core import Settings, make_engine
 from ingest.chunking import ChunkLimits
 from ingest.cleaning import CleaningOptions
 from ingest.docmeta import extract_docmeta

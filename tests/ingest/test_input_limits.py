@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import IngestError
-from core.settings import IngestSettings
+from core import IngestError, IngestSettings
 from ingest.chunking import ChunkLimits
 from ingest.cleaning import CleaningOptions
 from ingest.filetypes import InputLimits

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core import Settings
-from core.db import make_engine
+from core import Settings, make_engine
 from ingest.registry import DocState, Registry
 from retrieval.index import EdgeIndex
 

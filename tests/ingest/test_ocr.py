@@ -19,10 +19,7 @@ from debian import apt_install
 from PIL import Image
 
 from cli.ingest_cmd import _page_ranges as page_ranges
-from core import Principal, Settings
-from core.db import make_engine
-from core.errors import IngestError
-from core.models import configured_embedding
+from core import IngestError, Principal, Settings, configured_embedding, make_engine
 from ingest import ocr
 from ingest.parsing import parse
 from ingest.pdf_tables import Word

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from unstructured.nlp import tokenize
 
-from core.errors import ConfigError, IngestError
+from core import ConfigError, IngestError
 from ingest import parsing
 from ingest.parsing import ParsedDocument, check_strategy, hi_res_available, parse
 from ingest.pdf_layout import is_cover_furniture, title_from_lines

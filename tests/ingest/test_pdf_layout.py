@@ -15,7 +15,7 @@ import pikepdf
 import pytest
 from pikepdf import Array, Dictionary, Name
 
-from core.errors import IngestError
+from core import IngestError
 from ingest.chunking import chunk_elements
 from ingest.parsing import parse
 from ingest.pdf_layout import partition_pdf_layout, words_from_chars

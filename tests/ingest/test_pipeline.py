@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core import Settings
-from core.db import make_engine
-from core.models import configured_embedding
+from core import Settings, configured_embedding, make_engine
 from ingest.pipeline import Ingestor, IngestSummary, ParserPool
 from ingest.registry import DocState, Registry
 from ingest.sources import FolderSource, bytes_source

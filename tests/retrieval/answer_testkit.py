@@ -12,9 +12,7 @@ from typing import Any
 
 import pytest
 
-from core.models import get_spec, prepare
-from core.settings import Settings
-from core.types import Principal
+from core import Principal, Settings, get_spec, prepare
 from retrieval.llm import LLM, Message, TokenStream, Usage, estimate_tokens
 from retrieval.llm.local import LocalLLM
 from retrieval.types import RetrievedChunk

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from search_testkit import BACKENDS, HashEmbedder, loaded_index, payload
 
-from core.types import Principal
+from core import Principal
 from retrieval.acl import access_filter, can_read
 from retrieval.index import Filter, MatchAny, MatchValue
 

@@ -30,8 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from search_testkit import BACKENDS, HashEmbedder, open_backend, payload, points
 
-from core.settings import SearchSettings
-from core.types import Principal
+from core import Principal, SearchSettings
 from retrieval.acl import can_read
 from retrieval.index import Filter, Hit, IndexPoint, VectorIndex, encode_query
 from retrieval.search import Searcher

@@ -8,9 +8,7 @@ from collections.abc import Sequence
 import pytest
 from answer_testkit import FakeSearcher, ScriptedLLM, make_chunk, small_llm
 
-from core.errors import ConfigError
-from core.settings import Settings
-from core.types import Principal
+from core import ConfigError, Principal, Settings
 from retrieval.answer import Answerer, unsupported_numbers, used_citations
 from retrieval.context import pack_context
 from retrieval.llm import LLM, NO_ANSWER

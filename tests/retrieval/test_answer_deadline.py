@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 from answer_testkit import FakeSearcher, ScriptedLLM, make_chunk, small_llm
 
-from core.errors import BackendUnavailableError, LLMTimeoutError
-from core.settings import Settings
-from core.types import Principal
+from core import BackendUnavailableError, LLMTimeoutError, Principal, Settings
 from retrieval.answer import Answerer
 from retrieval.llm import Message, TokenStream, Usage
 from retrieval.llm import local as local_module

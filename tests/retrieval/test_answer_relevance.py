@@ -8,8 +8,7 @@ from dataclasses import replace
 import pytest
 from answer_testkit import FakeSearcher, ScriptedLLM, make_chunk
 
-from core.settings import Settings
-from core.types import Principal
+from core import Principal, Settings
 from retrieval.answer import Answerer, relevance
 from retrieval.llm import NO_ANSWER
 from retrieval.types import RetrievedChunk

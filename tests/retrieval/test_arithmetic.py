@@ -7,8 +7,7 @@ from answer_testkit import FakeSearcher, ScriptedLLM, make_chunk
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.settings import Settings
-from core.types import Principal
+from core import Principal, Settings
 from retrieval.answer import Answerer
 from retrieval.arithmetic import (
     CalculationError,

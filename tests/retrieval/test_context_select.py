@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from answer_testkit import FakeSearcher, ScriptedLLM, make_chunk
 
-from core.settings import LLMSettings, Settings
-from core.types import Principal
+from core import LLMSettings, Principal, Settings
 from retrieval.answer import Answerer
 from retrieval.rerank import names_a_row, rescore_for_answer
 from retrieval.types import RetrievedChunk

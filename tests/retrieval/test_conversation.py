@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 from answer_testkit import FakeSearcher, ScriptedLLM, make_chunk
 
-from core.errors import InvalidInputError, NotFoundError
-from core.settings import Settings
-from core.types import Principal
+from core import InvalidInputError, NotFoundError, Principal, Settings
 from retrieval.answer import Answerer
 from retrieval.conversation import (
     HeuristicRewriter,

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from qdrant_client.http import models as qm
 from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
 
-from core.errors import InvalidInputError
+from core import InvalidInputError
 from retrieval.fusion import diversify, rrf_weights, weighted_rrf
 from retrieval.types import RetrievedChunk
 

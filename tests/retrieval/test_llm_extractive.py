@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from answer_testkit import make_chunk
 
-from core.errors import ConfigError
-from core.settings import Settings
+from core import ConfigError, Settings
 from retrieval.context import pack_context
 from retrieval.llm import (
     LLM,

@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 from answer_testkit import SMALL_LLM, small_llm
 
-from core.errors import BackendUnavailableError, InvalidInputError, ModelError
-from core.models import configured_embedding, get_spec, prepare
-from core.settings import Settings
+from core import (
+    BackendUnavailableError,
+    InvalidInputError,
+    ModelError,
+    Settings,
+    configured_embedding,
+    get_spec,
+    prepare,
+)
 from retrieval.llm import Message, estimate_tokens, get_llm
 from retrieval.llm.local import LocalLLM
 

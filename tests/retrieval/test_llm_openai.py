@@ -21,8 +21,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from core.errors import BackendUnavailableError, ConfigError
-from core.settings import Settings
+from core import BackendUnavailableError, ConfigError, Settings
 from retrieval.llm import Message, get_llm
 from retrieval.llm.openai_compat import OpenAICompatLLM
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import InvalidInputError
+from core import InvalidInputError
 from retrieval.index import Filter, MatchValue, Range
 from retrieval.neighbours import Span, expand, neighbour_spans, spans_filter
 from retrieval.types import RetrievedChunk

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import ModelError, Settings
-from core.models import ResolvedModel, configured_embedding
+from core import ModelError, ResolvedModel, Settings, configured_embedding
 from retrieval.embedding import DenseEmbedder
 from retrieval.onnx_embedding import (
     MANIFEST_FILE,

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from search_testkit import BACKENDS, HashEmbedder, loaded_index, open_backend, payload, points
 
-from core.types import Principal
+from core import Principal
 from retrieval.acl import can_read
 from retrieval.index import Filter, Hit, VectorIndex
 from retrieval.passages import readable_chunks

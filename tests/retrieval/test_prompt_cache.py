@@ -11,8 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.models import get_spec, prepare
-from core.settings import Settings
+from core import Settings, get_spec, prepare
 from retrieval.llm import Message
 from retrieval.llm.local import LocalLLM
 from retrieval.llm.prompts import answer_messages, rewrite_messages
@@ -129,7 +128,7 @@ def test_prompt_lookup_decoding_writes_the_same_reply() -> None:
 
 
 def test_a_negative_prompt_lookup_is_refused() -> None:
-    from core.errors import ModelError
+    from core import ModelError
 
     with pytest.raises(ModelError, match="prompt_lookup"):
         make_llm(prompt_lookup=-1)

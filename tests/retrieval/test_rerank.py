@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core import Settings
-from core.errors import ConfigError, ModelError
-from core.models import configured_embedding
+from core import ConfigError, ModelError, Settings, configured_embedding
 from retrieval.rerank import CrossEncoderReranker, Reranker, rerank_input
 from retrieval.types import RetrievedChunk
 

@@ -6,9 +6,7 @@ from collections.abc import Sequence
 
 from answer_testkit import FakeSearcher, ScriptedLLM, make_chunk
 
-from core.errors import LLMTimeoutError
-from core.settings import Settings
-from core.types import Principal
+from core import LLMTimeoutError, Principal, Settings
 from retrieval.answer import Answerer
 from retrieval.conversation import LLMRewriter, Turn
 from retrieval.llm import Message, TokenStream

@@ -15,9 +15,7 @@ import pytest
 from search_testkit import BACKENDS, HashEmbedder, loaded_index, payload
 from structlog.testing import capture_logs
 
-from core.errors import ConfigError, InvalidInputError
-from core.settings import SearchSettings
-from core.types import Principal
+from core import ConfigError, InvalidInputError, Principal, SearchSettings
 from retrieval.index import Hit, VectorIndex
 from retrieval.search import Searcher
 from retrieval.search_filters import SearchFilters

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from search_testkit import BACKENDS, HashEmbedder, loaded_index, payload
 
-from core.settings import SearchSettings
-from core.types import Principal
+from core import Principal, SearchSettings
 from retrieval.index import VectorIndex
 from retrieval.search import Searcher
 

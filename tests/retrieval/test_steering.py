@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 from search_testkit import BACKENDS, HashEmbedder, loaded_index, payload, points
 
-from core.errors import InvalidInputError
-from core.settings import SearchSettings
-from core.types import Principal
+from core import InvalidInputError, Principal, SearchSettings
 from retrieval.index import VectorIndex
 from retrieval.search import Searcher
 from retrieval.steering import (

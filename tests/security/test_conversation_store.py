@@ -13,10 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from core import NotFoundError, Settings
-from core.db import make_engine
-from core.migrate import upgrade_schema
-from core.types import Principal
+from core import NotFoundError, Principal, Settings, make_engine, upgrade_schema
 from retrieval.answer import AnswerResult
 from retrieval.context import Citation
 from retrieval.conversation import Turn

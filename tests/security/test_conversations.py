@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core.types import Principal
+from core import Principal
 from retrieval.conversation import Turn
 from retrieval.records import SqlConversationStore
 from tests.api.apikit import Client, new_key, running_app, settings_for

@@ -12,9 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import Settings
-from core.db import make_engine
-from core.types import Principal
+from core import Principal, Settings, make_engine
 from ingest.jobs import DeadLetterRow, JobQueue, JobRow
 from ingest.pipeline import DocOutcome, IngestSummary
 from ingest.registry import DocState, Registry
@@ -211,7 +209,7 @@ def test_a_celery_document_that_keeps_killing_its_worker_is_dead_lettered(
 ) -> None:
     import os
 
-    from core.migrate import ensure_schema
+    from core import ensure_schema
     from ingest.jobs_celery import UploadBlobRow, WorkerRuntime, run_document, set_runtime
 
     settings = Settings(data_dir=tmp_path / "data", queue={"max_retries": MAX_RETRIES})

@@ -27,8 +27,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from core import Settings
-from core.db import make_engine
+from core import Settings, make_engine
 from ingest.chunking import ChunkLimits
 from ingest.cleaning import CleaningOptions
 from ingest.filetypes import InputLimits

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.routes.documents import clean_filename
-from core.errors import InvalidInputError
+from core import InvalidInputError
 from tests.api.apikit import Client, new_key, running_app, settings_for
 
 CJK_605_BYTES = "漢" * 201 + "a.md"  # 201 × 3 bytes + 4 = 607 bytes, 205 characters

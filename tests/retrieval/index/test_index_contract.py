@@ -23,7 +23,7 @@ from index_testkit import (
     pid,
 )
 
-from core.errors import IndexBackendError, InvalidInputError
+from core import IndexBackendError, InvalidInputError
 from retrieval.index import (
     DatetimeRange,
     EdgeIndex,

@@ -11,7 +11,7 @@ import pytest
 import qdrant_edge as qe
 from index_testkit import DIM, corpus
 
-from core.errors import IndexBackendError
+from core import IndexBackendError
 from retrieval.index import EdgeIndex
 
 REPO = Path(__file__).resolve().parents[3]

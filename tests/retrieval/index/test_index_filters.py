@@ -12,7 +12,7 @@ import pytest
 import qdrant_edge as qe
 from qdrant_client import models as qm
 
-from core.errors import InvalidInputError
+from core import InvalidInputError
 from retrieval.index import (
     Condition,
     DatetimeRange,

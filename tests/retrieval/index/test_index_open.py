@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from qdrant_client import QdrantClient
 
-from core.errors import BackendUnavailableError
-from core.settings import Settings
+from core import BackendUnavailableError, Settings
 from retrieval.index import EdgeIndex, QdrantClientIndex, SearchTuning, open_index
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from core.errors import ConfigError
+from core import ConfigError
 from retrieval.index import Bm25Encoder, SparseVector, encode_documents, encode_query
 from retrieval.index.sparse import DEFAULT_AVG_LEN
 

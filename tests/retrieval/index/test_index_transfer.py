@@ -114,7 +114,7 @@ def test_cli_index_migrate_to_local_mode(clean_env: Path, monkeypatch: pytest.Mo
     """An embedded collection past the size warning moves, verified, with the CLI."""
     from api.services import index_warnings
     from cli.main import app
-    from core.settings import Settings
+    from core import Settings
 
     monkeypatch.setenv("DEEPWELL_INDEX__EMBEDDED_WARN_POINTS", "200")
     data = clean_env / "data"
