@@ -45,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from core.db import Base
+from core import Base
 from ingest.cleaning import NearDuplicateIndex, band_keys, most_similar
 
 _SIGNATURE_DTYPE = np.dtype("<u8")

@@ -17,10 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from core import Settings
-from core.db import make_engine
-from core.migrate import ensure_schema
-from core.types import Principal
+from core import Principal, Settings, ensure_schema, make_engine
 from ingest.jobs_celery import CeleryJobQueue
 from ingest.sources import doc_id_for
 from retrieval.index import MatchValue, open_index

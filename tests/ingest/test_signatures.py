@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from core import Settings
-from core.db import make_engine
-from core.migrate import upgrade_schema
+from core import Settings, make_engine, upgrade_schema
 from ingest.chunking import ChunkDraft
 from ingest.cleaning import CleaningOptions, clean_chunks
 from ingest.registry import Registry
