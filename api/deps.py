@@ -12,8 +12,7 @@ from api.security import release_address_token
 from api.services import Services
 from core import AuthenticationError
 from ingest.jobs import JobQueue
-from retrieval.records import Records
-from retrieval.search import Searcher
+from retrieval import Records, Searcher
 
 
 def get_services(request: Request) -> Services:

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Literal
 
-from retrieval.llm.prompts import answer_messages
-from retrieval.records import FeedbackPair, passage_ids
+from retrieval import FeedbackPair, answer_messages, passage_ids
 
 ExportKind = Literal["sft", "preference"]
 

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 
 from core import PermissionDeniedError, Principal, Settings
 from ingest.registry import DocumentRow, Registry
-from retrieval.acl import can_read
+from retrieval import can_read
 
 
 def within_reach(

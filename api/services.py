@@ -18,8 +18,7 @@ from core import (
 )
 from core import describe as describe_db
 from ingest.registry import Registry
-from retrieval.embedding import Embedder, make_embedder
-from retrieval.index import VectorIndex, open_index
+from retrieval import Embedder, VectorIndex, make_embedder, open_index
 
 if TYPE_CHECKING:  # the server's runtime: built by serve(), not by CLI commands
     from api.audit import AuditLog
@@ -28,11 +27,7 @@ if TYPE_CHECKING:  # the server's runtime: built by serve(), not by CLI commands
     from api.metrics import Metrics
     from ingest.jobs import JobQueue
     from ingest.pipeline import Ingestor
-    from retrieval.answer import Answerer
-    from retrieval.conversation import ConversationStore
-    from retrieval.llm import LLM
-    from retrieval.records import Records
-    from retrieval.search import Searcher
+    from retrieval import LLM, Answerer, ConversationStore, Records, Searcher
 
 log = get_logger(__name__)
 
@@ -97,9 +92,7 @@ class Services:
         from api.limits import RateLimiter
         from api.metrics import Metrics
         from ingest.jobs import JobQueue
-        from retrieval.llm import get_llm
-        from retrieval.records import Records, SqlConversationStore
-        from retrieval.search import Searcher
+        from retrieval import Records, Searcher, SqlConversationStore, get_llm
 
         settings = self.settings
         self.keys = KeyStore(self.engine)
@@ -151,7 +144,7 @@ class Services:
 
     def answerer(self, retrieve_limit: int | None = None) -> Answerer:
         """An answerer over the shared searcher, LLM and conversation store (cheap to build)."""
-        from retrieval.answer import Answerer
+        from retrieval import Answerer
 
         assert self.searcher is not None, "serve() was not called"
         assert self.llm is not None, "serve() was not called"

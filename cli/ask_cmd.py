@@ -28,9 +28,7 @@ from core import InvalidInputError, Principal, Settings
 
 if TYPE_CHECKING:  # heavy: engines and models load only when a command runs
     from api.services import Services
-    from retrieval.context import Citation
-    from retrieval.search import Searcher
-    from retrieval.search_filters import SearchFilters
+    from retrieval import Citation, Searcher, SearchFilters
 
 DEFAULT_USER = "cli"
 
@@ -63,7 +61,7 @@ def parse_filters(
     source: str | None, docs: list[str] | None, types: list[str] | None, meta: list[str] | None
 ) -> SearchFilters | None:
     """The narrowing filters of the command line, or None when none was given."""
-    from retrieval.search_filters import SearchFilters
+    from retrieval import SearchFilters
 
     metadata: dict[str, Any] = {}
     for item in meta or ():
@@ -87,7 +85,7 @@ def parse_filters(
 @contextlib.contextmanager
 def _opened(settings: Settings, *, with_llm: bool) -> Iterator[tuple[Services, Searcher]]:
     from api.services import Services
-    from retrieval.search import Searcher
+    from retrieval import Searcher
 
     with domain_errors():
         services = Services.start(settings, with_llm=with_llm)
@@ -139,7 +137,7 @@ def search(
     if not result.chunks:
         err_console.print(f"nothing found for {principal.user!r} in tenant {principal.tenant!r}")
         raise typer.Exit(1)
-    from retrieval.context import doc_name, snippet
+    from retrieval import doc_name, snippet
 
     table = Table("#", "score", "document", "page", "section", "text", show_lines=False)
     for i, c in enumerate(result.chunks, start=1):
@@ -175,8 +173,7 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
 ) -> None:
     """Answer QUESTION from the documents PRINCIPAL may read, with cited sources."""
-    from retrieval.answer import Answerer
-    from retrieval.llm import get_llm
+    from retrieval import Answerer, get_llm
 
     settings = load_settings()
     if llm is not None:
@@ -237,7 +234,7 @@ def _print_reading(sources: dict[str, Any]) -> None:
     context = sources["context"]
     if not sources["generate"] or not context:
         return
-    from retrieval.context import uri_name
+    from retrieval import uri_name
 
     names = list(dict.fromkeys(uri_name(c["source_uri"]) or c["title"] for c in context))
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
@@ -249,7 +246,7 @@ def _print_reading(sources: dict[str, Any]) -> None:
 
 
 def _print_sources(done: dict[str, Any]) -> None:
-    from retrieval.context import Citation
+    from retrieval import Citation
 
     if done["unsupported_numbers"]:
         figures = ", ".join(done["unsupported_numbers"])
@@ -278,7 +275,7 @@ def _print_sources(done: dict[str, Any]) -> None:
 
 def _source_line(c: Citation) -> str:
     """``[n] file · title, p. 4 — source URI`` (the title only where it says more)."""
-    from retrieval.context import snippet, uri_name
+    from retrieval import snippet, uri_name
 
     name = uri_name(c.source_uri)
     title = snippet(c.title, 60)

@@ -389,7 +389,7 @@ def generate_cmd(
         if settings.llm.backend == "extractive":
             writer = ExtractiveWriter(seed)
         else:
-            from retrieval.llm import get_llm
+            from retrieval import get_llm
 
             llm = get_llm(eval_llm_settings(settings))
             llm.warm_up()

@@ -45,8 +45,15 @@ def migrate(
     index first). Afterwards, point the settings at the target: index.backend =
     qdrant with index.url (or edge with index.path).
     """
-    from retrieval.index import EdgeIndex, QdrantClientIndex, VectorIndex, open_index
-    from retrieval.index.transfer import copy_points, sample_queries, verify_copy
+    from retrieval import (
+        EdgeIndex,
+        QdrantClientIndex,
+        VectorIndex,
+        copy_points,
+        open_index,
+        sample_queries,
+        verify_copy,
+    )
 
     settings = load_settings()
     cfg = settings.index

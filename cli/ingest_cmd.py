@@ -146,8 +146,7 @@ def corpus_report(
     that look badly extracted); parse failures."""
     from ingest.report import build_report
     from ingest.work import token_counter
-    from retrieval.index import MatchValue
-    from retrieval.index.filters import Filter
+    from retrieval import Filter, MatchValue
 
     settings = load_settings()
     with open_services(settings) as services:

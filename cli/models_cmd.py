@@ -115,7 +115,7 @@ def prepare_cmd(
                 result = prepare(spec, settings.models.cache_dir)
             console.print(f"[green]ready[/green]  {spec.name}  {result.path}  {_size(result.size)}")
             if spec.kind == "embedding" and settings.embedding.backend != "torch":
-                from retrieval.onnx_embedding import prepare_onnx
+                from retrieval import prepare_onnx
 
                 quantize = settings.embedding.backend == "onnx-int8"
                 with console.status(f"exporting {spec.name} to {settings.embedding.backend}…"):

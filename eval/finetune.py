@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from core import FinetuneSettings, ModelError, Principal, Settings, get_logger, get_spec, prepare
 from eval.datasets import file_name
-from retrieval.index import VectorIndex
-from retrieval.passages import readable_chunks
+from retrieval import VectorIndex, readable_chunks
 
 if TYPE_CHECKING:
     import torch

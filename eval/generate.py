@@ -37,13 +37,11 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from eval.datasets import file_name
 from eval.finetune import doc_label, generate_qa
-from retrieval.passages import readable_chunks
+from retrieval import readable_chunks
 
 if TYPE_CHECKING:
     from core import Principal
-    from retrieval.embedding import Embedder
-    from retrieval.index import VectorIndex
-    from retrieval.llm import LLM, Message
+    from retrieval import LLM, Embedder, Message, VectorIndex
 
 Kind = Literal["single-hop", "multi-hop", "table"]
 KINDS: tuple[Kind, ...] = ("single-hop", "multi-hop", "table")
@@ -273,7 +271,7 @@ class LLMWriter:
         self.max_chunk_chars = max_chunk_chars
 
     def prompt(self, kind: Kind, chunks: Sequence[SourceChunk]) -> list[Message]:
-        from retrieval.llm import Message
+        from retrieval import Message
 
         parts = [
             f"Excerpt {i} (from {doc_label(c.doc)}):\n{c.text[: self.max_chunk_chars]}"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core import Settings
-from retrieval.llm import LLM, Message, TokenStream, Usage
+from retrieval import LLM, Message, TokenStream, Usage
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

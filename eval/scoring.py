@@ -24,8 +24,7 @@ from eval.datasets import EvalItem
 from eval.metrics import figure_match, figure_recall
 
 if TYPE_CHECKING:
-    from retrieval.embedding import Embedder
-    from retrieval.llm import LLM
+    from retrieval import LLM, Embedder
 
 log = get_logger(__name__)
 
@@ -69,7 +68,7 @@ def _judge_llm(llm: LLM) -> Any:
     from langchain_core.language_models.llms import LLM as BaseLangchainLLM  # noqa: N811
     from ragas.llms import LangchainLLMWrapper
 
-    from retrieval.llm import Message
+    from retrieval import Message
 
     class _Judge(BaseLangchainLLM):
         @property
@@ -89,7 +88,7 @@ def judge_from_settings(settings: Settings) -> LLM | None:
     judge = settings.eval.judge
     if judge.backend == "none":
         return None
-    from retrieval.llm import get_llm
+    from retrieval import get_llm
 
     llm = {"backend": judge.backend, "model": judge.model, "max_tokens": 512}
     if judge.backend == "openai":

@@ -28,12 +28,20 @@ from typing import Any
 from core import ConfigError, Principal, Settings, configured_embedding, get_logger
 from eval.datasets import EvalItem, file_name
 from eval.finetune import CLOSED_BOOK_SYSTEM, FinetuneResult, finetune
-from retrieval.embedding import Embedder, make_embedder
-from retrieval.index import SearchMode, VectorIndex, open_index
-from retrieval.llm import LLM, Message, get_llm
-from retrieval.llm.prompts import is_no_answer
-from retrieval.passages import readable_chunks
-from retrieval.search import Searcher, SearchResult
+from retrieval import (
+    LLM,
+    Embedder,
+    Message,
+    Searcher,
+    SearchMode,
+    SearchResult,
+    VectorIndex,
+    get_llm,
+    is_no_answer,
+    make_embedder,
+    open_index,
+    readable_chunks,
+)
 
 log = get_logger(__name__)
 
@@ -227,7 +235,7 @@ class EvalContext:
                 completion_tokens=done.completion_tokens,
                 no_answer=is_no_answer(text),
             )
-        from retrieval.answer import Answerer
+        from retrieval import Answerer
 
         recording = _Recording(self.searcher, limit)
         answerer = Answerer(recording, llm, eval_llm_settings(self.settings))

@@ -37,7 +37,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from retrieval.steering import (
+from retrieval import (
     DERIVED,
     NAMED,
     STATED,

@@ -278,8 +278,7 @@ class WorkerRuntime:
     @classmethod
     def build(cls, settings: Settings) -> WorkerRuntime:
         from core import configured_embedding, ensure_schema
-        from retrieval.embedding import make_embedder
-        from retrieval.index import open_index
+        from retrieval import make_embedder, open_index
 
         engine = make_engine(settings)
         ensure_schema(engine, settings)

@@ -20,8 +20,7 @@ from ingest.sources import FileSource, FolderSource, SourceDocument, normalize_a
 if TYPE_CHECKING:  # the pipeline pulls in the parsers and engines: imported when it runs
     from ingest.pipeline import DocOutcome, IngestSummary
     from ingest.registry import Registry
-    from retrieval.embedding import Embedder
-    from retrieval.index import VectorIndex
+    from retrieval import Embedder, VectorIndex
 
 
 def collect_documents(

@@ -45,9 +45,7 @@ from ingest.registry import DocState, DocumentRow, Registry
 from ingest.signatures import SignatureStore
 from ingest.sources import SourceDocument
 from ingest.work import ParseJob, PreparedDocument, init_worker, prepare
-from retrieval.embedding import Embedder
-from retrieval.index import Bm25Encoder, IndexPoint, MatchValue, VectorIndex
-from retrieval.index.filters import Filter
+from retrieval import Bm25Encoder, Embedder, Filter, IndexPoint, MatchValue, VectorIndex
 
 log = get_logger(__name__)
 

@@ -37,10 +37,7 @@ from api.deps import CallerDep, ServicesDep
 from api.errors import error_body, error_responses
 from api.services import Services
 from core import DeepwellError, get_logger
-from retrieval.answer import AnswerResult, AnswerStream
-from retrieval.figures import Status as FigureStatus
-from retrieval.search import MAX_QUERY_CHARS
-from retrieval.search_filters import SearchFilters
+from retrieval import MAX_QUERY_CHARS, AnswerResult, AnswerStream, FigureStatus, SearchFilters
 
 log = get_logger(__name__)
 

@@ -44,10 +44,14 @@ from api.deps import CallerDep, ServicesDep
 from api.errors import error_responses
 from api.routes.answer import CitationOut, FigureOut, error_data, guarded, record
 from core import DeepwellError, InvalidInputError, NotFoundError
-from retrieval.answer import Answerer, AnswerResult
-from retrieval.conversation import InMemoryConversationStore, Turn
-from retrieval.search import MAX_QUERY_CHARS
-from retrieval.search_filters import SearchFilters
+from retrieval import (
+    MAX_QUERY_CHARS,
+    Answerer,
+    AnswerResult,
+    InMemoryConversationStore,
+    SearchFilters,
+    Turn,
+)
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 

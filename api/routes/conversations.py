@@ -22,8 +22,7 @@ from api.routes.answer import CONVERSATION_ID, CitationOut
 from api.routes.common import UtcDateTime
 from api.services import Services
 from core import Principal
-from retrieval.passages import readable_chunk_ids
-from retrieval.records import SqlConversationStore, StoredTurn
+from retrieval import SqlConversationStore, StoredTurn, readable_chunk_ids
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 

@@ -30,8 +30,7 @@ from api.services import Services
 from core import PUBLIC, InvalidInputError, NotFoundError, Principal
 from ingest.registry import DocState, DocumentRow
 from ingest.sources import doc_id_for, normalize_acl
-from retrieval.acl import can_read
-from retrieval.passages import read_chunk
+from retrieval import can_read, read_chunk
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 

@@ -16,7 +16,7 @@ from api.deps import CallerDep, RecordsDep, ServicesDep
 from api.errors import error_responses
 from api.export import Withheld, export_records, readable_pairs
 from core import InvalidInputError, PermissionDeniedError
-from retrieval.passages import readable_chunk_ids
+from retrieval import readable_chunk_ids
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 

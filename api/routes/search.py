@@ -10,8 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, SearcherDep
 from api.errors import error_responses
-from retrieval.search import MAX_NEIGHBOURS, MAX_QUERY_CHARS
-from retrieval.search_filters import SearchFilters
+from retrieval import MAX_NEIGHBOURS, MAX_QUERY_CHARS, SearchFilters
 
 router = APIRouter(prefix="/v1", tags=["search"])
 

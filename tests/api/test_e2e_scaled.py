@@ -33,8 +33,7 @@ from api.services import Services
 from core import Settings
 from ingest.jobs_celery import CeleryJobQueue, InlineParser, WorkerRuntime, make_celery, set_runtime
 from ingest.pipeline import Ingestor
-from retrieval.index import MatchValue
-from retrieval.index.filters import Filter
+from retrieval import Filter, MatchValue
 from tests.api.apikit import STORAGE_MD, Client, new_key
 
 if TYPE_CHECKING:  # the fixtures come from tests/conftest.py

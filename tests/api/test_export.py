@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.export import preference_records, sft_records
-from retrieval.llm.prompts import ANSWER_SYSTEM
-from retrieval.records import AnswerRow, FeedbackPair, FeedbackRow
+from retrieval import ANSWER_SYSTEM, AnswerRow, FeedbackPair, FeedbackRow
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 import api.limits
 from api.limits import BodySizeLimit, RateLimitedError, RateLimiter, address_bucket
 from core import BackendUnavailableError, ConfigError, LLMTimeoutError, Settings
-from retrieval.llm.extractive import ExtractiveLLM
+from retrieval import ExtractiveLLM
 from tests.api.apikit import free_port, new_key, running_app, settings_for
 
 

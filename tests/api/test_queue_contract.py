@@ -31,9 +31,7 @@ from ingest.jobs_celery import (
 )
 from ingest.pipeline import Ingestor
 from ingest.registry import DocState, Registry
-from retrieval.embedding import Embedder, make_embedder
-from retrieval.index import MatchValue, VectorIndex, open_index
-from retrieval.index.filters import Filter
+from retrieval import Embedder, Filter, MatchValue, VectorIndex, make_embedder, open_index
 
 CALLER = Principal(user="ann", tenant="acme", groups=("finance",))
 TEXT = "\n\n".join(

@@ -25,8 +25,7 @@ from core import Principal, Settings, ensure_schema, make_engine
 from ingest.jobs_celery import CeleryJobQueue
 from ingest.registry import DocState, DocumentRow
 from ingest.sources import doc_id_for
-from retrieval.index import MatchValue, open_index
-from retrieval.index.filters import Filter
+from retrieval import Filter, MatchValue, open_index
 
 CALLER = Principal(user="ann", tenant="acme", groups=("finance",))
 

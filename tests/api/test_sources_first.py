@@ -22,8 +22,7 @@ from openai import OpenAI
 
 from api.app import create_app
 from core import LLMTimeoutError
-from retrieval.llm import NO_ANSWER, Message, TokenStream, Usage
-from retrieval.llm.extractive import ExtractiveLLM
+from retrieval import NO_ANSWER, ExtractiveLLM, Message, TokenStream, Usage
 from tests.api.apikit import Client, free_port, settings_for
 
 QUESTION = "How much does hot storage cost?"

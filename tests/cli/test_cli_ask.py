@@ -12,9 +12,7 @@ from typer.testing import CliRunner
 
 from cli import ask_cmd
 from core import InvalidInputError, Principal, Settings, configured_embedding
-from retrieval.embedding import DenseEmbedder
-from retrieval.index import IndexPoint, encode_documents, open_index
-from retrieval.llm import NO_ANSWER
+from retrieval import NO_ANSWER, DenseEmbedder, IndexPoint, encode_documents, open_index
 
 DOCS = [
     # (doc, acl, tenant, page, text)
@@ -206,11 +204,11 @@ def test_ask_prints_what_the_answer_gained_once_written(
     run: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A figure found in no passage: the note that says so follows the streamed answer."""
-    import retrieval.llm
+    import retrieval
     from tests.retrieval.answer_testkit import ScriptedLLM
 
     monkeypatch.setattr(
-        retrieval.llm, "get_llm", lambda settings: ScriptedLLM(["iPhone made $5 million [1]."])
+        retrieval, "get_llm", lambda settings: ScriptedLLM(["iPhone made $5 million [1]."])
     )
     result = run.invoke(
         app, ["ask", "How much were iPhone net sales?", "--as", "alice", "--llm", "extractive"]

@@ -8,10 +8,9 @@ from collections.abc import Iterator, Sequence
 import pytest
 from typer.testing import CliRunner
 
-import retrieval.llm
+import retrieval
 from core import DeepwellError, LLMTimeoutError, ModelError
-from retrieval.llm import Message, TokenStream, Usage
-from retrieval.llm.extractive import ExtractiveLLM
+from retrieval import ExtractiveLLM, Message, TokenStream, Usage
 from tests.cli.test_cli_ask import app, data_dir, run
 
 __all__ = ["data_dir", "run"]
@@ -36,7 +35,7 @@ class Stalling(ExtractiveLLM):
 
 
 def use(monkeypatch: pytest.MonkeyPatch, llm: ExtractiveLLM) -> None:
-    monkeypatch.setattr(retrieval.llm, "get_llm", lambda settings: llm)
+    monkeypatch.setattr(retrieval, "get_llm", lambda settings: llm)
 
 
 def test_a_time_out_after_the_first_words_keeps_them_and_says_why(

@@ -25,9 +25,7 @@ from core.migrate import current_revision, head_revision, upgrade_schema
 from core.types import Principal
 from ingest.jobs import JobQueue
 from ingest.registry import DocState, Registry
-from retrieval.answer import AnswerResult
-from retrieval.conversation import Turn
-from retrieval.records import Records, SqlConversationStore
+from retrieval import AnswerResult, Records, SqlConversationStore, Turn
 
 BACKENDS = ["sqlite", "postgresql"]
 

@@ -7,8 +7,7 @@ import uuid
 from pathlib import Path
 
 from core import Settings, configured_embedding
-from retrieval.embedding import DenseEmbedder
-from retrieval.index import IndexPoint, encode_documents, open_index
+from retrieval import DenseEmbedder, IndexPoint, encode_documents, open_index
 
 #: (file, acl, text): three public filings and one the evaluation principal may not read.
 CHUNKS = [

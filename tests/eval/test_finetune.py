@@ -20,7 +20,7 @@ from eval.finetune import (
     generate_qa,
     sample_chunks,
 )
-from retrieval.index import open_index
+from retrieval import open_index
 from tests.eval.corpus import build_index
 
 READER = Principal(user="eval")
@@ -87,7 +87,7 @@ def test_lora_finetune_and_answer_with_smollm(tmp_path: Path) -> None:
     if importlib.util.find_spec("gguf") is None:
         pytest.skip("transformers needs the `gguf` package to load GGUF models (not installed)")
     from eval.hf_llm import HFLoRALLM
-    from retrieval.llm import Message
+    from retrieval import Message
 
     settings = Settings(
         data_dir=tmp_path / "data",

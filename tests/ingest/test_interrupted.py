@@ -15,7 +15,7 @@ import pytest
 
 from core import Settings, make_engine
 from ingest.registry import DocState, Registry
-from retrieval.index import EdgeIndex
+from retrieval import EdgeIndex
 
 # Enough documents that the job cannot finish between the first commit and the signal (the
 # writer commits several documents at once when they arrive together).

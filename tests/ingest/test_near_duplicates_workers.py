@@ -20,8 +20,7 @@ import pytest
 from core import Principal, Settings, ensure_schema, make_engine
 from ingest.jobs_celery import CeleryJobQueue
 from ingest.sources import doc_id_for
-from retrieval.index import MatchValue, open_index
-from retrieval.index.filters import Filter
+from retrieval import Filter, MatchValue, open_index
 
 REPO = Path(__file__).resolve().parents[2]
 CALLER = Principal(user="ann", tenant="acme", groups=("ops",))

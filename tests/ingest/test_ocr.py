@@ -27,9 +27,7 @@ from ingest.pipeline import Ingestor
 from ingest.registry import Registry
 from ingest.report import build_report
 from ingest.sources import FolderSource
-from retrieval.embedding import make_embedder
-from retrieval.index import EdgeIndex
-from retrieval.search import Searcher
+from retrieval import EdgeIndex, Searcher, make_embedder
 
 #: One line of a generated PDF page: (font size in points, text), as conftest's make_pdf takes.
 PdfLine = tuple[float, str]

@@ -12,9 +12,7 @@ from core import Settings, configured_embedding, make_engine
 from ingest.pipeline import Ingestor, IngestSummary, ParserPool
 from ingest.registry import DocState, Registry
 from ingest.sources import FolderSource, bytes_source
-from retrieval.embedding import Embedder, make_embedder
-from retrieval.index import EdgeIndex, MatchValue, VectorIndex
-from retrieval.index.filters import Filter
+from retrieval import EdgeIndex, Embedder, Filter, MatchValue, VectorIndex, make_embedder
 
 ACL = ["group:staff"]
 

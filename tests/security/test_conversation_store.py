@@ -14,9 +14,7 @@ import pytest
 from sqlalchemy import Engine
 
 from core import NotFoundError, Principal, Settings, make_engine, upgrade_schema
-from retrieval.answer import AnswerResult
-from retrieval.context import Citation
-from retrieval.conversation import Turn
+from retrieval import AnswerResult, Citation, Turn
 from retrieval.records import TITLE_CHARS, Records, SqlConversationStore, conversation_title
 
 ANN = Principal(user="ann", tenant="acme")

@@ -28,8 +28,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core import Principal
-from retrieval.conversation import Turn
-from retrieval.records import SqlConversationStore
+from retrieval import SqlConversationStore, Turn
 from tests.api.apikit import Client, new_key, running_app, settings_for
 
 PLAN = (

@@ -34,8 +34,7 @@ from ingest.filetypes import InputLimits
 from ingest.registry import DocState, Registry
 from ingest.sources import doc_id_for
 from ingest.work import ParseJob
-from retrieval.index import EdgeIndex, MatchValue
-from retrieval.index.filters import Filter
+from retrieval import EdgeIndex, Filter, MatchValue
 from tests.api.apikit import Client, new_key, running_app
 from tests.ingest import hostile
 
