@@ -11,7 +11,7 @@ from api.auth import Caller, KeyStore, dev_caller
 from api.security import release_address_token
 from api.services import Services
 from core import AuthenticationError
-from ingest.jobs import JobQueue
+from ingest import JobQueue
 from retrieval import Records, Searcher
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from core import PermissionDeniedError, Principal, Settings
-from ingest.registry import DocumentRow, Registry
+from ingest import DocumentRow, Registry
 from retrieval import can_read
 
 

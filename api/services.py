@@ -17,7 +17,7 @@ from core import (
     make_engine,
 )
 from core import describe as describe_db
-from ingest.registry import Registry
+from ingest import Registry
 from retrieval import Embedder, VectorIndex, make_embedder, open_index
 
 if TYPE_CHECKING:  # the server's runtime: built by serve(), not by CLI commands
@@ -25,8 +25,7 @@ if TYPE_CHECKING:  # the server's runtime: built by serve(), not by CLI commands
     from api.auth import KeyStore
     from api.limits import RateLimiter
     from api.metrics import Metrics
-    from ingest.jobs import JobQueue
-    from ingest.pipeline import Ingestor
+    from ingest import Ingestor, JobQueue
     from retrieval import LLM, Answerer, ConversationStore, Records, Searcher
 
 log = get_logger(__name__)
@@ -91,7 +90,7 @@ class Services:
         from api.auth import KeyStore
         from api.limits import RateLimiter
         from api.metrics import Metrics
-        from ingest.jobs import JobQueue
+        from ingest import JobQueue
         from retrieval import Records, Searcher, SqlConversationStore, get_llm
 
         settings = self.settings
@@ -119,7 +118,7 @@ class Services:
 
         jobs: JobQueue
         if settings.queue.backend == "celery":  # `deepwell worker` processes ingest
-            from ingest.jobs_celery import CeleryJobQueue
+            from ingest import CeleryJobQueue
 
             jobs = CeleryJobQueue(settings, self.engine)
         else:
@@ -136,7 +135,7 @@ class Services:
 
     def ingestor(self) -> Ingestor:
         """A new ingestor writing to this index and registry (its parsers start on first use)."""
-        from ingest.pipeline import Ingestor
+        from ingest import Ingestor
 
         return Ingestor(
             self.settings, index=self.index, registry=self.registry, embedder=self.embedder

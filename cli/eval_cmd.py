@@ -171,7 +171,7 @@ def dataset_list() -> None:
 
 def _ingest(settings: Settings, docs: Path) -> None:
     """Ingest a dataset's documents as public (`--acl '*'`), as `deepwell ingest` does."""
-    from ingest.local import collect_documents
+    from ingest import collect_documents
 
     err_console.print(f"the corpus is empty: ingesting {docs} (acl '*') first")
     found = collect_documents(settings, [docs], acl=["*"])

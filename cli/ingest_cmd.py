@@ -41,7 +41,7 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Ingest documents: parse, chunk, clean, embed and index them, incrementally."""
-    from ingest.local import collect_documents
+    from ingest import collect_documents
 
     settings = load_settings()
     with domain_errors():
@@ -70,7 +70,7 @@ def list_documents(
     limit: int = typer.Option(100, help="At most this many."),
 ) -> None:
     """Documents in the registry, with their state."""
-    from ingest.registry import DocState
+    from ingest import DocState
 
     settings = load_settings()
     with open_services(settings) as services:
@@ -113,7 +113,7 @@ def show_document(doc_id: str) -> None:
 @documents_app.command("delete")
 def delete_document(doc_id: str) -> None:
     """Remove a document's chunks from the index and forget it."""
-    from ingest.pipeline import Ingestor
+    from ingest import Ingestor
 
     settings = load_settings()
     with open_services(settings) as services:
@@ -144,8 +144,7 @@ def corpus_report(
     """A data card: documents, pages, chunks and tokens by tenant, type and source;
     dropped and duplicate shares; parse quality (tables, OCRed and empty pages, documents
     that look badly extracted); parse failures."""
-    from ingest.report import build_report
-    from ingest.work import token_counter
+    from ingest import build_report, token_counter
     from retrieval import Filter, MatchValue
 
     settings = load_settings()

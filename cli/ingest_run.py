@@ -27,8 +27,7 @@ from core import Settings
 
 if TYPE_CHECKING:  # the pipeline pulls in torch and the engines: imported when a command runs
     from api.services import Services
-    from ingest.pipeline import DocOutcome, IngestSummary
-    from ingest.sources import SourceDocument
+    from ingest import DocOutcome, IngestSummary, SourceDocument
 
 
 @contextmanager
@@ -56,7 +55,7 @@ def run_ingest(
 
     :raises typer.Exit: 1 when a document failed (or on a domain error).
     """
-    from ingest.local import ingest_documents
+    from ingest import ingest_documents
 
     with (
         open_services(settings) as services,

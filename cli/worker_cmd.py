@@ -27,7 +27,7 @@ def worker(
     Every worker process opens the configured index: use the `qdrant` server backend
     for more than one process; the embedded index admits one (`--concurrency 1`).
     """
-    from ingest.jobs_celery import QUEUE_NAME, make_celery
+    from ingest import QUEUE_NAME, make_celery
 
     if pool not in ("prefork", "solo"):
         raise typer.BadParameter("pool must be prefork or solo")

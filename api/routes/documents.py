@@ -28,8 +28,7 @@ from api.policy import require_change
 from api.routes.common import UtcDateTime
 from api.services import Services
 from core import PUBLIC, InvalidInputError, NotFoundError, Principal
-from ingest.registry import DocState, DocumentRow
-from ingest.sources import doc_id_for, normalize_acl
+from ingest import DocState, DocumentRow, doc_id_for, normalize_acl
 from retrieval import can_read, read_chunk
 
 router = APIRouter(prefix="/v1", tags=["documents"])

@@ -13,8 +13,7 @@ from api.deps import CallerDep, JobsDep, ServicesDep
 from api.errors import error_responses
 from api.routes.common import UtcDateTime
 from core import InvalidInputError, NotFoundError, PermissionDeniedError
-from ingest.jobs import JobRow
-from ingest.sources import normalize_acl
+from ingest import JobRow, normalize_acl
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 

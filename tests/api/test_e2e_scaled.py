@@ -31,8 +31,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.services import Services
 from core import Settings
-from ingest.jobs_celery import CeleryJobQueue, InlineParser, WorkerRuntime, make_celery, set_runtime
-from ingest.pipeline import Ingestor
+from ingest import CeleryJobQueue, Ingestor, InlineParser, WorkerRuntime, make_celery, set_runtime
 from retrieval import Filter, MatchValue
 from tests.api.apikit import STORAGE_MD, Client, new_key
 

@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 
 from core import Principal, Settings, make_engine
-from ingest.jobs import JobQueue, JobRow
-from ingest.pipeline import DocOutcome, IngestSummary
-from ingest.sources import SourceDocument
+from ingest import DocOutcome, IngestSummary, JobQueue, JobRow, SourceDocument
 
 
 class FakeIngestor:

@@ -19,18 +19,20 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core import Principal, Settings, configured_embedding, ensure_schema, make_engine
-from ingest.jobs import JobQueue, JobRow
-from ingest.jobs_celery import (
+from ingest import (
     TASK_NAME,
     CeleryJobQueue,
     DeadLetterRow,
+    DocState,
+    Ingestor,
     InlineParser,
+    JobQueue,
+    JobRow,
+    Registry,
     WorkerRuntime,
     make_celery,
     set_runtime,
 )
-from ingest.pipeline import Ingestor
-from ingest.registry import DocState, Registry
 from retrieval import Embedder, Filter, MatchValue, VectorIndex, make_embedder, open_index
 
 CALLER = Principal(user="ann", tenant="acme", groups=("finance",))
@@ -60,8 +62,7 @@ class Stack:
 
     def upload(self, name: str = "report.md", data: bytes = TEXT, *, lose: bool = False) -> JobRow:
         """Submit an upload; ``lose``: its stored bytes vanish before a worker reads them."""
-        from ingest.jobs_celery import UploadBlobRow
-        from ingest.sources import doc_id_for
+        from ingest import UploadBlobRow, doc_id_for
 
         uri = f"upload://acme/{name}"
         doc_id = doc_id_for("acme", uri)

@@ -22,9 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import Principal, Settings, ensure_schema, make_engine
-from ingest.jobs_celery import CeleryJobQueue
-from ingest.registry import DocState, DocumentRow
-from ingest.sources import doc_id_for
+from ingest import CeleryJobQueue, DocState, DocumentRow, doc_id_for
 from retrieval import Filter, MatchValue, open_index
 
 CALLER = Principal(user="ann", tenant="acme", groups=("finance",))

@@ -9,7 +9,7 @@ import typer
 
 from cli import eval_cmd
 from core import Settings, make_engine
-from ingest.registry import DocState, Registry
+from ingest import DocState, Registry
 
 
 def test_ingests_the_documents_as_public(

@@ -23,8 +23,7 @@ from core import AuthenticationError, NotFoundError, Settings
 from core.db import make_engine
 from core.migrate import current_revision, head_revision, upgrade_schema
 from core.types import Principal
-from ingest.jobs import JobQueue
-from ingest.registry import DocState, Registry
+from ingest import DocState, JobQueue, Registry
 from retrieval import AnswerResult, Records, SqlConversationStore, Turn
 
 BACKENDS = ["sqlite", "postgresql"]

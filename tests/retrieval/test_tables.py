@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from answer_testkit import make_chunk
 
-from ingest.chunking import TableGrid
+from ingest import TableGrid
 from retrieval.context import pack_context, parse_blocks
 from retrieval.tables import compact_table, read_table, render_table
 

@@ -13,10 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import Principal, Settings, make_engine
-from ingest.jobs import DeadLetterRow, JobQueue, JobRow
-from ingest.pipeline import DocOutcome, IngestSummary
-from ingest.registry import DocState, Registry
-from ingest.sources import SourceDocument, doc_id_for
+from ingest import (
+    DeadLetterRow,
+    DocOutcome,
+    DocState,
+    IngestSummary,
+    JobQueue,
+    JobRow,
+    Registry,
+    SourceDocument,
+    doc_id_for,
+)
 
 MAX_RETRIES = 2
 
@@ -210,7 +217,7 @@ def test_a_celery_document_that_keeps_killing_its_worker_is_dead_lettered(
     import os
 
     from core import ensure_schema
-    from ingest.jobs_celery import UploadBlobRow, WorkerRuntime, run_document, set_runtime
+    from ingest import UploadBlobRow, WorkerRuntime, run_document, set_runtime
 
     settings = Settings(data_dir=tmp_path / "data", queue={"max_retries": MAX_RETRIES})
     engine = make_engine(settings)

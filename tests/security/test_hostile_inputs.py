@@ -28,12 +28,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core import Settings, make_engine
-from ingest.chunking import ChunkLimits
-from ingest.cleaning import CleaningOptions
-from ingest.filetypes import InputLimits
-from ingest.registry import DocState, Registry
-from ingest.sources import doc_id_for
-from ingest.work import ParseJob
+from ingest import (
+    ChunkLimits,
+    CleaningOptions,
+    DocState,
+    InputLimits,
+    ParseJob,
+    Registry,
+    doc_id_for,
+)
 from retrieval import EdgeIndex, Filter, MatchValue
 from tests.api.apikit import Client, new_key, running_app
 from tests.ingest import hostile
@@ -258,7 +261,7 @@ def test_odd_upload_names(api: tuple[TestClient, Client], name: str, status: int
 
 def test_the_celery_worker_parser_applies_the_same_limits() -> None:
     """``deepwell worker`` parses inline (``InlineParser``) through the same ``prepare``."""
-    from ingest.jobs_celery import InlineParser, make_celery
+    from ingest import InlineParser, make_celery
 
     settings = Settings(ingest={"max_file_mb": MAX_FILE_MB})
     jobs = [
