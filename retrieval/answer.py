@@ -48,9 +48,16 @@ from retrieval.conversation import (
 )
 from retrieval.figures import FigureCheck, check_answer
 from retrieval.llm.base import LLM
-from retrieval.llm.prompts import NO_ANSWER, answer_messages, cited_numbers, is_no_answer
+from retrieval.llm.prompts import (
+    NO_ANSWER,
+    answer_messages,
+    cited_numbers,
+    is_no_answer,
+    repeats_example,
+)
 from retrieval.rerank import rescore_for_answer
 from retrieval.types import RetrievedChunk
+from retrieval.windows import focus
 
 log = get_logger(__name__)
 
@@ -261,6 +268,7 @@ class Answerer:
         self.min_relevance = settings.llm.min_relevance
         self.context_tokens = settings.llm.context_tokens
         self.rescore = settings.llm.context_rescore
+        self.windows = settings.llm.context_windows
 
     def context_budget(self, question: str) -> int:
         """Tokens for passages: ``llm.context_tokens``, or less when the window minus the
@@ -293,6 +301,8 @@ class Answerer:
         """
         if self.rescore and not neighbours:
             chunks = rescore_for_answer(query or question, chunks)
+        if self.windows and not neighbours:
+            chunks = focus(query or question, chunks)
         budget = self.context_budget(question)
         return pack_context(chunks, budget, self.llm.count_tokens, order=self.order)
 
@@ -453,6 +463,9 @@ class Answerer:
         # Calculations done, each figure checked against what the model read.
         checked = check_answer("".join(parts).strip(), p.packed.text, question=p.question)
         text = checked.text
+        if repeats_example(text):  # nothing found: the model echoed the prompt's example
+            text, checked = NO_ANSWER, check_answer(NO_ANSWER, p.packed.text)
+            note = "The model wrote only the prompt's example sentence, not an answer."
         decode_s = end - first if first is not None else 0.0
         result = AnswerResult(
             answer_id=p.answer_id,

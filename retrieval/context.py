@@ -32,7 +32,7 @@ Order = Literal["rank", "document"]
 
 BLOCK_SEPARATOR = "\n\n"
 SNIPPET_CHARS = 240
-_TITLE_CHARS = 60
+_TITLE_CHARS = 48
 _SECTION_CHARS = 60
 _ELLIPSIS = " …"
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
@@ -115,8 +115,8 @@ def render_header(n: int, chunk: RetrievedChunk) -> str:
     title = _cut(chunk.title, _TITLE_CHARS) if chunk.title else ""
     head = f"{title} ({name})" if title and title != name else name
     parts = [head]
-    if chunk.section:
-        parts.append(" > ".join(_cut(s, _SECTION_CHARS) for s in chunk.section[-2:]))
+    if chunk.section:  # the nearest heading: the outer ones cost tokens and say little
+        parts.append(_cut(chunk.section[-1], _SECTION_CHARS))
     if pages := _pages(chunk):
         parts.append(pages)
     return f"[{n}] " + " | ".join(parts)

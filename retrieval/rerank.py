@@ -14,7 +14,6 @@ figures fit a small context budget.
 from __future__ import annotations
 
 import dataclasses
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,9 +22,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from core import ConfigError, ModelError, get_logger
-from retrieval.llm.extractive import terms
 from retrieval.tables import is_value, read_table
 from retrieval.types import RetrievedChunk
+from retrieval.windows import stems
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -133,30 +132,16 @@ class CrossEncoderReranker:
 
 #: The rank constant of :func:`rescore_for_answer` (a passage at rank r scores 1/(k + r)).
 RESCORE_K = 10
-_PLURAL = re.compile(r"(?<=[^s])s$")
-
-
-def _stem(word: str) -> str:
-    """``word`` in the singular, roughly: "liabilities" -> "liability", "sales" -> "sale"."""
-    if len(word) <= 3:
-        return word
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    return _PLURAL.sub("", word)
-
-
-def _stems(text: str) -> set[str]:
-    return {_stem(w) for w in terms(text)}
 
 
 def names_a_row(question: str, chunk: RetrievedChunk) -> bool:
     """Whether ``chunk`` is a table with amounts and a row whose label shares a content word
-    with the question (stems of :func:`retrieval.llm.extractive.terms`).
+    with the question (:func:`retrieval.windows.stems`).
 
     "What did Apple spend on research and development?" names the row "Research and
     development | $7,442 | $6,797" of an operating-expenses table.
     """
-    return _names_a_row(_stems(question), chunk)
+    return _names_a_row(stems(question), chunk)
 
 
 def _names_a_row(wanted: set[str], chunk: RetrievedChunk) -> bool:
@@ -166,7 +151,7 @@ def _names_a_row(wanted: set[str], chunk: RetrievedChunk) -> bool:
     if table is None:
         return False
     return any(
-        len(row) > 1 and any(is_value(c) for c in row[1:]) and bool(_stems(row[0]) & wanted)
+        len(row) > 1 and any(is_value(c) for c in row[1:]) and bool(stems(row[0]) & wanted)
         for row in table.rows
     )
 
@@ -186,7 +171,7 @@ def rescore_for_answer(
     (``bench/retrieval.py``), re-scoring the top 20 this way put the reference figure in a
     1,300-token context for 79, as many as the top 10 in rank order fill with ~2,100.
     """
-    wanted = _stems(question)
+    wanted = stems(question)
     keyed = [
         ((2.0 if _names_a_row(wanted, c) else 1.0) / (k + rank), rank, c)
         for rank, c in enumerate(chunks)

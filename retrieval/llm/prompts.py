@@ -26,15 +26,19 @@ number in square brackets, like [1] or [2][3].
 
 _CONTEXT_HEAD = "Context:\n"
 _QUESTION_HEAD = "\n\nQuestion: "
-# Small models follow the last instruction they read. Measured with Qwen2.5-Coder-1.5B on
-# nine SEC 10-Q questions (same retrieved context for each wording): this closing line got
-# 3 answers with the reference figure and a [n] in all 9; "Answer from the context only,
-# citing passages like [1]." 1 and 2; the same line without the example sentence 0 and 8.
-# Weaker models (0.5B, 135M) copy the example verbatim: answers are checked for figures
-# that appear nowhere in the context (``retrieval.answer.unsupported_numbers``).
+#: The closing line's example sentence. Small models follow the last instruction they read
+#: and copy its example: measured with Qwen2.5-Coder-1.5B on nine SEC 10-Q questions (same
+#: context each), a closing line with an example got 3 answers with the reference figure and
+#: a [n] in all 9; without one, 0 and 8. But an example with a figure ("Revenue was $5
+#: million [2].") was given as the answer to questions the passages did not answer (2 of 10,
+#: bench/answers.py --limit 10), so the example states no figure, and an answer that only
+#: repeats it counts as no answer (:func:`repeats_example`). A worked example in the system
+#: message instead (free to read: its state is kept) gave more abstentions and more wrong
+#: figures on the same ten questions (1/10 right, 3 wrong, 5 abstained; this: 1, 0, 2).
+EXAMPLE_SENTENCE = "Net sales grew in the quarter [2]."
 _ANSWER_TAIL = (
     "\n\nAnswer using only the passages above. After each fact, write the number of its "
-    "passage in square brackets, for example: Revenue was $5 million [2]."
+    f"passage in square brackets, for example: {EXAMPLE_SENTENCE}"
 )
 
 # A question whose answer is a derived figure (a share, a change, a ratio, a sum). A 1.5B
@@ -147,6 +151,13 @@ def cited_numbers(text: str) -> list[int]:
         for part in re.split(r"[,;]", match.group(1)):
             seen.setdefault(int(part), None)
     return list(seen)
+
+
+def repeats_example(text: str) -> bool:
+    """Whether ``text`` is only the prompt's example sentence (whatever passage it cites):
+    what a small model writes when it finds nothing to say."""
+    said = _CITATION.sub("", " ".join(text.split())).strip(" .").lower()
+    return said == _CITATION.sub("", EXAMPLE_SENTENCE).strip(" .").lower()
 
 
 def is_no_answer(text: str) -> bool:

@@ -82,7 +82,7 @@ def test_the_models_no_answer_is_flagged_and_cites_nothing() -> None:
 
 def test_the_prompt_fits_the_window_with_room_for_the_reply() -> None:
     many = [make_chunk(i, f"Fact number {i} is {i * 1234} dollars. " * 8) for i in range(40)]
-    llm = ScriptedLLM(["ok"], context_window=700)
+    llm = ScriptedLLM(["ok"], context_window=900)
     ans = answerer(llm, chunks=many)
     result = ans.answer("Which facts?", ALICE)
     assert 0 < len(result.context) < 40
@@ -166,3 +166,22 @@ def test_the_result_carries_unsupported_figures() -> None:
     result = answerer(ScriptedLLM(["Revenue was $5 million [2]."])).answer("Revenue?", ALICE)
     assert result.unsupported_numbers == ["$5 million"]
     assert result.to_dict()["unsupported_numbers"] == ["$5 million"]
+
+
+@pytest.mark.parametrize(
+    "reply", ["Net sales grew in the quarter [2].", "  net sales grew in the quarter [1][3]"]
+)
+def test_an_answer_that_only_repeats_the_prompts_example_is_no_answer(reply: str) -> None:
+    result = answerer(ScriptedLLM([reply])).answer("What was the dividend?", ALICE)
+    assert result.answer == NO_ANSWER
+    assert result.no_answer
+    assert result.citations == []
+    assert result.note is not None
+    assert "example" in result.note
+
+
+def test_an_answer_that_uses_the_examples_words_among_others_is_kept() -> None:
+    reply = "Net sales grew in the quarter [2], to $21,213 million [1]."
+    result = answerer(ScriptedLLM([reply])).answer("How did net sales change?", ALICE)
+    assert result.answer.startswith(reply)  # (then a note on the figure the stand-in made up)
+    assert not result.no_answer

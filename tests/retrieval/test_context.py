@@ -67,9 +67,9 @@ def test_blocks_are_labelled_with_title_section_and_page() -> None:
     chunk = make_chunk(0, SENTENCES[0], title="Apple 10-Q", page=4, doc="2023 Q3 AAPL")
     packed = pack_context([chunk, make_chunk(1, SENTENCES[1], page=None)], 1000, len)
     first, second = packed.text.split("\n\n")
-    assert first.splitlines()[0] == "[1] Apple 10-Q (2023 Q3 AAPL.pdf) | Item 2 > Results | p. 4"
+    assert first.splitlines()[0] == "[1] Apple 10-Q (2023 Q3 AAPL.pdf) | Results | p. 4"
     assert first.splitlines()[1] == SENTENCES[0]
-    assert second.startswith("[2] Quarterly report (d1.pdf) | Item 2 > Results\n")
+    assert second.startswith("[2] Quarterly report (d1.pdf) | Results\n")
     assert labels(packed) == [1, 2]
 
 
