@@ -17,7 +17,7 @@ window and reply limit:
 
 - ``previous``: the answer settings before issue 14: the context filled from the top 10 in rank
   order up to what the window leaves (``llm.context_tokens`` None, 10 candidates, no
-  re-scoring), search steering off, no relevance floor;
+  re-scoring, whole chunks), search steering off, no relevance floor;
 - ``default``: the settings as they ship;
 - ``llama-index``: the answer path a user would otherwise write: ``SimpleDirectoryReader`` over
   the SEC PDFs, ``VectorStoreIndex`` (its default in-memory store and splitter) with the same
@@ -201,12 +201,14 @@ def score(
 
 def previous_settings(settings: Settings) -> Settings:
     """The answer settings before issue 14: the window filled from the top 10 in rank order,
-    no steering, no relevance floor."""
+    whole chunks, no steering, no relevance floor. (The prompt and the figure checks are
+    today's code for every preset.)"""
     llm = settings.llm.model_copy(
         update={
             "context_tokens": None,
             "context_candidates": 10,
             "context_rescore": False,
+            "context_windows": False,
             "min_relevance": None,
         }
     )
