@@ -22,7 +22,7 @@ from cli.ingest_run import run_ingest
 from core import Settings
 
 if TYPE_CHECKING:
-    from eval.results import RunResult
+    from eval import RunResult
 
 app = typer.Typer(help="Evaluate RAG against a fine-tuned baseline; nightly gate.")
 dataset_app = typer.Typer(help="Question sets: register and list.")
@@ -71,7 +71,7 @@ def _tables(result: RunResult, width: int = 80) -> list[Table]:
     Rows come in groups (retrieval, answers, cost); when the systems do not fit
     side by side they are split over several tables.
     """
-    from eval.report import ANSWER_ORDER, ordered_metrics
+    from eval import ANSWER_ORDER, ordered_metrics
 
     metrics = ordered_metrics({m for s in result.summary.values() for m in s})
     groups = [
@@ -142,7 +142,7 @@ def dataset_register(
     fmt: str | None = typer.Option(None, "--format", help="sec-10q, csv or jsonl (guessed)."),
 ) -> None:
     """Register a question set (checked by loading it)."""
-    from eval.nightly import open_history
+    from eval import open_history
 
     settings = load_settings()
     with domain_errors():
@@ -154,7 +154,7 @@ def dataset_register(
 @dataset_app.command("list")
 def dataset_list() -> None:
     """List the datasets (the SEC 10-Q set is built in when eval.data_dir has it)."""
-    from eval.nightly import open_history
+    from eval import open_history
 
     settings = load_settings()
     with domain_errors():
@@ -202,9 +202,7 @@ def run(
     ),
 ) -> None:
     """Evaluate systems on a dataset; write results JSON and an HTML report."""
-    from eval.nightly import open_history, record
-    from eval.run import EmptyCorpusError, dataset_docs, evaluate
-    from eval.systems import parse_systems
+    from eval import EmptyCorpusError, dataset_docs, evaluate, open_history, parse_systems, record
 
     settings = load_settings()
     with domain_errors():
@@ -233,8 +231,7 @@ def nightly(
     limit: int | None = typer.Option(None, min=1, help="At most this many questions."),
 ) -> None:
     """Run the configured suite, record it, and fail when a score dropped beyond tolerance."""
-    from eval.nightly import NightlyOutcome
-    from eval.nightly import nightly as run_nightly
+    from eval import NightlyOutcome, run_nightly
 
     settings = load_settings()
     with domain_errors():
@@ -253,7 +250,7 @@ def nightly(
 @app.command("accept")
 def accept(run_id: str = typer.Argument(..., help="The run to make the baseline.")) -> None:
     """Make a run the baseline its dataset's nightly runs are compared with."""
-    from eval.nightly import open_history
+    from eval import open_history
 
     settings = load_settings()
     with domain_errors():
@@ -268,7 +265,7 @@ def history_cmd(
     limit: int = typer.Option(20, min=1),
 ) -> None:
     """List recent runs."""
-    from eval.nightly import open_history
+    from eval import open_history
 
     settings = load_settings()
     with domain_errors():
@@ -300,9 +297,7 @@ def finetune_cmd(
     ),
 ) -> None:
     """Train (or find cached) the LoRA adapter of eval.model on the corpus."""
-    from eval.finetune import finetune
-    from eval.run import quick_settings
-    from eval.systems import EvalContext
+    from eval import EvalContext, finetune_baseline, quick_settings
 
     settings = load_settings()
     if quick:
@@ -320,7 +315,7 @@ def finetune_cmd(
         def tick(step: int, total: int, loss: float) -> None:
             bar.update(task, completed=step, description=f"finetune loss {loss:.3f}")
 
-        result = finetune(settings, ctx.index, ctx.principal, force=force, progress=tick)
+        result = finetune_baseline(settings, ctx.index, ctx.principal, force=force, progress=tick)
     state = "cached" if result.cached else f"trained in {result.seconds:.0f} s"
     console.print(
         f"adapter {result.key} ({state}): {result.chunks} chunks, {result.qa_pairs} Q/A pairs, "
@@ -349,18 +344,19 @@ def generate_cmd(
     The writer is llm.backend's model (`extractive`: templates, no model). Only
     chunks the evaluation principal may read are used.
     """
-    from eval.generate import (
+    from eval import (
         KINDS,
+        EvalContext,
         ExtractiveWriter,
         LLMWriter,
         Writer,
         embedding_similarity,
+        eval_llm_settings,
+        generate_testset,
+        open_history,
         read_chunks,
         write_jsonl,
     )
-    from eval.generate import generate as run_generate
-    from eval.nightly import open_history
-    from eval.systems import EvalContext, eval_llm_settings
 
     settings = load_settings()
     wanted = [k.strip() for k in kinds.split(",") if k.strip()]
@@ -379,7 +375,7 @@ def generate_cmd(
     with domain_errors(), EvalContext(settings) as ctx, _progress() as bar:
         chunks = read_chunks(ctx.index, ctx.principal)
         if not chunks:
-            from eval.run import EmptyCorpusError
+            from eval import EmptyCorpusError
 
             raise EmptyCorpusError(
                 f"the evaluation principal {settings.eval.user!r} can read no chunk in "
@@ -395,7 +391,7 @@ def generate_cmd(
             llm.warm_up()
             writer = LLMWriter(llm)
         task = bar.add_task("generate", total=n)
-        report = run_generate(
+        report = generate_testset(
             chunks,
             writer,
             n,
