@@ -11,6 +11,10 @@ Pure functions over feedback rows and the answers they rate (no I/O here):
   up-rated answer or correction given for the same question (same tenant, same
   question text after normalising spaces and case) that is not the same text.
 
+An answer that was cut off (time limit, error, reply limit: ``finish_reason``) is never
+exported as an answer to learn or to reject, whatever its rating: its text is not a whole
+answer. A user's correction of it still is.
+
 Only what the exporting principal may read *now* is exported (:func:`readable_pairs`):
 roles do not widen reads, so an admin exports its tenant's feedback minus every
 answer built on a passage it cannot read, and a deleted document takes its text out
@@ -63,7 +67,7 @@ def sft_records(pairs: Iterable[FeedbackPair]) -> Iterator[dict[str, Any]]:
         fb, ans = pair.feedback, pair.answer
         if fb.correction:
             target, source = fb.correction, "correction"
-        elif fb.rating == "up":
+        elif fb.rating == "up" and not pair.cut_off:
             target, source = ans.answer, "accepted"
         else:
             continue
@@ -91,9 +95,9 @@ def preference_records(pairs: Iterable[FeedbackPair]) -> Iterator[dict[str, Any]
         key = _question_key(ans.tenant, ans.question)
         if fb.correction:
             good[key].append((fb.correction, "correction", pair))
-        elif fb.rating == "up":
+        elif fb.rating == "up" and not pair.cut_off:
             good[key].append((ans.answer, "accepted", pair))
-        if fb.rating == "down":
+        if fb.rating == "down" and not pair.cut_off:
             bad.append(pair)
     for rejected in bad:
         fb, ans = rejected.feedback, rejected.answer

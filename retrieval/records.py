@@ -55,6 +55,8 @@ class AnswerRow(Base):
     context: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     context_text: Mapped[str] = mapped_column(Text, default="")
     no_answer: Mapped[bool] = mapped_column(default=False)
+    #: stop, length, timeout, error or none (no model call); None: stored before 0007.
+    finish_reason: Mapped[str | None] = mapped_column(String(16), default=None)
     model: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     conversation_id: Mapped[str | None] = mapped_column(String(128), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
@@ -110,12 +112,22 @@ def passage_ids(*stored: list[dict[str, Any]] | None) -> set[str]:
     }
 
 
+#: Finish reasons of an answer that did not end on its own.
+CUT_OFF = frozenset({"length", "timeout", "error"})
+
+
 @dataclass(frozen=True, slots=True)
 class FeedbackPair:
     """A feedback row with the answer it rates (what exports are built from)."""
 
     feedback: FeedbackRow
     answer: AnswerRow
+
+    @property
+    def cut_off(self) -> bool:
+        """Whether the rated answer was cut off (time limit, error, reply limit): its text
+        is not a whole answer, whatever its rating."""
+        return self.answer.finish_reason in CUT_OFF
 
 
 class Records:
@@ -144,6 +156,7 @@ class Records:
             context=[c.to_dict() for c in result.context],
             context_text=result.context_text,
             no_answer=result.no_answer,
+            finish_reason=result.finish_reason,
             model=dict(result.model),
             conversation_id=result.conversation_id,
             created_at=_now(),

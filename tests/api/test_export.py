@@ -21,6 +21,7 @@ def pair(
     rating: str,
     correction: str | None = None,
     tenant: str = "acme",
+    finish_reason: str | None = "stop",
 ) -> FeedbackPair:
     ans = AnswerRow(
         answer_id=f"a{n}",
@@ -33,6 +34,7 @@ def pair(
         context=[{"n": 1, "doc_id": "d", "chunk_id": "c"}],
         context_text=f"[1] Doc\ncontext {n}",
         model={"backend": "extractive"},
+        finish_reason=finish_reason,
         created_at=T0 + timedelta(minutes=n),
     )
     fb = FeedbackRow(
@@ -45,6 +47,25 @@ def pair(
         created_at=T0 + timedelta(minutes=n, seconds=30),
     )
     return FeedbackPair(fb, ans)
+
+
+@pytest.mark.parametrize("finish", ["timeout", "error", "length"])
+def test_a_cut_off_answer_is_never_a_target_or_a_rejected_answer(finish: str) -> None:
+    cut = pair(1, "What was revenue?", "Revenue was", "up", finish_reason=finish)
+    cut_down = pair(2, "What was revenue?", "Total", "down", finish_reason=finish)
+    corrected = pair(
+        3, "What was revenue?", "Rev", "down", "Revenue was $5 [1].", finish_reason=finish
+    )
+    whole = pair(4, "What was revenue?", "Revenue was $9 million [1].", "down")
+    sft = list(sft_records([cut, cut_down, corrected, whole]))
+    # Only the user's correction of a cut-off answer is learned, never its own text.
+    assert [(r["answer_id"], r["answer"]) for r in sft] == [("a3", "Revenue was $5 [1].")]
+    prefs = list(preference_records([cut, cut_down, corrected, whole]))
+    assert {p["rejected_answer_id"] for p in prefs} == {"a4"}
+    assert all(p["chosen"] != "Revenue was" for p in prefs)
+    # Without the mark (an answer that ended on its own) the same rows do count.
+    whole_up = pair(1, "What was revenue?", "Revenue was", "up")
+    assert [r["answer_id"] for r in sft_records([whole_up])] == ["a1"]
 
 
 def test_sft_takes_up_rated_answers_and_corrections() -> None:
