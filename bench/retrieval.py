@@ -18,7 +18,8 @@ Per system, over the questions:
   (``Answerer.select_context``: re-scored when ``llm.context_rescore`` is on, packed into
   ``llm.context_tokens`` or what ``llm.context_window``/``llm.max_tokens`` leave; tokens
   counted by the local model's tokenizer, else estimated as the extractive backend does;
-  ``--context-tokens``, ``--context-candidates``, ``--no-rescore``, ``--context-window`` and
+  ``--context-tokens``, ``--context-candidates``, ``--no-rescore``, ``--no-windows``,
+  ``--context-window`` and
   ``--max-tokens`` size it otherwise, e.g. like the quick evaluation's 1,024 and 64);
 - period steering (issue 14): of the questions whose ``Source Docs`` is one filing and that
   name its issuer and a quarter or fiscal period ("Q3 2023", "first quarter of 2023",
@@ -422,6 +423,9 @@ def main() -> None:
     ap.add_argument(
         "--no-rescore", action="store_true", help="llm.context_rescore off: pack in rank order."
     )
+    ap.add_argument(
+        "--no-windows", action="store_true", help="llm.context_windows off: whole chunks."
+    )
     ap.add_argument("--dense-weight", type=float, help="For the weighted_rrf row (settings').")
     ap.add_argument(
         "--steer-boost", type=float, help="search.steer_boost of the boost row (settings')."
@@ -452,13 +456,16 @@ def main() -> None:
         sizes["context_candidates"] = args.context_candidates
     if args.no_rescore:
         sizes["context_rescore"] = False
+    if args.no_windows:
+        sizes["context_windows"] = False
     if sizes:
         settings = settings.model_copy(update={"llm": settings.llm.model_copy(update=sizes)})
     pack = Packer.from_settings(settings)
     context_note = (
         f"llm.context_window={settings.llm.context_window}, llm.max_tokens="
         f"{settings.llm.max_tokens}, llm.context_tokens={settings.llm.context_tokens}, "
-        f"{pack.candidates} candidates, re-scored: {settings.llm.context_rescore}, tokens: "
+        f"{pack.candidates} candidates, re-scored: {settings.llm.context_rescore}, windows: "
+        f"{settings.llm.context_windows}, tokens: "
         f"{pack.tokenizer}"
     )
     questions = load_questions(args.questions, args.docs)
