@@ -18,7 +18,7 @@ from core import (
 )
 from core import describe as describe_db
 from ingest import Registry
-from retrieval import Embedder, VectorIndex, make_embedder, open_index
+from retrieval import Embedder, VectorIndex, index_warnings, make_embedder, open_index
 
 if TYPE_CHECKING:  # the server's runtime: built by serve(), not by CLI commands
     from api.audit import AuditLog
@@ -181,20 +181,3 @@ class Services:
             "embedding": self.embedder.describe(),
             "llm": llm,
         }
-
-
-def index_warnings(settings: Settings, facts: dict[str, Any]) -> list[str]:
-    """Warnings about the index described by ``facts`` (``VectorIndex.describe()``): an
-    embedded index (``edge``, or ``qdrant`` in local mode) above
-    ``index.embedded_warn_points`` should move to a Qdrant server."""
-    limit = settings.index.embedded_warn_points
-    embedded = settings.index.backend == "edge" or settings.index.url is None  # local mode
-    points = int(facts.get("points") or 0)
-    if limit is None or not embedded or points <= limit:
-        return []
-    return [
-        f"the embedded index holds {points} points, above index.embedded_warn_points = "
-        f"{limit}: one process owns it and its memory; move it to a Qdrant server with "
-        "`deepwell index migrate --to server --url http://QDRANT:6333` (stop the server "
-        "first), then set index.backend = 'qdrant' and index.url"
-    ]

@@ -27,7 +27,7 @@ from cli.common import console, domain_errors, err_console, load_settings
 from core import InvalidInputError, Principal, Settings
 
 if TYPE_CHECKING:  # heavy: engines and models load only when a command runs
-    from api.services import Services
+    from api import Services
     from retrieval import Citation, Searcher, SearchFilters
 
 DEFAULT_USER = "cli"
@@ -84,7 +84,7 @@ def parse_filters(
 
 @contextlib.contextmanager
 def _opened(settings: Settings, *, with_llm: bool) -> Iterator[tuple[Services, Searcher]]:
-    from api.services import Services
+    from api import Services
     from retrieval import Searcher
 
     with domain_errors():

@@ -26,14 +26,14 @@ from cli.common import console, domain_errors, err_console
 from core import Settings
 
 if TYPE_CHECKING:  # the pipeline pulls in torch and the engines: imported when a command runs
-    from api.services import Services
+    from api import Services
     from ingest import DocOutcome, IngestSummary, SourceDocument
 
 
 @contextmanager
 def open_services(settings: Settings) -> Iterator[Services]:
     """The index, registry and embedder of ``settings`` (no LLM), closed on exit."""
-    from api.services import Services
+    from api import Services
 
     with domain_errors():
         services = Services.start(settings, with_llm=False)

@@ -18,7 +18,7 @@ from rich.table import Table
 from cli.common import console, domain_errors, err_console, load_settings
 
 if TYPE_CHECKING:
-    from api.auth import KeyStore
+    from api import KeyStore
 
 app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
@@ -31,7 +31,7 @@ class RoleChoice(StrEnum):
 
 @contextmanager
 def _store() -> Iterator[KeyStore]:
-    from api.auth import KeyStore
+    from api import KeyStore
     from core import ensure_schema, make_engine
 
     settings = load_settings()

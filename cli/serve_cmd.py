@@ -14,9 +14,7 @@ def serve(
     """Start the deepwell HTTP server on the configured index, database and models."""
     import uvicorn
 
-    from api.app import create_app, is_loopback
-    from api.security import uvicorn_options
-    from api.services import Services
+    from api import Services, create_app, is_loopback, uvicorn_options
 
     settings = load_settings(quiet=False)
     if host:

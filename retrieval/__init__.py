@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         SearchMode,
         VectorIndex,
         encode_documents,
+        index_warnings,
         open_index,
     )
     from retrieval.index.transfer import copy_points, sample_queries, verify_copy
@@ -110,6 +111,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "VectorIndex": ("retrieval.index", "VectorIndex"),
     "encode_documents": ("retrieval.index", "encode_documents"),
     "open_index": ("retrieval.index", "open_index"),
+    "index_warnings": ("retrieval.index", "index_warnings"),
     "copy_points": ("retrieval.index.transfer", "copy_points"),
     "sample_queries": ("retrieval.index.transfer", "sample_queries"),
     "verify_copy": ("retrieval.index.transfer", "verify_copy"),
@@ -191,6 +193,7 @@ __all__ = [
     "end_date_keys",
     "fiscal_year_mentions",
     "get_llm",
+    "index_warnings",
     "is_no_answer",
     "make_embedder",
     "month_key",

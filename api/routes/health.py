@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 from api.auth import require_role
 from api.deps import CallerDep, ServicesDep
 from api.errors import error_responses
-from api.services import index_warnings
 from core import __version__, ping
+from retrieval import index_warnings
 
 router = APIRouter(tags=["health"])
 

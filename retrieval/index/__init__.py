@@ -62,6 +62,7 @@ __all__ = [
     "all_of",
     "encode_documents",
     "encode_query",
+    "index_warnings",
     "open_index",
 ]
 
@@ -91,3 +92,20 @@ def open_index(settings: Settings) -> VectorIndex:
             cfg.collection, url=cfg.url, api_key=api_key, timeout_s=cfg.timeout_s, **options
         )
     return QdrantClientIndex.connect(cfg.collection, path=cfg.local_path, **options)
+
+
+def index_warnings(settings: Settings, facts: dict[str, Any]) -> list[str]:
+    """Warnings about the index described by ``facts`` (``VectorIndex.describe()``): an
+    embedded index (``edge``, or ``qdrant`` in local mode) above
+    ``index.embedded_warn_points`` should move to a Qdrant server."""
+    limit = settings.index.embedded_warn_points
+    embedded = settings.index.backend == "edge" or settings.index.url is None  # local mode
+    points = int(facts.get("points") or 0)
+    if limit is None or not embedded or points <= limit:
+        return []
+    return [
+        f"the embedded index holds {points} points, above index.embedded_warn_points = "
+        f"{limit}: one process owns it and its memory; move it to a Qdrant server with "
+        "`deepwell index migrate --to server --url http://QDRANT:6333` (stop the server "
+        "first), then set index.backend = 'qdrant' and index.url"
+    ]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from api.services import index_warnings
 from core import Settings
+from retrieval import index_warnings
 from tests.api.apikit import STORAGE_MD, new_key, running_app, settings_for
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from api.auth import KeyStore
+from api import KeyStore
 from core import AuthenticationError, NotFoundError, Settings
 from core.db import make_engine
 from core.migrate import current_revision, head_revision, upgrade_schema

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
-from api.auth import KeyStore
+from api import KeyStore
 from api.security import MAX_HEADERS
 from tests.api.apikit import Server, live_server, new_key, running_app, settings_for
 

@@ -23,7 +23,7 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from api import create_app
 from api.auth import VISIBLE_CHARS
 from core.logging import (
     MASK,

@@ -112,9 +112,9 @@ def test_embedded_to_server_and_back_ranks_identically(tmp_path: Path, kind: str
 
 def test_cli_index_migrate_to_local_mode(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An embedded collection past the size warning moves, verified, with the CLI."""
-    from api.services import index_warnings
     from cli.main import app
     from core import Settings
+    from retrieval.index import index_warnings
 
     monkeypatch.setenv("DEEPWELL_INDEX__EMBEDDED_WARN_POINTS", "200")
     data = clean_env / "data"
