@@ -6,11 +6,12 @@ same for every process that ingests: Celery workers on several machines, the API
 worker, a restarted server. So the signatures live in the database the registry already
 shares (SQLite in the embedded default, PostgreSQL when scaled), in three tables:
 
-- ``near_signatures``: one row per kept chunk: tenant, scope (a hash of the access list:
-  chunks are near duplicates only among documents with the same readers), chunk key
-  ``<doc_id>#<chunk_index>`` and the signature (``num_perm`` little-endian 64-bit values).
-- ``near_bands``: the hashes of its LSH bands, so candidates are one index lookup away
-  instead of a comparison with every chunk.
+- ``near_signatures``: one row per kept chunk: its key ``<doc_id>#<chunk_index>``, tenant,
+  scope (a hash of the access list: chunks are near duplicates only among documents with
+  the same readers) and signature (``num_perm`` little-endian 64-bit values).
+- ``near_bands``: its LSH bands, each hashed with the tenant and scope into one 64-bit
+  key, so a chunk's candidates are a primary-key lookup away instead of a comparison
+  with every chunk.
 - ``near_scopes``: one row per tenant and scope, locked (an ``UPDATE``) while one
   document is cleaned. Two workers cleaning near duplicates of each other at the same time
   take turns, and the second finds the first's signatures. In SQLite the ``UPDATE`` takes
@@ -36,6 +37,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    bindparam,
     delete,
     func,
     insert,
@@ -56,20 +58,18 @@ class NearSignatureRow(Base):
 
     __tablename__ = "near_signatures"
 
-    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
-    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     chunk_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(64))
     doc_id: Mapped[str] = mapped_column(String(36), index=True)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class NearBandRow(Base):
-    """One LSH band of a kept chunk's signature, as a 64-bit hash."""
+    """One LSH band of a kept chunk's signature, hashed with its tenant and scope."""
 
     __tablename__ = "near_bands"
 
-    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
-    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     band: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     chunk_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     doc_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -85,10 +85,26 @@ class NearScopeRow(Base):
     changes: Mapped[int] = mapped_column(Integer, default=0)
 
 
-def band_hash(band: int, data: bytes) -> int:
-    """A band as a signed 64-bit integer (a collision only adds a candidate, which the
-    full signature then rules out)."""
-    digest = hashlib.blake2b(band.to_bytes(2, "little") + data, digest_size=8).digest()
+# The lookups of one chunk, built once. Each is a lookup of the primary key by its leading
+# column, the only index it can use, so no query plan (PostgreSQL caches one per prepared
+# statement, made when the tables were small) can turn it into a scan of the scope.
+_CANDIDATE_KEYS = select(NearBandRow.chunk_key).where(
+    NearBandRow.band.in_(bindparam("bands", expanding=True))
+)
+_SIGNATURES = select(NearSignatureRow.chunk_key, NearSignatureRow.signature).where(
+    NearSignatureRow.chunk_key.in_(bindparam("keys", expanding=True)),
+    NearSignatureRow.tenant == bindparam("tenant"),
+    NearSignatureRow.scope == bindparam("scope"),
+)
+
+
+def band_hash(tenant: str, scope: str, band: int, data: bytes) -> int:
+    """A band of a signature of ``tenant`` and ``scope`` as a signed 64-bit integer (a
+    collision only adds a candidate, which the full signature then rules out)."""
+    digest = hashlib.blake2b(
+        b"\x1f".join((tenant.encode(), scope.encode(), band.to_bytes(2, "little"), data)),
+        digest_size=8,
+    ).digest()
     return int.from_bytes(digest, "little", signed=True)
 
 
@@ -117,23 +133,22 @@ class StoredSignatures:
 
     def query(self, sig: npt.NDArray[np.uint64], threshold: float) -> str | None:
         """The key of the most similar signature at or above ``threshold``, stored or added."""
-        bands = [band_hash(band, data) for band, data in band_keys(sig, self.rows)]
-        matching = select(NearBandRow.chunk_key).where(
-            NearBandRow.tenant == self.tenant,
-            NearBandRow.scope == self.scope,
-            NearBandRow.band.in_(bands),
-        )
-        stmt = select(NearSignatureRow.chunk_key, NearSignatureRow.signature).where(
-            NearSignatureRow.tenant == self.tenant,
-            NearSignatureRow.scope == self.scope,
-            NearSignatureRow.chunk_key.in_(matching),
-        )
-        candidates = {
-            key: np.frombuffer(data, dtype=_SIGNATURE_DTYPE).astype(np.uint64)
-            for key, data in self.session.execute(stmt)
-        }
-        candidates |= self._added.candidates(sig)
+        conn = self.session.connection()
+        keys = sorted(set(conn.scalars(_CANDIDATE_KEYS, {"bands": self._bands(sig)})))
+        candidates = self._added.candidates(sig)
+        if keys:
+            found = conn.execute(
+                _SIGNATURES, {"keys": keys, "tenant": self.tenant, "scope": self.scope}
+            )
+            for key, data in found:
+                candidates[key] = np.frombuffer(data, dtype=_SIGNATURE_DTYPE).astype(np.uint64)
         return most_similar(sig, candidates, threshold)
+
+    def _bands(self, sig: npt.NDArray[np.uint64]) -> list[int]:
+        return [
+            band_hash(self.tenant, self.scope, band, data)
+            for band, data in band_keys(sig, self.rows)
+        ]
 
     def add(self, key: str, sig: npt.NDArray[np.uint64]) -> None:
         """Keep ``sig`` under ``key`` (stored when the document's cleaning ends)."""
@@ -150,8 +165,9 @@ class StoredSignatures:
         for key, sig in self._pending:
             data = sig.astype(_SIGNATURE_DTYPE).tobytes()
             signatures.append(ident | {"chunk_key": key, "signature": data})
-            hashes = {band_hash(band, part) for band, part in band_keys(sig, self.rows)}
-            bands.extend(ident | {"chunk_key": key, "band": h} for h in hashes)
+            bands.extend(
+                {"band": h, "chunk_key": key, "doc_id": self.doc_id} for h in set(self._bands(sig))
+            )
         self.session.execute(insert(NearSignatureRow), signatures)
         self.session.execute(insert(NearBandRow), bands)
         self._pending.clear()

@@ -1,7 +1,7 @@
 """Near-duplicate signatures in the database, seen by every ingest worker.
 
-``near_signatures`` (a kept chunk's MinHash signature), ``near_bands`` (its LSH band
-hashes) and ``near_scopes`` (one lock row per tenant and access list); see
+``near_signatures`` (a kept chunk's MinHash signature), ``near_bands`` (its LSH bands,
+hashed with the tenant and scope) and ``near_scopes`` (one lock row per tenant and access list); see
 ingest/signatures.py. Empty after the upgrade: documents ingested before it are not
 matched until they are ingested again.
 
@@ -27,23 +27,21 @@ def upgrade() -> None:
     # if_not_exists: a database made by create_all (tests) is adopted as is.
     op.create_table(
         "near_signatures",
+        sa.Column("chunk_key", sa.String(length=64), nullable=False),
         sa.Column("tenant", sa.String(length=128), nullable=False),
         sa.Column("scope", sa.String(length=64), nullable=False),
-        sa.Column("chunk_key", sa.String(length=64), nullable=False),
         sa.Column("doc_id", sa.String(length=36), nullable=False),
         sa.Column("signature", sa.LargeBinary(), nullable=False),
-        sa.PrimaryKeyConstraint("tenant", "scope", "chunk_key"),
+        sa.PrimaryKeyConstraint("chunk_key"),
         if_not_exists=True,
     )
     op.create_index("ix_near_signatures_doc_id", "near_signatures", ["doc_id"], if_not_exists=True)
     op.create_table(
         "near_bands",
-        sa.Column("tenant", sa.String(length=128), nullable=False),
-        sa.Column("scope", sa.String(length=64), nullable=False),
         sa.Column("band", sa.BigInteger(), nullable=False),
         sa.Column("chunk_key", sa.String(length=64), nullable=False),
         sa.Column("doc_id", sa.String(length=36), nullable=False),
-        sa.PrimaryKeyConstraint("tenant", "scope", "band", "chunk_key"),
+        sa.PrimaryKeyConstraint("band", "chunk_key"),
         if_not_exists=True,
     )
     op.create_index("ix_near_bands_doc_id", "near_bands", ["doc_id"], if_not_exists=True)
