@@ -2,6 +2,7 @@
 of the other packages (never another command). With the API's lifespan, the one place that
 composes the packages."""
 
+from cli.db_cmd import import_table_modules
 from cli.main import app, main
 
-__all__ = ["app", "main"]
+__all__ = ["app", "import_table_modules", "main"]

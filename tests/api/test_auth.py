@@ -257,7 +257,7 @@ def test_cli_keys_create_list_revoke(tmp_path: Path, clean_env: Path) -> None:
 
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from cli import app
 
     runner = CliRunner()
     made = runner.invoke(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, inspect
 
-from cli.db_cmd import import_table_modules
+from cli import import_table_modules
 from core import ConfigError, Settings
 from core.db import Base, make_engine
 from core.migrate import (

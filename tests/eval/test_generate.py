@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from cli import eval_cmd
+from cli import app
 from eval.datasets import load_jsonl
 from eval.generate import (
     ExtractiveWriter,
@@ -156,15 +155,6 @@ def test_llm_writer_output_is_filtered() -> None:
     system, user = llm.prompts[0]
     assert "Question:" in system.content
     assert "Excerpt 1 (from the 2023 Q1 ACME filing)" in user.content
-
-
-app = typer.Typer()
-app.add_typer(eval_cmd.app, name="eval")
-
-
-@app.callback()
-def _root() -> None:
-    """Keeps `eval` a sub-command."""
 
 
 def test_cli_generate_registers_a_dataset(

@@ -13,20 +13,11 @@ import re
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from cli import eval_cmd
+from cli import app
 from eval.history import regressions
 from tests.eval.corpus import build_index, write_questions
-
-app = typer.Typer()
-app.add_typer(eval_cmd.app, name="eval")
-
-
-@app.callback()
-def _root() -> None:
-    """Keeps `eval` a sub-command."""
 
 
 @pytest.fixture(scope="module")

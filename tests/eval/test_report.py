@@ -5,9 +5,6 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from rich.console import Console
-
-from cli.eval_cmd import _tables
 from eval.report import best_systems, render_report
 from eval.results import RunResult
 from eval.run import summarize
@@ -111,22 +108,3 @@ def test_best_systems_respects_direction() -> None:
     assert best["semantic_similarity"] == {"closed-book", "rag"}
     assert "hit@5" not in best  # every retrieving system shares the retriever: no best
     assert "no_answer" not in best
-
-
-def test_cli_tables_fit_80_columns_without_a_terminal() -> None:
-    run = fake_run()
-    console = Console(width=80, record=True, force_terminal=False)
-    for table in _tables(run, 80):
-        console.print(table)
-    text = console.export_text()
-    assert max(len(line) for line in text.splitlines()) <= 80
-    assert "…" not in text  # nothing cropped
-    for name in ("hybrid", "closed-", "rag", "finetuned", "+rag", "semantic_similarity", "p50 s"):
-        assert name in text
-
-    narrow = _tables(run, 50)
-    assert len(narrow) > 1  # systems split over several tables
-    console = Console(width=50, record=True)
-    for table in narrow:
-        console.print(table)
-    assert max(len(line) for line in console.export_text().splitlines()) <= 50

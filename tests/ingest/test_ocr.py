@@ -18,7 +18,6 @@ import pytest
 from debian import apt_install
 from PIL import Image
 
-from cli.ingest_cmd import _page_ranges as page_ranges
 from core import IngestError, Principal, Settings, configured_embedding, make_engine
 from ingest import ocr
 from ingest.parsing import parse
@@ -254,7 +253,6 @@ def test_a_scanned_pdf_is_found_by_search_and_cites_its_page(
         assert row.quality is not None
         assert row.quality["ocr_pages"] == [1, 2, 3]
         assert build_report([row], lambda doc_id: [], len).ocr == [(row.source_uri, [1, 2, 3])]
-        assert page_ranges([1, 2, 3]) == "pages 1-3"
         searcher = Searcher(index, embedder, settings.search)
         result = searcher.search(
             "which warehouse flooded and what was lost?",

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from index_testkit import DIM
 from qdrant_client.http.exceptions import UnexpectedResponse
 from typer.testing import CliRunner
 
@@ -29,6 +28,7 @@ from retrieval.index import (
     encode_documents,
 )
 from retrieval.index.transfer import copy_points, sample_queries, verify_copy
+from testkit.index_contract import DIM
 
 
 def test_export_returns_every_point_with_its_vectors(
@@ -112,7 +112,7 @@ def test_embedded_to_server_and_back_ranks_identically(tmp_path: Path, kind: str
 
 def test_cli_index_migrate_to_local_mode(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An embedded collection past the size warning moves, verified, with the CLI."""
-    from cli.main import app
+    from cli import app
     from core import Settings
     from retrieval.index import index_warnings
 
