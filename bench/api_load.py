@@ -22,12 +22,8 @@ import argparse
 import asyncio
 import os
 import random
-import re
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -36,7 +32,8 @@ from typing import Any
 
 import httpx
 
-KEY = re.compile(r"dw_[A-Za-z0-9_-]{43}")
+from testkit import ServerError, deepwell_serve, serve_env
+
 TOPICS = [
     ("storage", "The storage service keeps customer files in {n} regions and bills per gigabyte."),
     ("billing", "Invoices for account {n} are sent on the first working day of each month."),
@@ -65,44 +62,16 @@ class Stats:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPWELL_")}
-    env |= {
-        "DEEPWELL_DATA_DIR": str(root / "data"),
-        "DEEPWELL_LLM__BACKEND": "extractive",
-        "DEEPWELL_API__RATE_LIMIT_PER_MINUTE": "0",
-        "DEEPWELL_API__ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
-        "DEEPWELL_LOG_LEVEL": "warning",
-        "DEEPWELL_INGEST__WORKERS": "1",
-    }
-    log = root / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--port", str(port)],
-            cwd=root,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url, log
-        except httpx.TransportError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit("server did not become ready in 120 s")
+def server_env(root: Path) -> dict[str, str]:
+    """Extractive answers, rate limits off, quiet logs, one ingest worker."""
+    return serve_env(
+        root / "data",
+        DEEPWELL_LLM__BACKEND="extractive",
+        DEEPWELL_API__RATE_LIMIT_PER_MINUTE="0",
+        DEEPWELL_API__ANONYMOUS_RATE_LIMIT_PER_MINUTE="0",
+        DEEPWELL_LOG_LEVEL="warning",
+        DEEPWELL_INGEST__WORKERS="1",
+    )
 
 
 def corpus(n: int, rng: random.Random) -> list[tuple[str, str, str]]:
@@ -182,49 +151,53 @@ def main(argv: list[str] | None = None) -> None:
 
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="deepwell-load-"))
-    proc, url, log = start_server(root)
     try:
-        admin = KEY.findall(log.read_text())[0]
-        r = httpx.post(
-            f"{url}/v1/keys",
-            headers={"Authorization": f"Bearer {admin}"},
-            json={"user": "bench", "role": "writer", "name": "bench.api_load"},
-        )
-        r.raise_for_status()
-        key = r.json()["key"]
-        docs = corpus(args.docs, rng)
-        ingest_s = load_corpus(url, key, docs)
-        print(f"corpus: {len(docs)} documents uploaded and ingested in {ingest_s:.1f} s")
-        questions = [q for _, _, q in docs]
-        plans: list[tuple[str, list[dict[str, Any]]]] = [
-            ("/healthz", []),
-            ("/v1/search", [{"query": q, "limit": 10} for q in questions]),
-            ("/v1/answer", [{"question": q} for q in questions]),
-        ]
-        results = []
-        for route, bodies in plans:
-            # One short warm-up pass so connection set-up and first-call costs stay out.
-            asyncio.run(hammer(url, key, route, bodies, args.clients, 1.0))
-            results.append(asyncio.run(hammer(url, key, route, bodies, args.clients, args.seconds)))
-        base = results[0].rps or float("nan")
-        print(
-            f"\n{args.clients} clients, {args.seconds:g} s per route, cores: {os.cpu_count()}, "
-            "client and server on the same machine\n"
-        )
-        head = f"{'route':<12} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        print(head + f"{'requests':>9} {'errors':>7} {'vs /healthz':>12}")
-        for s in results:
-            print(
-                f"{s.route:<12} {s.rps:8.1f} {s.pct(0.50):8.1f} {s.pct(0.95):8.1f} "
-                f"{s.pct(0.99):8.1f} {len(s.latencies):9d} {s.errors:7d} {s.rps / base:11.2f}x"
-            )
-        if results[1].latencies:
-            mean = statistics.fmean(results[1].latencies) * 1000
-            print(f"\nmean /v1/search latency {mean:.1f} ms")
+        with deepwell_serve(root, server_env(root), ready_path="/readyz") as served:
+            run(served.url, served.admin_key(), args, rng)
+    except ServerError as exc:
+        raise SystemExit(str(exc)) from None
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def run(url: str, admin: str, args: argparse.Namespace, rng: random.Random) -> None:
+    """Create a writer key, load the corpus, hammer each route, print the table."""
+    r = httpx.post(
+        f"{url}/v1/keys",
+        headers={"Authorization": f"Bearer {admin}"},
+        json={"user": "bench", "role": "writer", "name": "bench.api_load"},
+    )
+    r.raise_for_status()
+    key = r.json()["key"]
+    docs = corpus(args.docs, rng)
+    ingest_s = load_corpus(url, key, docs)
+    print(f"corpus: {len(docs)} documents uploaded and ingested in {ingest_s:.1f} s")
+    questions = [q for _, _, q in docs]
+    plans: list[tuple[str, list[dict[str, Any]]]] = [
+        ("/healthz", []),
+        ("/v1/search", [{"query": q, "limit": 10} for q in questions]),
+        ("/v1/answer", [{"question": q} for q in questions]),
+    ]
+    results = []
+    for route, bodies in plans:
+        # One short warm-up pass so connection set-up and first-call costs stay out.
+        asyncio.run(hammer(url, key, route, bodies, args.clients, 1.0))
+        results.append(asyncio.run(hammer(url, key, route, bodies, args.clients, args.seconds)))
+    base = results[0].rps or float("nan")
+    print(
+        f"\n{args.clients} clients, {args.seconds:g} s per route, cores: {os.cpu_count()}, "
+        "client and server on the same machine\n"
+    )
+    head = f"{'route':<12} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+    print(head + f"{'requests':>9} {'errors':>7} {'vs /healthz':>12}")
+    for s in results:
+        print(
+            f"{s.route:<12} {s.rps:8.1f} {s.pct(0.50):8.1f} {s.pct(0.95):8.1f} "
+            f"{s.pct(0.99):8.1f} {len(s.latencies):9d} {s.errors:7d} {s.rps / base:11.2f}x"
+        )
+    if results[1].latencies:
+        mean = statistics.fmean(results[1].latencies) * 1000
+        print(f"\nmean /v1/search latency {mean:.1f} ms")
 
 
 if __name__ == "__main__":

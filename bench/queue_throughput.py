@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python -m bench.queue_throughput [--docs DIR] [--limit N] [--workers 1,2,4]``.
 
 The scaled stack, for real: PostgreSQL (job rows, registry, upload bytes) and Redis (the
-broker) started from their Debian binaries (tests/pgserver.py, tests/redisserver.py),
+broker) started from their Debian binaries (``testkit``, as the tests start them),
 the uploads submitted through :class:`~ingest.jobs_celery.CeleryJobQueue` exactly as the API
 does, and N ``celery worker`` processes (solo pool, one per process) running the ingest
 task. The corpus: ``--generated`` markdown reports (default 40), or the first ``--limit``
@@ -245,8 +245,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from core import configure_logging
-    from tests.pgserver import PostgresServer, find_pg_bin
-    from tests.redisserver import RedisServer, find_redis_server
+    from testkit import (
+        REDIS_MISSING,
+        find_redis_server,
+        postgres_unavailable,
+        throwaway_postgres,
+        throwaway_redis,
+    )
 
     configure_logging("warning")
     if args.docs:
@@ -259,37 +264,26 @@ def main(argv: list[str] | None = None) -> int:
         print("no documents", file=sys.stderr)
         return 2
     counts = [int(x) for x in args.workers.split(",")]
-    pg_bin, redis_bin = find_pg_bin(), find_redis_server()
-    if pg_bin is None or redis_bin is None:
-        print("needs PostgreSQL and redis-server binaries", file=sys.stderr)
+    redis_bin = find_redis_server()
+    reason = postgres_unavailable() or (None if redis_bin else REDIS_MISSING)
+    if reason is not None:
+        print(f"needs PostgreSQL and Redis: {reason}", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="deepwell-qbench-"))
-    pg_root = Path(tempfile.mkdtemp(prefix="deepwell-qbench-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(pg_root, "postgres", "postgres")
-    pg = PostgresServer(pg_bin, pg_root)
-    redis = RedisServer(redis_bin, work)
     results = []
     try:
-        pg.init()
-        pg.start()
-        redis.start()
-        print(
-            f"corpus: {label}; {os.cpu_count()} cores; Celery solo workers on Redis and "
-            "PostgreSQL; ONE EMBEDDED INDEX PER WORKER (parse+chunk+embed, own writer)"
-        )
-        for n in counts:
-            res = run_once(n, corpus, work, pg.create_database(), redis.url)
-            results.append(res)
-            if res["failed"]:
-                print(f"  N={n}: {len(res['failed'])} failed: {res['failed'][:3]}")
+        with throwaway_postgres() as pg, throwaway_redis(redis_bin) as redis:
+            print(
+                f"corpus: {label}; {os.cpu_count()} cores; Celery solo workers on Redis and "
+                "PostgreSQL; ONE EMBEDDED INDEX PER WORKER (parse+chunk+embed, own writer)"
+            )
+            for n in counts:
+                res = run_once(n, corpus, work, pg.create_database(), redis.url)
+                results.append(res)
+                if res["failed"]:
+                    print(f"  N={n}: {len(res['failed'])} failed: {res['failed'][:3]}")
     finally:
-        redis.stop()
-        try:
-            pg.stop()
-        finally:
-            shutil.rmtree(pg_root, ignore_errors=True)
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
     base = results[0]
     print(

@@ -36,7 +36,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,11 +47,10 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
-import httpx
-
 import core  # noqa: F401  (first: telemetry off before third-party imports)
 from core import Settings
 from eval.datasets import load_sec_10q
+from testkit import ServerError, deepwell_serve
 
 DEFAULT_IDS = (72, 89, 102)
 USER = "bench"  # bench.answers' and bench.retrieval's READER; the SEC chunks' ACL is ["*"]
@@ -176,12 +174,6 @@ def copy_data_dir(source: Path, target: Path) -> None:
             shutil.copy2(source / name, target / name)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "cli", *args]
 
@@ -195,33 +187,6 @@ def create_key(env: dict[str, str]) -> str:
     if proc.returncode:
         raise SystemExit(f"deepwell keys create failed:\n{proc.stdout}\n{proc.stderr}")
     return str(json.loads(proc.stdout)["key"])
-
-
-def _tail(log: IO[bytes]) -> str:
-    log.flush()
-    return Path(log.name).read_text(errors="replace")[-3000:]
-
-
-def start_server(env: dict[str, str], log: IO[bytes]) -> tuple[subprocess.Popen[bytes], str]:
-    """``deepwell serve`` on a free port, once /healthz answers."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        _cli("serve", "--port", str(port)), env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600  # the local model loads at start; the machine is slow
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"deepwell serve exited ({proc.returncode}):\n{_tail(log)}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise SystemExit(f"deepwell serve not healthy in 600 s:\n{_tail(log)}")
-        time.sleep(0.5)
 
 
 def _sse_done(body: str) -> dict[str, Any]:
@@ -471,21 +436,24 @@ def main() -> None:
     clis: list[CliRun] = []
     try:
         key = create_key(env)
-        with (work / "server.log").open("wb") as log:
-            print("starting deepwell serve…", flush=True)
-            server, url = start_server(env, log)
-            try:
-                pages = ask_on_page(url, key, questions, args.out, args.answer_timeout)
-                first = ask_in_cli(env, questions[0], args.answer_timeout, serving=True)
-                if first.returncode == 0:
-                    clis.append(first)
-                else:
-                    refused = first
-            finally:
-                if clis:  # the CLI works beside the server: ask the rest while it runs
-                    clis += [ask_in_cli(env, q, args.answer_timeout, True) for q in questions[1:]]
-                server.terminate()
-                server.wait(timeout=60)
+        print("starting deepwell serve…", flush=True)
+        # The local model loads at start and the machine is slow: up to 600 s until /healthz.
+        serving = deepwell_serve(Path.cwd(), env, log=work / "server.log", timeout=600)
+        try:
+            with serving as served:
+                try:
+                    pages = ask_on_page(served.url, key, questions, args.out, args.answer_timeout)
+                    first = ask_in_cli(env, questions[0], args.answer_timeout, serving=True)
+                    if first.returncode == 0:
+                        clis.append(first)
+                    else:
+                        refused = first
+                finally:
+                    if clis:  # the CLI works beside the server: ask the rest while it runs
+                        rest = questions[1:]
+                        clis += [ask_in_cli(env, q, args.answer_timeout, True) for q in rest]
+        except ServerError as exc:
+            raise SystemExit(f"deepwell serve: {exc}") from None
         if refused is not None:
             clis = [ask_in_cli(env, q, args.answer_timeout, False) for q in questions]
         for q, run in zip(questions, clis, strict=True):

@@ -1,13 +1,8 @@
 """Helpers of the service tests: an in-process app on a throwaway data directory, a real
-server subprocess, keys, uploads that wait for their ingest job."""
+server subprocess (``testkit.deepwell_serve``), keys, uploads that wait for their ingest job."""
 
 from __future__ import annotations
 
-import os
-import re
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +16,11 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core import Settings
 
-KEY_PATTERN = re.compile(r"dw_[A-Za-z0-9_-]{43}")
+# KEY_PATTERN and free_port: the service tests import them from here.
+from testkit import KEY_PATTERN, Served, deepwell_serve, free_port, serve_env  # noqa: F401
+
+#: A running ``deepwell serve`` (url, log, proc, admin_key()).
+Server = Served
 
 #: Small documents, each about one thing, so search and answers are predictable.
 STORAGE_MD = (
@@ -113,62 +112,14 @@ def running_app(settings: Settings) -> Iterator[TestClient]:
         yield client
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    url: str
-    log: Path
-    proc: subprocess.Popen[bytes]
-
-    def admin_key(self) -> str:
-        """The first admin key the server printed to stderr at start-up."""
-        found = KEY_PATTERN.findall(self.log.read_text(errors="replace"))
-        assert found, "the server printed no admin key"
-        return found[0]
-
-
 @contextmanager
 def live_server(root: Path, **env: str) -> Iterator[Server]:
-    """``deepwell serve`` on a free loopback port with the extractive backend."""
-    port = free_port()
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DEEPWELL_")}
-    if "DEEPWELL_MODELS__CACHE_DIR" in os.environ:
-        base["DEEPWELL_MODELS__CACHE_DIR"] = os.environ["DEEPWELL_MODELS__CACHE_DIR"]
-    full = base | {
-        "DEEPWELL_DATA_DIR": str(root / "data"),
+    """``deepwell serve`` on a free loopback port with the extractive backend, once ready."""
+    variables = {
         "DEEPWELL_LLM__BACKEND": "extractive",
         "DEEPWELL_LOG_FORMAT": "json",
         "DEEPWELL_INGEST__WORKERS": "1",
         **env,
     }
-    log = root / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--port", str(port)],
-            cwd=root,
-            env=full,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            raise AssertionError("server did not become ready in 120 s")
-        yield Server(url, log, proc)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with deepwell_serve(root, serve_env(root / "data", **variables), ready_path="/readyz") as srv:
+        yield srv

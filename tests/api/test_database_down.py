@@ -1,6 +1,6 @@
 """The database going away under a running server: 503 with Retry-After, then recovery.
 
-A real PostgreSQL server (``pgserver.py``) is stopped and started again under the app;
+A real PostgreSQL server (``testkit.pgserver``) is stopped and started again under the app;
 the app is never restarted.
 """
 
@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 from apikit import new_key, running_app
-from pgserver import PostgresServer
 
 from core import Settings
+from testkit import PostgresServer
 
 
 def test_database_down_is_503_and_the_app_recovers(

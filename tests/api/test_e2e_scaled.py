@@ -3,8 +3,8 @@
 
 The flow of tests/api/test_e2e.py — key → upload → ingest job → cited answer → feedback
 → export — with every tier swapped for its scaled counterpart: the database is a real
-PostgreSQL (tests/pgserver.py), the queue is Celery on a real Redis
-(tests/redisserver.py), and the index is the ``qdrant`` backend through qdrant-client.
+PostgreSQL (testkit.pgserver), the queue is Celery on a real Redis
+(testkit.redisserver), and the index is the ``qdrant`` backend through qdrant-client.
 
 Why one process: without ``QDRANT_URL`` the ``qdrant`` backend runs in qdrant-client's
 local mode (``index.local_path``), which, like the embedded engine, holds an exclusive
@@ -36,8 +36,7 @@ from retrieval import Filter, MatchValue
 from tests.api.apikit import STORAGE_MD, Client, new_key
 
 if TYPE_CHECKING:  # the fixtures come from tests/conftest.py
-    from tests.pgserver import PostgresServer
-    from tests.redisserver import RedisServer
+    from testkit import PostgresServer, RedisServer
 
 QUESTION = "How much does hot storage cost?"
 

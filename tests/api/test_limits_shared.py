@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import redis
-from redisserver import RedisServer
 
 from api.auth import KeyStore
 from core import Settings, ensure_schema, make_engine
+from testkit import RedisServer
 from tests.api.apikit import Server, live_server
 
 N = 6  # requests per minute, per key and per address without a key

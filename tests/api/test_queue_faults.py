@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from redisserver import RedisServer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import Principal, Settings, ensure_schema, make_engine
 from ingest import CeleryJobQueue, DocState, DocumentRow, doc_id_for
 from retrieval import Filter, MatchValue, open_index
+from testkit import RedisServer
 
 CALLER = Principal(user="ann", tenant="acme", groups=("finance",))
 

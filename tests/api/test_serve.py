@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.api.apikit import KEY_PATTERN
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from testkit import KEY_PATTERN, deepwell_serve, free_port, serve_env
 
 
 def _env(data: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPWELL_")}
-    return env | {"DEEPWELL_DATA_DIR": str(data / "data"), "DEEPWELL_LOG_FORMAT": "json"}
+    return serve_env(data / "data", DEEPWELL_LOG_FORMAT="json")
 
 
 @pytest.fixture(scope="module")
@@ -34,35 +24,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(data_dir: Path) -> Iterator[str]:
-    data = data_dir
-    port = _free_port()
-    env = _env(data)
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
-        cwd=data,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited: {(data / 'server.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("server did not become healthy in 120 s")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with deepwell_serve(data_dir, _env(data_dir)) as srv:
+        yield srv.url
 
 
 def test_admin_health_reports_backends(server: str, data_dir: Path) -> None:
@@ -101,7 +64,7 @@ def test_openapi_documents_health(server: str) -> None:
 
 def test_second_server_on_the_same_data_is_refused(server: str, data_dir: Path) -> None:
     second = subprocess.run(
-        [sys.executable, "-m", "cli", "serve", "--port", str(_free_port())],
+        [sys.executable, "-m", "cli", "serve", "--port", str(free_port())],
         cwd=data_dir,
         env=_env(data_dir),
         capture_output=True,

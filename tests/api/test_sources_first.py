@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from openai import OpenAI
 
 from api.app import create_app
 from core import LLMTimeoutError
 from retrieval import NO_ANSWER, ExtractiveLLM, Message, TokenStream, Usage
-from tests.api.apikit import Client, free_port, settings_for
+from testkit import AppThread
+from tests.api.apikit import Client, settings_for
 
 QUESTION = "How much does hot storage cost?"
 OFF_TOPIC = "How long should I knead bread dough by hand?"
@@ -66,20 +65,11 @@ class Live:
 
     def __init__(self, root: Path) -> None:
         self.app = create_app(settings_for(root / "data"))
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.running = AppThread(self.app)
+        self.url = self.running.url
 
     def __enter__(self) -> Live:
-        self.thread.start()
-        deadline = time.monotonic() + 120
-        while not self.server.started:
-            assert self.thread.is_alive(), "the server stopped while starting"
-            assert time.monotonic() < deadline, "the server did not start in 120 s"
-            time.sleep(0.05)
+        self.running.start()
         services = self.app.state.services
         self.llm = GatedLLM()
         services.llm = self.llm
@@ -90,8 +80,7 @@ class Live:
 
     def __exit__(self, *exc: object) -> None:
         self.client.http.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=60)
+        self.running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,17 @@ few small documents that the CLI ingests for alice before the server takes the i
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
+
+from testkit import deepwell_serve, serve_env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -57,12 +55,6 @@ class Server:
     spare_key: str
     root: Path
     env: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _write_pdf(path: Path, pages: list[list[str]]) -> None:
@@ -114,48 +106,15 @@ def server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     docs.mkdir()
     (docs / "travel-policy.md").write_text(TRAVEL_POLICY, encoding="utf-8")
     _write_pdf(docs / "expense-handbook.pdf", EXPENSE_PAGES)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPWELL_")}
-    if "DEEPWELL_MODELS__CACHE_DIR" in os.environ:  # the exported embedding model, if elsewhere
-        env["DEEPWELL_MODELS__CACHE_DIR"] = os.environ["DEEPWELL_MODELS__CACHE_DIR"]
-    env |= {
-        "DEEPWELL_DATA_DIR": str(root / "data"),
-        "DEEPWELL_LLM__BACKEND": "extractive",
-        "DEEPWELL_LOG_FORMAT": "json",
-    }
+    env = serve_env(root / "data", DEEPWELL_LLM__BACKEND="extractive", DEEPWELL_LOG_FORMAT="json")
     # The embedded index has one owner: ingest and create keys before the server starts.
     _cli(["ingest", str(docs), "--acl", "user:alice", "--json"], root, env)
     alice = ("--user", "alice", "--group", "finance", "--role", "writer")
     key, _ = _create_key(root, env, *alice)
     spare_key, spare_key_id = _create_key(root, env, *alice, "--name", "to revoke")
 
-    port = _free_port()
-    log = root / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--port", str(port)],
-            cwd=root,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"server exited:\n{log.read_text()[-3000:]}")
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server not healthy in 90 s:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
-            yield Server(url, key, spare_key_id, spare_key, root, env)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with deepwell_serve(root, env, timeout=90) as srv:
+        yield Server(srv.url, key, spare_key_id, spare_key, root, env)
 
 
 def _sign_in(page: Page, server: Server, key: str) -> None:

@@ -10,29 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from core import BackendUnavailableError, ConfigError, Settings
 from retrieval.llm import Message, get_llm
 from retrieval.llm.openai_compat import OpenAICompatLLM
+from testkit import AppThread, free_port
 
 REPLY = ["Net", " sales", " were", " $82,959", " million", " [1]."]
 CHAT = [Message("system", "Be brief."), Message("user", "What were net sales?")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fake_openai_app(requests: list[dict[str, Any]]) -> FastAPI:
@@ -86,24 +78,10 @@ def fake_openai_app(requests: list[dict[str, Any]]) -> FastAPI:
 def server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """The fake endpoint's base URL, and the request bodies it received."""
     requests: list[dict[str, Any]] = []
-    port = _free_port()
-    config = uvicorn.Config(
-        fake_openai_app(requests),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=1,
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}/v1", requests
-    srv.should_exit = True
-    thread.join(5)
+    running = AppThread(fake_openai_app(requests), timeout_graceful_shutdown=1)
+    running.start(timeout=10)
+    yield f"{running.url}/v1", requests
+    running.stop(timeout=5)
 
 
 def make_llm(base_url: str, model: str = "tiny", timeout_s: float = 5.0) -> OpenAICompatLLM:
@@ -186,7 +164,7 @@ def test_http_errors_map_to_domain_errors(
 
 
 def test_an_unreachable_endpoint_is_unavailable() -> None:
-    llm = make_llm(f"http://127.0.0.1:{_free_port()}/v1", timeout_s=2)
+    llm = make_llm(f"http://127.0.0.1:{free_port()}/v1", timeout_s=2)
     with pytest.raises(BackendUnavailableError, match="unreachable"):
         llm.complete(CHAT)
 

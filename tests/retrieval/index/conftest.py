@@ -1,4 +1,4 @@
-"""Fixtures of the vector-index contract suite.
+"""Fixtures of the vector-index contract suite, thin wrappers over ``testkit.index_contract``.
 
 Every contract test takes the ``backend`` fixture, parametrized over the embedded
 engine (``edge``), qdrant-client's local mode (``local``) and a live Qdrant server
@@ -13,9 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from index_testkit import BACKENDS, DIM, Backend, corpus
 
 from retrieval.index import IndexPoint, VectorIndex
+from testkit.index_contract import BACKEND_KINDS, DIM, Backend, corpus
+
+#: Each kind of :data:`BACKEND_KINDS`; the live server's tests are marked ``qdrant_server``.
+BACKENDS = [
+    pytest.param(kind, marks=pytest.mark.qdrant_server) if kind == "server" else kind
+    for kind in BACKEND_KINDS
+]
 
 
 @pytest.fixture(params=BACKENDS)

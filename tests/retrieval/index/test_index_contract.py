@@ -12,16 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from index_testkit import (
-    DIM,
-    LEXICAL_QUERY,
-    QUERY_DIRECTION,
-    Backend,
-    corpus,
-    key_of,
-    matches,
-    pid,
-)
 
 from core import IndexBackendError, InvalidInputError
 from retrieval.index import (
@@ -45,6 +35,16 @@ from retrieval.index import (
 )
 from retrieval.index import client as client_module
 from retrieval.index import edge as edge_module
+from testkit.index_contract import (
+    DIM,
+    LEXICAL_QUERY,
+    QUERY_DIRECTION,
+    Backend,
+    corpus,
+    key_of,
+    matches,
+    pid,
+)
 
 Loaded = tuple[VectorIndex, list[IndexPoint]]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import qdrant_edge as qe
-from index_testkit import DIM, corpus
 
 from core import IndexBackendError
 from retrieval.index import EdgeIndex
+from testkit.index_contract import DIM, corpus
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -82,9 +82,8 @@ def test_the_engine_lock_is_mapped_when_our_lock_is_bypassed(tmp_path: Path) -> 
 def test_writes_survive_a_crash_without_close(tmp_path: Path) -> None:
     writer = _python(
         f"""
-        import os, sys, core
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from index_testkit import corpus
+        import os, core
+        from testkit.index_contract import corpus
         from retrieval.index import EdgeIndex
         index = EdgeIndex({str(tmp_path)!r}, "c")
         index.ensure_collection({DIM})

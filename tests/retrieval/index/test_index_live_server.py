@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from index_testkit import DIM, corpus
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from retrieval.index import QdrantClientIndex
+from testkit.index_contract import DIM, corpus
 
 pytestmark = pytest.mark.qdrant_server
 

@@ -6,10 +6,10 @@ import threading
 import uuid
 
 import numpy as np
-from index_testkit import DIM
 
 from retrieval.index import IndexPoint, MatchValue, SparseVector, VectorIndex
 from retrieval.index.filters import Filter
+from testkit.index_contract import DIM
 
 PER_VERSION = 40
 

@@ -1,7 +1,8 @@
-"""Helpers of the vector-index contract suite: backends, a small corpus, a reference filter.
+"""The vector-index contract kit: backends, a small corpus, a reference filter evaluator.
 
-Imported by name (pytest puts this directory on ``sys.path``); the fixtures built on
-them live in ``conftest.py``.
+The contract suite (``tests/retrieval/index``) runs against every backend kind in
+:data:`BACKEND_KINDS`; its fixtures are thin wrappers over :class:`Backend`. A new backend,
+or a benchmark that needs an index with known rankings, uses the same pieces.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from qdrant_client import QdrantClient
 
 from retrieval.index import (
@@ -35,11 +35,8 @@ from retrieval.index.filters import Condition
 
 DIM = 32
 
-BACKENDS = [
-    "edge",
-    "local",
-    pytest.param("server", marks=pytest.mark.qdrant_server),
-]
+#: The embedded engine, qdrant-client's local mode, a live Qdrant server (needs a URL).
+BACKEND_KINDS = ("edge", "local", "server")
 
 
 @dataclass
@@ -179,7 +176,7 @@ def matches(flt: Filter, point: IndexPoint) -> bool:
     )
 
 
-def _holds(cond: Condition, point: IndexPoint) -> bool:
+def _holds(cond: Condition, point: IndexPoint) -> bool:  # noqa: PLR0911  (one return per kind)
     match cond:
         case MatchValue(key=key, value=value):
             return value in _values(point.payload, key)

@@ -1,10 +1,11 @@
-"""A real Redis server for the tests: Debian's ``redis-server`` on 127.0.0.1, in a temp dir.
+"""A real Redis server for tests and benchmarks: Debian's ``redis-server`` on 127.0.0.1.
 
-``redis_server`` (session) starts one on a free port with append-only persistence
-(fsync every write: a restart loses nothing, as in production), stopped and removed
-at the end. :meth:`RedisServer.stop` / :meth:`RedisServer.start` restart it on the same
-port and data. When the binary is missing it is installed with apt-get when running as
-root; otherwise the tests skip, saying why. ``REDIS_SERVER`` overrides the binary.
+:func:`throwaway_redis` starts one on a free port in a temporary directory with append-only
+persistence (fsync every write: a restart loses nothing, as in production), stopped and
+removed on the way out. :meth:`RedisServer.stop` / :meth:`RedisServer.start` restart it on
+the same port and data. When the binary is missing it is installed with apt-get when
+running as root; otherwise :func:`find_redis_server` finds none (the tests skip).
+``REDIS_SERVER`` overrides the binary.
 """
 
 from __future__ import annotations
@@ -17,16 +18,11 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from testkit.servers import free_port
 
 
 def find_redis_server() -> Path | None:
@@ -36,9 +32,11 @@ def find_redis_server() -> Path | None:
     found = shutil.which("redis-server")
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "install", "-y", "redis-server"], env=env, check=False)
+        install = ["apt-get", "install", "-y", "redis-server"]  # from PATH, as an admin runs it
+        subprocess.run(install, env=env, check=False)  # noqa: S603  (fixed arguments)
         # The package starts a system service: the tests run their own.
-        subprocess.run(["service", "redis-server", "stop"], check=False, capture_output=True)
+        stop = ["service", "redis-server", "stop"]
+        subprocess.run(stop, check=False, capture_output=True)  # noqa: S603  (fixed arguments)
         found = shutil.which("redis-server")
     return Path(found) if found else None
 
@@ -49,7 +47,7 @@ class RedisServer:
 
     binary: Path
     root: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -68,7 +66,9 @@ class RedisServer:
             "--protected-mode", "yes",
             "--logfile", str(self.root / "redis.log"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(  # noqa: S603  (the binary found above, fixed arguments)
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with (
@@ -90,13 +90,32 @@ class RedisServer:
             self.process.wait(timeout=20)
         self.process = None
 
+    def flush(self) -> None:
+        """Empty every database (a no-op while stopped)."""
+        if self.process is None:
+            return
+        import redis
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """A running Redis on 127.0.0.1 for the whole session (skips without the binary)."""
-    binary = find_redis_server()
+        client = redis.Redis.from_url(self.url)
+        client.flushall()
+        client.close()
+
+
+REDIS_MISSING = "redis-server not found (apt-get install redis-server, or set REDIS_SERVER)"
+
+
+@contextmanager
+def throwaway_redis(binary: Path | None = None) -> Iterator[RedisServer]:
+    """A new Redis, running on 127.0.0.1 until exit, then stopped and its directory removed.
+
+    ``binary`` defaults to :func:`find_redis_server`'s.
+
+    Raises:
+        RuntimeError: no ``redis-server`` here (:data:`REDIS_MISSING`), or it did not start.
+    """
+    binary = binary or find_redis_server()
     if binary is None or not binary.exists():
-        pytest.skip("redis-server not found (apt-get install redis-server, or set REDIS_SERVER)")
+        raise RuntimeError(REDIS_MISSING)
     root = Path(tempfile.mkdtemp(prefix="deepwell-redis-"))
     server = RedisServer(binary, root)
     try:
@@ -105,15 +124,3 @@ def redis_server() -> Iterator[RedisServer]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> Iterator[str]:
-    """The session's Redis, emptied after the test."""
-    yield redis_server.url
-    if redis_server.process is not None:
-        import redis
-
-        client = redis.Redis.from_url(redis_server.url)
-        client.flushall()
-        client.close()

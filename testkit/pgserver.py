@@ -1,10 +1,11 @@
-"""A real PostgreSQL server for the tests: Debian's binaries, a throwaway cluster on loopback.
+"""A real PostgreSQL server for tests and benchmarks: Debian's binaries, a throwaway cluster.
 
-``postgres_server`` (session) runs ``initdb`` into a temporary directory and starts the
-server on a free port of 127.0.0.1 with ``pg_ctl``; it is stopped and removed at the end
-of the session. ``pg_url`` (per test) is the URL of a fresh, empty database on it. Both
-skip, saying why, where the binaries are missing. The binaries are found under
-``/usr/lib/postgresql/<version>/bin`` (the newest) or on ``PATH``; ``PG_BIN`` overrides.
+:func:`throwaway_postgres` runs ``initdb`` into a temporary directory and starts the server
+on a free port of 127.0.0.1 with ``pg_ctl``; it is stopped and removed on the way out.
+:meth:`PostgresServer.create_database` gives the URL of a fresh, empty database on it.
+:func:`postgres_unavailable` says why no server can start here (the tests skip with it).
+The binaries are found under ``/usr/lib/postgresql/<version>/bin`` (the newest) or on
+``PATH``; ``PG_BIN`` overrides.
 
 PostgreSQL refuses to run as root: under root every server command runs as the
 ``postgres`` system user (``runuser``), which owns the temporary directory.
@@ -21,10 +22,11 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from testkit.servers import free_port
 
 
 def find_pg_bin() -> Path | None:
@@ -41,19 +43,13 @@ def find_pg_bin() -> Path | None:
     return Path(on_path).parent if on_path else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class PostgresServer:
     """One throwaway cluster; :meth:`stop` and :meth:`start` may be called repeatedly."""
 
     bin_dir: Path
     root: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     user: str = "postgres"
 
     @property
@@ -68,7 +64,9 @@ class PostgresServer:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(  # noqa: S603  (Debian's binaries, fixed arguments, no shell)
+            cmd, capture_output=True, text=True, timeout=timeout, check=False
+        )
         if done.returncode != 0:
             tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
             raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()}\n{tail}")
@@ -113,14 +111,27 @@ class PostgresServer:
         raise RuntimeError(f"postgres on port {self.port} did not come up in {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A running PostgreSQL server on 127.0.0.1 for the whole session (skips without one)."""
+def postgres_unavailable() -> str | None:
+    """Why no PostgreSQL server can be started here, or None when one can."""
     bin_dir = find_pg_bin()
     if bin_dir is None or not (bin_dir / "initdb").exists():
-        pytest.skip("PostgreSQL binaries not found (apt-get install postgresql, or set PG_BIN)")
+        return "PostgreSQL binaries not found (apt-get install postgresql, or set PG_BIN)"
     if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: PostgreSQL cannot be started")
+        return "running as root without runuser: PostgreSQL cannot be started"
+    return None
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[PostgresServer]:
+    """A new cluster, running on 127.0.0.1 until exit, then stopped and removed.
+
+    Raises:
+        RuntimeError: :func:`postgres_unavailable` gives a reason, or the server failed.
+    """
+    reason = postgres_unavailable()
+    bin_dir = find_pg_bin()
+    if reason is not None or bin_dir is None:
+        raise RuntimeError(reason)
     root = Path(tempfile.mkdtemp(prefix="deepwell-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
@@ -130,13 +141,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.start()
         yield server
     finally:
-        # Already stopped when a test stopped it and failed before restarting it.
+        # Already stopped when a caller stopped it and failed before restarting it.
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def pg_url(postgres_server: PostgresServer) -> str:
-    """The URL of a fresh, empty database on the session's server."""
-    return postgres_server.create_database()
