@@ -3,7 +3,7 @@
 Every store on ``core.db.Base`` is exercised through its public methods (document
 registry, API keys, answers/feedback/conversations, ingest jobs), after the schema
 is built by the migrations (``alembic upgrade head``), never by ``create_all``.
-PostgreSQL runs from Debian's binaries (``pgserver.py``); it skips where they are missing.
+PostgreSQL runs from Debian's binaries (``testkit.pgserver``); it skips where they are missing.
 """
 
 from __future__ import annotations
