@@ -60,10 +60,12 @@ if TYPE_CHECKING:
         schema_differences,
         upgrade_schema,
     )
+    from core.retry import retrying
 
 __version__ = "0.1.0"
 
-#: Names imported on first use (SQLAlchemy and Alembic load only when a caller needs them).
+#: Names imported on first use (SQLAlchemy, Alembic and tenacity load only when a caller
+#: needs them).
 _LAZY = {
     "Base": "core.db",
     "describe": "core.db",
@@ -75,6 +77,7 @@ _LAZY = {
     "head_revision": "core.migrate",
     "schema_differences": "core.migrate",
     "upgrade_schema": "core.migrate",
+    "retrying": "core.retry",
 }
 
 __all__ = [
@@ -121,6 +124,7 @@ __all__ = [
     "model_path",
     "ping",
     "prepare",
+    "retrying",
     "schema_differences",
     "sha256_file",
     "upgrade_schema",

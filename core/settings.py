@@ -91,7 +91,10 @@ class IndexSettings(BaseModel):
         3, ge=0, description="`qdrant` backend: retries of a request that met a transient error."
     )
     retry_backoff_s: float = Field(
-        0.5, ge=0, description="`qdrant` backend: first retry delay, doubled each retry."
+        0.5,
+        ge=0,
+        description="`qdrant` backend: first retry delay, doubled each retry (plus a random "
+        "jitter of up to this much, so replicas do not retry in step).",
     )
     embedded_warn_points: int | None = Field(
         1_000_000,

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from core import Base, upgrade_schema
+from core import Base, retrying, upgrade_schema
 from ingest.signatures import delete_signatures
 
 
@@ -148,21 +148,22 @@ class Registry:
         Two writers creating the same row at once: the loser of the insert retries as
         an update (workers on several machines share the registry).
         """
-        for attempt in range(3):
-            try:
-                with self.session() as s, s.begin():
-                    row = s.get(DocumentRow, doc_id)
-                    if row is None:
-                        row = DocumentRow(doc_id=doc_id)
-                        s.add(row)
-                    for key, value in fields.items():
-                        setattr(row, key, value)
-                    row.updated_at = _now()
-                return row
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        for attempt in retrying(
+            attempts=3,
+            retry_on=lambda exc: isinstance(exc, IntegrityError),
+            event="registry.retry",
+            doc_id=doc_id,
+        ):
+            with attempt, self.session() as s, s.begin():
+                row = s.get(DocumentRow, doc_id)
+                if row is None:
+                    row = DocumentRow(doc_id=doc_id)
+                    s.add(row)
+                for key, value in fields.items():
+                    setattr(row, key, value)
+                row.updated_at = _now()
+            return row
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def commit_indexed(
         self, doc_id: str, *, owned: Iterable[str], duplicates: dict[str, str], **fields: Any

@@ -18,7 +18,13 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from core import BackendUnavailableError, DeepwellError, IndexBackendError, get_logger
+from core import (
+    BackendUnavailableError,
+    DeepwellError,
+    IndexBackendError,
+    get_logger,
+    retrying,
+)
 from retrieval.index.base import (
     DENSE_VECTOR,
     KEYWORD_FIELDS,
@@ -58,7 +64,8 @@ class QdrantClientIndex(VectorIndex):
     ``replication_factor`` and ``write_consistency`` apply when the collection is
     created on a cluster. A request that meets a transient error (connection
     refused or reset, timeout, 429/502/503/504) is retried ``retries`` times, after
-    ``retry_backoff_s`` doubled each time; every call is idempotent (writes are
+    ``retry_backoff_s`` doubled each time plus a random jitter of up to ``retry_backoff_s``
+    (:func:`core.retry.retrying`); every call is idempotent (writes are
     upserts and deletes by id), so a retried write cannot duplicate anything.
     """
 
@@ -127,38 +134,31 @@ class QdrantClientIndex(VectorIndex):
 
         Reads hold the shared side of the swap lock (see :meth:`VectorIndex.replace`).
         """
-        attempt = 0
-        while True:
-            try:
-                if action in READ_ACTIONS:
-                    with self._swap.read():
-                        return fn(*args, **kwargs)
-                return fn(*args, **kwargs)
-            except DeepwellError:
-                raise
-            except Exception as exc:
-                transient = _transient(exc)
-                if transient and attempt < self.retries:
-                    delay = self.retry_backoff_s * 2**attempt
-                    attempt += 1
-                    log.warning(
-                        "index.retry",
-                        action=action,
-                        attempt=attempt,
-                        delay_s=delay,
-                        error=type(exc).__name__,
-                    )
-                    time.sleep(delay)
-                    continue
-                if transient:
-                    raise BackendUnavailableError(
-                        f"qdrant at {self.location} unreachable during {action} "
-                        f"(after {attempt + 1} attempts): {exc}"
-                    ) from exc
-                raise IndexBackendError(
-                    f"qdrant collection {self.collection!r} at {self.location}: "
-                    f"{action} failed: {exc}"
+        try:
+            for attempt in retrying(
+                attempts=self.retries + 1,
+                retry_on=_retried,
+                backoff_s=self.retry_backoff_s,
+                event="index.retry",
+                action=action,
+            ):
+                with attempt:
+                    if action in READ_ACTIONS:
+                        with self._swap.read():
+                            return fn(*args, **kwargs)
+                    return fn(*args, **kwargs)
+        except DeepwellError:
+            raise
+        except Exception as exc:
+            if _transient(exc):
+                raise BackendUnavailableError(
+                    f"qdrant at {self.location} unreachable during {action} "
+                    f"(after {self.retries + 1} attempts): {exc}"
                 ) from exc
+            raise IndexBackendError(
+                f"qdrant collection {self.collection!r} at {self.location}: {action} failed: {exc}"
+            ) from exc
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -435,6 +435,11 @@ class QdrantClientIndex(VectorIndex):
 
 #: HTTP statuses worth retrying: rate limited, or a proxy/node briefly unavailable.
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def _retried(exc: BaseException) -> bool:
+    """Whether a failed call is tried again: a transient failure, never a domain error."""
+    return not isinstance(exc, DeepwellError) and _transient(exc)
 
 
 def _transient(exc: BaseException) -> bool:
