@@ -3,6 +3,6 @@ of the other packages (never another command). With the API's lifespan, the one 
 composes the packages."""
 
 from cli.db_cmd import import_table_modules
-from cli.main import app, main
+from cli.main import app
 
-__all__ = ["app", "import_table_modules", "main"]
+__all__ = ["app", "import_table_modules"]
