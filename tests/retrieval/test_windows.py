@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from answer_testkit import FakeSearcher, ScriptedLLM, make_chunk
 
-from core.settings import LLMSettings, Settings
+from core import LLMSettings, Settings
 from retrieval.answer import Answerer
 from retrieval.windows import focus, stems
 
