@@ -47,22 +47,30 @@ def _run(folder: Path, data: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _indexed(data: Path) -> int:
+def _count(data: Path, *states: str) -> int:
     db = data / "deepwell.db"
     if not db.exists():
         return 0
+    marks = ", ".join("?" for _ in states)
     try:
         with sqlite3.connect(db, timeout=1) as conn:
-            row = conn.execute("SELECT count(*) FROM documents WHERE state='indexed'").fetchone()
+            query = f"SELECT count(*) FROM documents WHERE state IN ({marks})"
+            row = conn.execute(query, states).fetchone()
     except sqlite3.OperationalError:
         return 0
     return int(row[0])
 
 
+def _indexed(data: Path) -> int:
+    return _count(data, "indexed")
+
+
 def _interrupt_midway(folder: Path, data: Path, sig: int) -> None:
     proc = _run(folder, data)
     deadline = time.monotonic() + 180
-    while _indexed(data) < 1:
+    # Under way: a document parsed or written. (Not "one written": the writer commits the
+    # documents that arrive together at once, and on an idle machine that was all of them.)
+    while _count(data, "parsed", "indexed") < 1:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         assert time.monotonic() < deadline, "ingest made no progress"
         time.sleep(0.05)
