@@ -36,6 +36,10 @@ def _corpus(folder: Path) -> Path:
     return folder
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run(folder: Path, data: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPWELL_")}
     env |= {"DEEPWELL_DATA_DIR": str(data), "DEEPWELL_INGEST__WORKERS": "1"}
@@ -44,6 +48,9 @@ def _run(folder: Path, data: Path) -> subprocess.Popen[bytes]:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # A suite started in the background (nohup, `cmd &`) ignores SIGINT, and Python keeps
+        # an ignored SIGINT ignored: Ctrl-C must reach the command as it does in a terminal.
+        preexec_fn=_default_sigint,  # noqa: PLW1509 (one signal call, no locks taken)
     )
 
 
