@@ -25,6 +25,8 @@ from pydantic_settings import (
 from core.errors import ConfigError
 
 CONFIG_ENV_VAR = "DEEPWELL_CONFIG"
+#: Variables of the command line's API client (the server it talks to, its key), not settings.
+CLIENT_ENV_VARS = ("DEEPWELL_URL", "DEEPWELL_API_KEY")
 DEFAULT_CONFIG_FILE = Path("deepwell.toml")
 #: URL schemes of ``api.rate_limit_storage_url`` (storages of the ``limits`` library that
 #: need no package deepwell does not install).
@@ -666,6 +668,7 @@ def _refuse_unknown_env(settings_cls: type[BaseSettings]) -> None:
         for key in os.environ
         if key.startswith("DEEPWELL_")
         and key != CONFIG_ENV_VAR
+        and key not in CLIENT_ENV_VARS
         and not is_setting_variable(key, settings_cls)
     ]
     if unknown:
