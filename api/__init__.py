@@ -7,8 +7,9 @@ framework.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from core import lazy_exports
 
 if TYPE_CHECKING:
     from api.app import create_app, is_loopback
@@ -17,12 +18,12 @@ if TYPE_CHECKING:
     from api.services import Services
 
 #: Where each public name lives. Imported on first use.
-_EXPORTS: dict[str, tuple[str, str]] = {
-    "create_app": ("api.app", "create_app"),
-    "is_loopback": ("api.app", "is_loopback"),
-    "Services": ("api.services", "Services"),
-    "KeyStore": ("api.auth", "KeyStore"),
-    "uvicorn_options": ("api.security", "uvicorn_options"),
+_EXPORTS = {
+    "create_app": "api.app",
+    "is_loopback": "api.app",
+    "Services": "api.services",
+    "KeyStore": "api.auth",
+    "uvicorn_options": "api.security",
 }
 
 __all__ = [
@@ -34,10 +35,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'api' has no attribute {name!r}")
-    module, attr = _EXPORTS[name]
-    value = getattr(import_module(module), attr)
-    globals()[name] = value  # resolved once
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

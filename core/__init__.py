@@ -8,8 +8,7 @@ package imports ``core`` before anything else. The database names (SQLAlchemy,
 Alembic) are imported on first use, so ``import core`` stays cheap.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core import telemetry as _telemetry  # noqa: F401  (side effect: must run first)
 from core.errors import (
@@ -25,6 +24,7 @@ from core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from core.lazy import lazy_exports
 from core.logging import configure_logging, get_logger
 from core.models import (
     CATALOG,
@@ -120,6 +120,7 @@ __all__ = [
     "get_spec",
     "head_revision",
     "is_setting_variable",
+    "lazy_exports",
     "make_engine",
     "model_path",
     "ping",
@@ -132,10 +133,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'core' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -15,8 +15,9 @@ Typical use::
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from core import lazy_exports
 
 if TYPE_CHECKING:
     from eval.datasets import Dataset, DatasetError, DatasetRegistry, EvalItem, load
@@ -40,40 +41,40 @@ if TYPE_CHECKING:
     from eval.systems import SYSTEMS, EvalContext, SystemSpec, eval_llm_settings, parse_systems
 
 #: Where each public name lives. Imported on first use.
-_EXPORTS: dict[str, tuple[str, str]] = {
-    "Dataset": ("eval.datasets", "Dataset"),
-    "DatasetError": ("eval.datasets", "DatasetError"),
-    "DatasetRegistry": ("eval.datasets", "DatasetRegistry"),
-    "EvalItem": ("eval.datasets", "EvalItem"),
-    "load": ("eval.datasets", "load"),
-    "SYSTEMS": ("eval.systems", "SYSTEMS"),
-    "EvalContext": ("eval.systems", "EvalContext"),
-    "SystemSpec": ("eval.systems", "SystemSpec"),
-    "eval_llm_settings": ("eval.systems", "eval_llm_settings"),
-    "parse_systems": ("eval.systems", "parse_systems"),
-    "EmptyCorpusError": ("eval.run", "EmptyCorpusError"),
-    "dataset_docs": ("eval.run", "dataset_docs"),
-    "evaluate": ("eval.run", "evaluate"),
-    "quick_settings": ("eval.run", "quick_settings"),
-    "RunResult": ("eval.results", "RunResult"),
-    "ANSWER_ORDER": ("eval.report", "ANSWER_ORDER"),
-    "ordered_metrics": ("eval.report", "ordered_metrics"),
-    "History": ("eval.history", "History"),
-    "Regression": ("eval.history", "Regression"),
-    "regressions": ("eval.history", "regressions"),
-    "NightlyOutcome": ("eval.nightly", "NightlyOutcome"),
-    "run_nightly": ("eval.nightly", "nightly"),
-    "open_history": ("eval.nightly", "open_history"),
-    "record": ("eval.nightly", "record"),
-    "finetune_baseline": ("eval.finetune", "finetune"),
-    "KINDS": ("eval.generate", "KINDS"),
-    "ExtractiveWriter": ("eval.generate", "ExtractiveWriter"),
-    "LLMWriter": ("eval.generate", "LLMWriter"),
-    "Writer": ("eval.generate", "Writer"),
-    "embedding_similarity": ("eval.generate", "embedding_similarity"),
-    "generate_testset": ("eval.generate", "generate"),
-    "read_chunks": ("eval.generate", "read_chunks"),
-    "write_jsonl": ("eval.generate", "write_jsonl"),
+_EXPORTS = {
+    "Dataset": "eval.datasets",
+    "DatasetError": "eval.datasets",
+    "DatasetRegistry": "eval.datasets",
+    "EvalItem": "eval.datasets",
+    "load": "eval.datasets",
+    "SYSTEMS": "eval.systems",
+    "EvalContext": "eval.systems",
+    "SystemSpec": "eval.systems",
+    "eval_llm_settings": "eval.systems",
+    "parse_systems": "eval.systems",
+    "EmptyCorpusError": "eval.run",
+    "dataset_docs": "eval.run",
+    "evaluate": "eval.run",
+    "quick_settings": "eval.run",
+    "RunResult": "eval.results",
+    "ANSWER_ORDER": "eval.report",
+    "ordered_metrics": "eval.report",
+    "History": "eval.history",
+    "Regression": "eval.history",
+    "regressions": "eval.history",
+    "NightlyOutcome": "eval.nightly",
+    "run_nightly": "eval.nightly:nightly",
+    "open_history": "eval.nightly",
+    "record": "eval.nightly",
+    "finetune_baseline": "eval.finetune:finetune",
+    "KINDS": "eval.generate",
+    "ExtractiveWriter": "eval.generate",
+    "LLMWriter": "eval.generate",
+    "Writer": "eval.generate",
+    "embedding_similarity": "eval.generate",
+    "generate_testset": "eval.generate:generate",
+    "read_chunks": "eval.generate",
+    "write_jsonl": "eval.generate",
 }
 
 __all__ = [
@@ -113,10 +114,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'eval' has no attribute {name!r}")
-    module, attr = _EXPORTS[name]
-    value = getattr(import_module(module), attr)
-    globals()[name] = value  # resolved once
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -7,8 +7,9 @@ parser, model or database driver.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from core import lazy_exports
 
 if TYPE_CHECKING:
     from ingest.chunking import ChunkLimits, TableGrid
@@ -34,37 +35,37 @@ if TYPE_CHECKING:
     from ingest.work import ParseJob, token_counter
 
 #: Where each public name lives. Imported on first use.
-_EXPORTS: dict[str, tuple[str, str]] = {
-    "SourceDocument": ("ingest.sources", "SourceDocument"),
-    "doc_id_for": ("ingest.sources", "doc_id_for"),
-    "normalize_acl": ("ingest.sources", "normalize_acl"),
-    "InputLimits": ("ingest.filetypes", "InputLimits"),
-    "ParseJob": ("ingest.work", "ParseJob"),
-    "token_counter": ("ingest.work", "token_counter"),
-    "ChunkLimits": ("ingest.chunking", "ChunkLimits"),
-    "TableGrid": ("ingest.chunking", "TableGrid"),
-    "CleaningOptions": ("ingest.cleaning", "CleaningOptions"),
-    "DocOutcome": ("ingest.pipeline", "DocOutcome"),
-    "IngestSummary": ("ingest.pipeline", "IngestSummary"),
-    "Ingestor": ("ingest.pipeline", "Ingestor"),
-    "collect_documents": ("ingest.local", "collect_documents"),
-    "ingest_documents": ("ingest.local", "ingest_documents"),
-    "DocState": ("ingest.registry", "DocState"),
-    "DocumentRow": ("ingest.registry", "DocumentRow"),
-    "Registry": ("ingest.registry", "Registry"),
-    "build_report": ("ingest.report", "build_report"),
-    "DeadLetterRow": ("ingest.jobs", "DeadLetterRow"),
-    "JobQueue": ("ingest.jobs", "JobQueue"),
-    "JobRow": ("ingest.jobs", "JobRow"),
-    "QUEUE_NAME": ("ingest.jobs_celery", "QUEUE_NAME"),
-    "TASK_NAME": ("ingest.jobs_celery", "TASK_NAME"),
-    "CeleryJobQueue": ("ingest.jobs_celery", "CeleryJobQueue"),
-    "InlineParser": ("ingest.jobs_celery", "InlineParser"),
-    "UploadBlobRow": ("ingest.jobs_celery", "UploadBlobRow"),
-    "WorkerRuntime": ("ingest.jobs_celery", "WorkerRuntime"),
-    "make_celery": ("ingest.jobs_celery", "make_celery"),
-    "run_document": ("ingest.jobs_celery", "run_document"),
-    "set_runtime": ("ingest.jobs_celery", "set_runtime"),
+_EXPORTS = {
+    "SourceDocument": "ingest.sources",
+    "doc_id_for": "ingest.sources",
+    "normalize_acl": "ingest.sources",
+    "InputLimits": "ingest.filetypes",
+    "ParseJob": "ingest.work",
+    "token_counter": "ingest.work",
+    "ChunkLimits": "ingest.chunking",
+    "TableGrid": "ingest.chunking",
+    "CleaningOptions": "ingest.cleaning",
+    "DocOutcome": "ingest.pipeline",
+    "IngestSummary": "ingest.pipeline",
+    "Ingestor": "ingest.pipeline",
+    "collect_documents": "ingest.local",
+    "ingest_documents": "ingest.local",
+    "DocState": "ingest.registry",
+    "DocumentRow": "ingest.registry",
+    "Registry": "ingest.registry",
+    "build_report": "ingest.report",
+    "DeadLetterRow": "ingest.jobs",
+    "JobQueue": "ingest.jobs",
+    "JobRow": "ingest.jobs",
+    "QUEUE_NAME": "ingest.jobs_celery",
+    "TASK_NAME": "ingest.jobs_celery",
+    "CeleryJobQueue": "ingest.jobs_celery",
+    "InlineParser": "ingest.jobs_celery",
+    "UploadBlobRow": "ingest.jobs_celery",
+    "WorkerRuntime": "ingest.jobs_celery",
+    "make_celery": "ingest.jobs_celery",
+    "run_document": "ingest.jobs_celery",
+    "set_runtime": "ingest.jobs_celery",
 }
 
 __all__ = [
@@ -101,10 +102,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'ingest' has no attribute {name!r}")
-    module, attr = _EXPORTS[name]
-    value = getattr(import_module(module), attr)
-    globals()[name] = value  # resolved once
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

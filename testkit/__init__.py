@@ -11,8 +11,9 @@ Each name is imported from its module on first use. The index contract kit is th
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from core import lazy_exports
 
 if TYPE_CHECKING:
     from testkit.pgserver import (
@@ -39,23 +40,23 @@ if TYPE_CHECKING:
     )
 
 #: Where each public name lives. Imported on first use.
-_EXPORTS: dict[str, tuple[str, str]] = {
-    "KEY_PATTERN": ("testkit.servers", "KEY_PATTERN"),
-    "AppThread": ("testkit.servers", "AppThread"),
-    "Served": ("testkit.servers", "Served"),
-    "ServerError": ("testkit.servers", "ServerError"),
-    "deepwell_serve": ("testkit.servers", "deepwell_serve"),
-    "free_port": ("testkit.servers", "free_port"),
-    "serve_env": ("testkit.servers", "serve_env"),
-    "wait_until_ready": ("testkit.servers", "wait_until_ready"),
-    "PostgresServer": ("testkit.pgserver", "PostgresServer"),
-    "find_pg_bin": ("testkit.pgserver", "find_pg_bin"),
-    "postgres_unavailable": ("testkit.pgserver", "postgres_unavailable"),
-    "throwaway_postgres": ("testkit.pgserver", "throwaway_postgres"),
-    "REDIS_MISSING": ("testkit.redisserver", "REDIS_MISSING"),
-    "RedisServer": ("testkit.redisserver", "RedisServer"),
-    "find_redis_server": ("testkit.redisserver", "find_redis_server"),
-    "throwaway_redis": ("testkit.redisserver", "throwaway_redis"),
+_EXPORTS = {
+    "KEY_PATTERN": "testkit.servers",
+    "AppThread": "testkit.servers",
+    "Served": "testkit.servers",
+    "ServerError": "testkit.servers",
+    "deepwell_serve": "testkit.servers",
+    "free_port": "testkit.servers",
+    "serve_env": "testkit.servers",
+    "wait_until_ready": "testkit.servers",
+    "PostgresServer": "testkit.pgserver",
+    "find_pg_bin": "testkit.pgserver",
+    "postgres_unavailable": "testkit.pgserver",
+    "throwaway_postgres": "testkit.pgserver",
+    "REDIS_MISSING": "testkit.redisserver",
+    "RedisServer": "testkit.redisserver",
+    "find_redis_server": "testkit.redisserver",
+    "throwaway_redis": "testkit.redisserver",
 }
 
 __all__ = [
@@ -78,10 +79,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'testkit' has no attribute {name!r}")
-    module, attr = _EXPORTS[name]
-    value = getattr(import_module(module), attr)
-    globals()[name] = value  # resolved once
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
