@@ -23,6 +23,11 @@ failure is recorded (registry row and job ``failed``), its bytes are deleted, un
 A job is ``done`` when it ran to its end (``counts.failed`` says how many documents
 failed, ``errors`` why), and ``failed`` when it could not run or every document
 in it failed.
+
+While a document is written the job moves by page: the writer embeds it a slice at a
+time and reports the pages done (:attr:`Ingestor.on_progress`), recorded as
+``pages_done`` / ``pages_total`` and ``progress`` (0..1, documents done plus the share
+of the current one).
 """
 
 from __future__ import annotations
@@ -33,15 +38,26 @@ import json
 import re
 import shutil
 import threading
+import time
 import traceback
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, func, select, update
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Text,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
@@ -54,7 +70,10 @@ log = get_logger(__name__)
 
 JobKind = Literal["upload", "sync"]
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "done", "failed", "cancelled")
 MAX_ERRORS = 100
+#: Seconds between two progress writes of one document (its last page is always written).
+PROGRESS_EVERY_S = 0.25
 _SAFE_EXT = re.compile(r"\.[a-z0-9]{1,10}")
 
 
@@ -80,9 +99,19 @@ class JobRow(Base):
     errors: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Pages written so far, and the pages of the documents parsed so far (revision 0008).
+    pages_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pages_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: 0..1: documents done plus the share of the one being written (None: not started,
+    #: or run by a queue that counts documents only).
+    progress: Mapped[float | None] = mapped_column(Float, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    #: The last change of any kind (None: last changed before revision 0008).
+    updated_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now
+    )
 
 
 class DeadLetterRow(Base):
@@ -105,6 +134,15 @@ def crashed_error(attempts: int) -> str:
     return f"crashed the worker {attempts} times; not retried"
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def upload_name(filename: str, data: bytes) -> str:
     """The stored name of an upload: its SHA-256 and a sanitized extension, never the
     client's name (which may be up to 255 characters of any script: 1,020 bytes)."""
@@ -113,14 +151,89 @@ def upload_name(filename: str, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest() + ext
 
 
-@dataclass
-class _Progress:
-    counts: dict[str, int]
-    processed: int = 0
-    chunks: int = 0
+_CRASHED = re.compile(r"crashed the worker (\d+) times; not retried")
 
-    def __init__(self) -> None:
+
+def failure_reason(error: str | None, filename: str | None = None) -> str | None:
+    """Why a document failed, in the user's words: without the file name the error starts
+    with (it is shown beside it); an internal error or a crash said as such.
+
+    Args:
+        error: the error recorded on the document or job (None: it did not fail).
+        filename: the document's file name, dropped where the error starts with it.
+    """
+    if not error:
+        return None
+    text = error.strip()
+    if filename and text.startswith(f"{filename}: "):
+        text = text[len(filename) + 2 :]
+    if text.startswith("internal error: "):
+        return (
+            f"deepwell failed on this file because of a bug "
+            f"({text.removeprefix('internal error: ')}); the server log has the details"
+        )
+    if (crashed := _CRASHED.search(text)) is not None:
+        return (
+            f"reading this file crashed the ingest worker {crashed.group(1)} times, so it is "
+            "not tried again (an administrator sees it among the dead letters)"
+        )
+    return text[:1].upper() + text[1:]
+
+
+class _Progress:
+    """What one running job has done so far, written to its row as it changes.
+
+    ``outcome`` sees each document's outcome; ``pages`` how far the writer got with the
+    current document (at most every :data:`PROGRESS_EVERY_S`, its last page always).
+    """
+
+    def __init__(
+        self,
+        update: Callable[..., None],
+        on_outcome: Callable[[DocOutcome], None] | None,
+    ) -> None:
+        self._update = update
+        self._on_outcome = on_outcome
         self.counts = {"indexed": 0, "unchanged": 0, "failed": 0, "deleted": 0}
+        self.errors: list[dict[str, str]] = []
+        self.processed = self.chunks = 0
+        self.pages = 0  # pages of the documents written
+        self.documents = 1  # known once the job's sources are listed
+        self._written_at = 0.0  # monotonic time of the last page-progress write
+
+    @property
+    def changed_index(self) -> bool:
+        return self.counts["indexed"] + self.counts["deleted"] > 0
+
+    def outcome(self, o: DocOutcome) -> None:
+        self.processed += 1
+        self.counts[o.status] = self.counts.get(o.status, 0) + 1
+        self.chunks += o.chunks
+        self.pages += o.pages
+        if o.error and len(self.errors) < MAX_ERRORS:
+            self.errors.append({"source_uri": o.source_uri, "error": o.error})
+        self._update(
+            processed=self.processed,
+            counts=dict(self.counts),
+            chunks=self.chunks,
+            errors=list(self.errors),
+            pages_done=self.pages,
+            pages_total=self.pages,
+            progress=min(1.0, self.processed / self.documents),
+        )
+        if self._on_outcome is not None:
+            self._on_outcome(o)
+
+    def pages_written(self, doc_id: str, fraction: float, done: int, total: int) -> None:
+        now = time.monotonic()
+        if fraction < 1.0 and now - self._written_at < PROGRESS_EVERY_S:
+            return
+        self._written_at = now
+        self._update(
+            pages_done=self.pages + done,
+            pages_total=self.pages + total,
+            progress=min(1.0, (self.processed + fraction) / self.documents),
+        )
 
 
 class JobQueue:
@@ -265,6 +378,28 @@ class JobQueue:
             raise
         return path
 
+    def original(self, doc_id: str, content_sha256: str) -> Path | bytes | None:
+        """The stored upload of ``doc_id`` whose bytes hash to ``content_sha256`` (the
+        registry's record of what was ingested); None when no such file is kept.
+
+        Only ``<uploads>/<doc_id>/<sha256><ext>`` is considered, and its content is hashed
+        again: a file changed or put there by hand is not the document.
+        """
+        if not re.fullmatch(r"[0-9a-f]{64}", content_sha256 or ""):
+            return None
+        folder = self.uploads_dir / doc_id
+        if not folder.is_dir() or folder.resolve().parent != self.uploads_dir.resolve():
+            return None
+        for path in sorted(folder.iterdir()):
+            stem, _, ext = path.name.partition(".")
+            if stem != content_sha256 or not path.is_file() or path.is_symlink():
+                continue
+            if ext and not _SAFE_EXT.fullmatch("." + ext):
+                continue
+            if file_sha256(path) == content_sha256:
+                return path
+        return None
+
     def discard_upload(self, doc_id: str) -> None:
         """Forget every stored upload of ``doc_id`` (it was never queued)."""
         shutil.rmtree(self.uploads_dir / doc_id, ignore_errors=True)
@@ -344,6 +479,64 @@ class JobQueue:
     def get(self, job_id: str) -> JobRow | None:
         with self._session() as s:
             return s.get(JobRow, job_id)
+
+    def jobs(
+        self,
+        tenant: str,
+        *,
+        user: str | None = None,
+        status: JobStatus | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[JobRow], int]:
+        """Jobs of ``tenant``, newest first (only those ``user`` submitted, when given), and
+        how many match in all."""
+        where = [JobRow.tenant == tenant]
+        if user is not None:
+            where.append(JobRow.user == user)
+        if status is not None:
+            where.append(JobRow.status == status)
+        page = (
+            select(JobRow)
+            .where(*where)
+            .order_by(JobRow.created_at.desc(), JobRow.job_id)
+            .offset(offset)
+            .limit(limit)
+        )
+        with self._session() as s:
+            total = int(s.scalar(select(func.count()).select_from(JobRow).where(*where)) or 0)
+            return list(s.scalars(page)), total
+
+    def dead_letters(
+        self, tenant: str, *, limit: int = 50, offset: int = 0
+    ) -> tuple[list[tuple[DeadLetterRow, JobRow]], int]:
+        """Documents of ``tenant``'s jobs given up after every attempt, newest first, each
+        with its job, and how many there are in all."""
+        joined = (DeadLetterRow.job_id == JobRow.job_id, JobRow.tenant == tenant)
+        page = (
+            select(DeadLetterRow, JobRow)
+            .join(JobRow, joined[0])
+            .where(joined[1])
+            .order_by(DeadLetterRow.created_at.desc(), DeadLetterRow.task_id)
+            .offset(offset)
+            .limit(limit)
+        )
+        count = select(func.count()).select_from(DeadLetterRow).join(JobRow, joined[0])
+        with self._session() as s:
+            total = int(s.scalar(count.where(joined[1])) or 0)
+            return [(dead, job) for dead, job in s.execute(page).tuples()], total
+
+    def active_documents(self, doc_ids: Iterable[str]) -> set[str]:
+        """Those of ``doc_ids`` an upload job is running on now (being ingested)."""
+        wanted = list(set(doc_ids))
+        found: set[str] = set()
+        with self._session() as s:
+            for start in range(0, len(wanted), 500):
+                stmt = select(JobRow.doc_id).where(
+                    JobRow.status == "running", JobRow.doc_id.in_(wanted[start : start + 500])
+                )
+                found |= {d for d in s.scalars(stmt) if d}
+        return found
 
     def queued(self) -> int:
         with self._session() as s:
@@ -456,57 +649,43 @@ class JobQueue:
 
     def _execute(self, job: JobRow) -> bool:
         """Run one job; True when it changed the index."""
-        progress = _Progress()
-        errors: list[dict[str, str]] = []
-
-        def outcome(o: DocOutcome) -> None:
-            progress.processed += 1
-            progress.counts[o.status] = progress.counts.get(o.status, 0) + 1
-            progress.chunks += o.chunks
-            if o.error and len(errors) < MAX_ERRORS:
-                errors.append({"source_uri": o.source_uri, "error": o.error})
-            self._update(
-                job.job_id,
-                processed=progress.processed,
-                counts=dict(progress.counts),
-                chunks=progress.chunks,
-                errors=list(errors),
-            )
-            if self.on_outcome is not None:
-                self.on_outcome(o)
-
+        progress = _Progress(lambda **fields: self._update(job.job_id, **fields), self.on_outcome)
         log.info("jobs.started", job_id=job.job_id, kind=job.kind)
         try:
             sources, prune = self._sources(job)
-            self._update(job.job_id, total=len(sources))
+            progress.documents = max(1, len(sources))
+            self._update(job.job_id, total=len(sources), progress=0.0)
             if self._ingestor is None:
                 self._ingestor = self.make_ingestor()
-            self._ingestor.on_outcome = outcome
+            self._ingestor.on_outcome = progress.outcome
+            self._ingestor.on_progress = progress.pages_written
             self._ingestor.run(sources, prune_prefix=prune, force=bool(job.params.get("force")))
         except (DeepwellError, OSError) as exc:
             self._finish(job.job_id, "failed", error=str(exc))
             log.warning("jobs.failed", job_id=job.job_id, error=str(exc))
             self._after_failed_job(job, str(exc))
-            return progress.counts["indexed"] + progress.counts["deleted"] > 0
+            return progress.changed_index
         except Exception as exc:  # a bug must fail the job, not kill the worker
             log.error("jobs.crashed", job_id=job.job_id, error=traceback.format_exc(limit=5))
             error = f"internal error: {type(exc).__name__}"
             self._finish(job.job_id, "failed", error=error)
             self._after_failed_job(job, error)
-            return progress.counts["indexed"] + progress.counts["deleted"] > 0
+            return progress.changed_index
         finally:
             if self._ingestor is not None:
                 self._ingestor.on_outcome = None
+                self._ingestor.on_progress = None
         failed = progress.counts["failed"]
         all_failed = failed > 0 and failed == progress.processed
         status: JobStatus = "failed" if all_failed else "done"
-        self._finish(job.job_id, status, error=errors[0]["error"] if all_failed else None)
+        first_error = progress.errors[0]["error"] if all_failed else None
+        self._finish(job.job_id, status, error=first_error)
         log.info("jobs.finished", job_id=job.job_id, status=status, **progress.counts)
         if job.kind == "upload" and failed:
             self._drop_failed_upload(job)
         elif job.kind == "upload" and progress.counts["indexed"]:
             self._drop_superseded(job)
-        return progress.counts["indexed"] + progress.counts["deleted"] > 0
+        return progress.changed_index
 
     # --- after a failure ---------------------------------------------------------------
 
@@ -564,4 +743,5 @@ class JobQueue:
             s.execute(update(JobRow).where(JobRow.job_id == job_id).values(**fields))
 
     def _finish(self, job_id: str, status: JobStatus, *, error: str | None) -> None:
-        self._update(job_id, status=status, error=error, finished_at=_now())
+        done = {"progress": 1.0} if status == "done" else {}
+        self._update(job_id, status=status, error=error, finished_at=_now(), **done)

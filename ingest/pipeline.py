@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pebble
 
 from core import DeepwellError, IngestError, Settings, get_logger
@@ -59,6 +60,12 @@ NO_ACL = (
 )
 
 Status = Literal["indexed", "unchanged", "failed", "deleted"]
+
+#: ``on_progress(doc_id, fraction, pages_done, pages_total)``: how far the writer got with
+#: a document (``pages_total`` 0: a format without pages; ``fraction`` still moves).
+ProgressFn = Callable[[str, float, int, int], None]
+#: Chunks embedded per step while someone follows progress (a step is a few pages).
+PROGRESS_SLICE = 32
 
 
 @dataclass
@@ -170,6 +177,7 @@ class Ingestor:
         sparse: Bm25Encoder | None = None,
         on_outcome: Callable[[DocOutcome], None] | None = None,
         pool: ParserPool | None = None,
+        on_progress: ProgressFn | None = None,
     ) -> None:
         self.settings = settings
         self.index = index
@@ -177,6 +185,7 @@ class Ingestor:
         self.embedder = embedder
         self.sparse = sparse or Bm25Encoder()
         self.on_outcome = on_outcome
+        self.on_progress = on_progress
         self.signature = pipeline_signature(settings, embedder, self.sparse)
         self.limits = ChunkLimits.from_settings(settings.ingest)
         self.cleaning = CleaningOptions(near_duplicates=settings.ingest.near_duplicates)
@@ -359,7 +368,7 @@ class Ingestor:
         t1 = time.perf_counter()
 
         texts = [embed_text(doc.filename, prepared.title, c) for c in cleaned.chunks]
-        dense = self.embedder.embed_documents(texts)
+        dense = self._embed(doc.doc_id, prepared.pages, cleaned.chunks, texts)
         sparse = self.sparse.encode_documents(texts)
         t2 = time.perf_counter()
 
@@ -433,6 +442,24 @@ class Ingestor:
                 seconds=timings,
             ),
         )
+
+    def _embed(
+        self, doc_id: str, pages: int, chunks: Sequence[ChunkDraft], texts: list[str]
+    ) -> Any:
+        """Dense vectors of ``texts``; with ``on_progress`` set, a slice at a time, telling
+        it the pages embedded so far (the last page of the chunks done), so a long
+        document's job moves while it is written."""
+        report = self.on_progress
+        if report is None:
+            return self.embedder.embed_documents(texts)
+        report(doc_id, 0.0, 0, pages)
+        parts, page = [], 0
+        for start in range(0, len(texts), PROGRESS_SLICE):
+            end = min(len(texts), start + PROGRESS_SLICE)
+            parts.append(self.embedder.embed_documents(texts[start:end]))
+            page = max([page, *(c.page_end or 0 for c in chunks[start:end])])
+            report(doc_id, end / len(texts), min(page, pages), pages)
+        return np.concatenate(parts) if parts else self.embedder.embed_documents(texts)
 
     def _payload(
         self, doc: SourceDocument, prepared: PreparedDocument, c: ChunkDraft, version: int, now: str

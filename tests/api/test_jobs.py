@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -11,13 +12,20 @@ import pytest
 
 from core import Principal, Settings, make_engine
 from ingest import DocOutcome, IngestSummary, JobQueue, JobRow, SourceDocument
+from ingest.jobs import failure_reason
 
 
 class FakeIngestor:
-    """Records what it was asked to ingest; fails documents whose name says so."""
+    """Records what it was asked to ingest; fails documents whose name says so. Each
+    document has ``PAGES`` pages, reported one by one to ``on_progress``, and ``at_page``
+    sees the job's row after each."""
+
+    PAGES = 4
 
     def __init__(self) -> None:
         self.on_outcome: Any = None
+        self.on_progress: Any = None
+        self.at_page: Any = None
         self.seen: list[str] = []
         self.closed = False
 
@@ -26,10 +34,16 @@ class FakeIngestor:
         for doc in sources:
             self.seen.append(doc.filename)
             failed = "bad" in doc.filename
+            if not failed and self.on_progress:
+                for page in range(1, self.PAGES + 1):
+                    self.on_progress(doc.doc_id, page / self.PAGES, page, self.PAGES)
+                    if self.at_page:
+                        self.at_page(doc.doc_id, page)
             outcome = DocOutcome(
                 doc.doc_id,
                 doc.source_uri,
                 "failed" if failed else "indexed",
+                pages=0 if failed else self.PAGES,
                 chunks=0 if failed else 2,
                 error="cannot parse" if failed else None,
             )
@@ -138,3 +152,115 @@ def test_a_missing_sync_folder_fails_the_job(
     row = _wait(q, job.job_id)
     assert row.status == "failed"
     assert "no such file or folder" in (row.error or "")
+
+
+def test_a_job_moves_by_page_while_its_document_is_written(
+    queue: tuple[JobQueue, FakeIngestor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ingest.jobs.PROGRESS_EVERY_S", 0.0)
+    q, fake = queue
+    seen: list[tuple[int, int, float | None]] = []
+
+    def at_page(doc_id: str, page: int) -> None:
+        rows, _ = q.jobs("default")
+        seen.append((rows[0].pages_done, rows[0].pages_total, rows[0].progress))
+
+    fake.at_page = at_page
+    job = _upload(q, "long.md")
+    q.start()
+    row = _wait(q, job.job_id)
+    # Before the document is done, its job is a quarter, half, three quarters through.
+    assert seen == [(1, 4, 0.25), (2, 4, 0.5), (3, 4, 0.75), (4, 4, 1.0)]
+    assert (row.pages_done, row.pages_total, row.progress) == (4, 4, 1.0)
+    assert row.updated_at is not None
+
+
+def test_a_sync_job_counts_pages_across_documents(
+    queue: tuple[JobQueue, FakeIngestor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ingest.jobs.PROGRESS_EVERY_S", 0.0)
+    q, fake = queue
+    folder = tmp_path / "sync"
+    folder.mkdir()
+    for name in ("a.md", "b.md"):
+        (folder / name).write_text("# A note\n\nSome text.\n")
+    seen: list[tuple[int, int, float | None]] = []
+
+    def at_page(doc_id: str, page: int) -> None:
+        row = q.get(job.job_id)
+        assert row is not None
+        seen.append((row.pages_done, row.pages_total, row.progress))
+
+    fake.at_page = at_page
+    job = q.submit_sync(
+        Principal(user="root", role="admin"),
+        None,
+        path=folder,
+        tenant="default",
+        acl=["group:ops"],
+        include=[],
+        exclude=[],
+        prune=False,
+        force=False,
+    )
+    q.start()
+    row = _wait(q, job.job_id)
+    assert [s[2] for s in seen] == [0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0]
+    assert seen[4][:2] == (5, 8)  # the second document's first page, of 4 + 4
+    assert (row.pages_done, row.pages_total, row.progress) == (8, 8, 1.0)
+
+
+def test_jobs_are_listed_newest_first_per_tenant_and_user(
+    queue: tuple[JobQueue, FakeIngestor],
+) -> None:
+    q, _ = queue
+    a, b = _upload(q, "a.md"), _upload(q, "b.md")
+    other = q.submit_upload(
+        Principal(user="bob", tenant="globex"),
+        None,
+        doc_id="doc-x",
+        path=q.store_upload("doc-x", "x.md", b"x"),
+        filename="x.md",
+        source_uri="upload://globex/bob/x.md",
+        acl=["user:bob"],
+        metadata={},
+    )
+    rows, total = q.jobs("default")
+    assert total == 2
+    assert {r.job_id for r in rows} == {a.job_id, b.job_id}
+    assert q.jobs("default", user="bob") == ([], 0)
+    assert [r.job_id for r in q.jobs("globex", user="bob")[0]] == [other.job_id]
+    page, total = q.jobs("default", limit=1, offset=1)
+    assert total == 2
+    assert len(page) == 1
+    assert q.jobs("default", status="done") == ([], 0)
+
+
+def test_the_original_upload_is_found_by_its_hash_only(
+    queue: tuple[JobQueue, FakeIngestor],
+) -> None:
+    q, _ = queue
+    data = b"%PDF-1.4 not really"
+    path = q.store_upload("doc-o", "o.pdf", data)
+    digest = hashlib.sha256(data).hexdigest()
+    assert q.original("doc-o", digest) == path
+    assert q.original("doc-o", "0" * 64) is None
+    assert q.original("doc-o", "../" + digest) is None
+    assert q.original("../doc-o", digest) is None
+    path.write_bytes(b"changed by hand")  # the name is right, the content is not
+    assert q.original("doc-o", digest) is None
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (None, None),
+        ("a.pdf: PDF has no pages", "PDF has no pages"),
+        ("internal error: KeyError", "deepwell failed on this file because of a bug (KeyError)"),
+        ("crashed the worker 3 times; not retried", "reading this file crashed the ingest"),
+        ("timed out: parsing took longer", "Timed out: parsing took longer"),
+    ],
+)
+def test_failure_reasons_read_as_sentences(error: str | None, reason: str | None) -> None:
+    said = failure_reason(error, "a.pdf")
+    assert said == reason if reason is None else (said or "").startswith(reason)
