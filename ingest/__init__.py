@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ingest.chunking import ChunkLimits, TableGrid
     from ingest.cleaning import CleaningOptions
     from ingest.filetypes import InputLimits
-    from ingest.jobs import DeadLetterRow, JobQueue, JobRow
+    from ingest.jobs import DeadLetterRow, JobQueue, JobRow, failure_reason
     from ingest.jobs_celery import (
         QUEUE_NAME,
         TASK_NAME,
@@ -57,6 +57,7 @@ _EXPORTS = {
     "DeadLetterRow": "ingest.jobs",
     "JobQueue": "ingest.jobs",
     "JobRow": "ingest.jobs",
+    "failure_reason": "ingest.jobs",
     "QUEUE_NAME": "ingest.jobs_celery",
     "TASK_NAME": "ingest.jobs_celery",
     "CeleryJobQueue": "ingest.jobs_celery",
@@ -93,6 +94,7 @@ __all__ = [
     "build_report",
     "collect_documents",
     "doc_id_for",
+    "failure_reason",
     "ingest_documents",
     "make_celery",
     "normalize_acl",
