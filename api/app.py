@@ -25,6 +25,7 @@ from api.routes import (
     conversations,
     documents,
     feedback,
+    feedback_queue,
     health,
     jobs,
     keys,
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         documents,
         jobs,
         feedback,
+        feedback_queue,
         keys,
         audit,
     ):
