@@ -31,8 +31,16 @@ log = get_logger(__name__)
 #: Characters of an error message written to the log.
 MAX_ERROR_MESSAGE = 300
 
+class GoneError(DeepwellError):
+    """The object exists and the caller may see it, but what was asked for is gone for
+    good (a document's original file moved, changed or was not kept)."""
+
+    code = "gone"
+
+
 #: First match wins: subclasses before their bases.
 STATUS: dict[type[DeepwellError], int] = {
+    GoneError: 410,
     InvalidInputError: 422,
     AuthenticationError: 401,
     PermissionDeniedError: 403,
@@ -72,6 +80,7 @@ _DESCRIPTIONS = {
     401: "Missing, unknown or revoked API key.",
     403: "The key's role does not allow this.",
     404: "No such object, or the caller may not see it (the two look the same).",
+    410: "Gone for good; the message says why (e.g. the original file changed since).",
     413: "The request body is over `api.max_request_mb` (uploads: `api.max_upload_mb`).",
     422: "Malformed or out-of-range input; the message names the field.",
     429: "Over `api.rate_limit_per_minute` for this key; see `Retry-After`.",

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     )
     from ingest.local import collect_documents, ingest_documents
     from ingest.pipeline import DocOutcome, Ingestor, IngestSummary
-    from ingest.registry import DocState, DocumentRow, Registry
+    from ingest.registry import DocState, DocumentRow, Registry, source_file
     from ingest.report import build_report
     from ingest.sources import SourceDocument, doc_id_for, normalize_acl
     from ingest.work import ParseJob, token_counter
@@ -53,6 +53,7 @@ _EXPORTS = {
     "DocState": "ingest.registry",
     "DocumentRow": "ingest.registry",
     "Registry": "ingest.registry",
+    "source_file": "ingest.registry",
     "build_report": "ingest.report",
     "DeadLetterRow": "ingest.jobs",
     "JobQueue": "ingest.jobs",
@@ -100,6 +101,7 @@ __all__ = [
     "normalize_acl",
     "run_document",
     "set_runtime",
+    "source_file",
     "token_counter",
 ]
 

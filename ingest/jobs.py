@@ -134,15 +134,6 @@ def crashed_error(attempts: int) -> str:
     return f"crashed the worker {attempts} times; not retried"
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes, read a megabyte at a time."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def upload_name(filename: str, data: bytes) -> str:
     """The stored name of an upload: its SHA-256 and a sanitized extension, never the
     client's name (which may be up to 255 characters of any script: 1,020 bytes)."""
@@ -378,9 +369,9 @@ class JobQueue:
             raise
         return path
 
-    def original(self, doc_id: str, content_sha256: str) -> Path | bytes | None:
-        """The stored upload of ``doc_id`` whose bytes hash to ``content_sha256`` (the
-        registry's record of what was ingested); None when no such file is kept.
+    def original(self, doc_id: str, content_sha256: str) -> bytes | None:
+        """The bytes of the stored upload of ``doc_id`` that hash to ``content_sha256``
+        (the registry's record of what was ingested); None when no such file is kept.
 
         Only ``<uploads>/<doc_id>/<sha256><ext>`` is considered, and its content is hashed
         again: a file changed or put there by hand is not the document.
@@ -396,8 +387,9 @@ class JobQueue:
                 continue
             if ext and not _SAFE_EXT.fullmatch("." + ext):
                 continue
-            if file_sha256(path) == content_sha256:
-                return path
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() == content_sha256:
+                return data
         return None
 
     def discard_upload(self, doc_id: str) -> None:

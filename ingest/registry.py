@@ -10,9 +10,12 @@ SQLAlchemy only: SQLite by default, PostgreSQL in the scaled deployment.
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +27,8 @@ from sqlalchemy import (
     String,
     Text,
     delete,
+    func,
+    or_,
     select,
 )
 from sqlalchemy.exc import IntegrityError
@@ -124,6 +129,34 @@ def metadata_columns(docmeta: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def source_file(row: DocumentRow) -> bytes | str:
+    """The bytes of the file a folder-synced document was read from, if that file still
+    holds what was ingested; else why not, in words.
+
+    Only the path the registry recorded (the ``file://`` source URI) is read, and only
+    when its content hashes to the recorded ``content_sha256``.
+    """
+    uri = row.source_uri or ""
+    parts = urlsplit(uri)
+    if parts.scheme != "file":
+        return f"no original file is kept for documents from {parts.scheme or 'this source'}"
+    if not row.content_sha256:
+        return "the document has not been ingested yet; its file is served once it is"
+    path = Path(unquote(parts.path))
+    if not path.is_absolute() or not path.is_file():
+        return f"its file {path} no longer exists (it was moved or deleted since it was ingested)"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"its file {path} cannot be read ({exc.strerror or type(exc).__name__})"
+    if hashlib.sha256(data).hexdigest() != row.content_sha256:
+        return (
+            f"its file {path} changed since it was ingested; the next folder sync indexes "
+            "the new version"
+        )
+    return data
+
+
 class Registry:
     """Typed access to the registry tables."""
 
@@ -199,14 +232,37 @@ class Registry:
         tenant: str | None = None,
         states: Sequence[DocState] | None = None,
         uri_prefix: str | None = None,
+        file_types: Sequence[str] | None = None,
+        text: str | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> list[DocumentRow]:
+        """Documents in source URI order, narrowed by each argument given.
+
+        Args:
+            tenant: of this tenant only.
+            states: in one of these states.
+            uri_prefix: whose source URI starts with this.
+            file_types: of one of these file types (``pdf``, ``docx``, ...).
+            text: whose title, file name or issuer contains this, ignoring case.
+            limit: at most this many rows, after skipping ``offset``.
+        """
         stmt = select(DocumentRow).order_by(DocumentRow.source_uri)
         if tenant is not None:
             stmt = stmt.where(DocumentRow.tenant == tenant)
         if states:
             stmt = stmt.where(DocumentRow.state.in_(list(states)))
+        if file_types:
+            stmt = stmt.where(DocumentRow.file_type.in_([t.lower() for t in file_types]))
+        if text:
+            needle = text.lower()
+            stmt = stmt.where(
+                or_(
+                    func.lower(DocumentRow.title).contains(needle, autoescape=True),
+                    func.lower(DocumentRow.filename).contains(needle, autoescape=True),
+                    func.lower(DocumentRow.issuer).contains(needle, autoescape=True),
+                )
+            )
         if uri_prefix is not None:
             stmt = stmt.where(DocumentRow.source_uri.startswith(uri_prefix, autoescape=True))
         stmt = stmt.offset(offset)
