@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
 from core import DeepwellError, Settings, configure_logging
+
+if TYPE_CHECKING:
+    from cli.client import ApiClient
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -23,6 +26,17 @@ err_console = Console(stderr=True, soft_wrap=True)
 @dataclass
 class _State:
     verbose: bool = False
+    api_key: str | None = None  # --api-key / DEEPWELL_API_KEY
+
+
+#: ``--url`` of the commands that can go through a server's API.
+URL = typer.Option(
+    None,
+    "--url",
+    envvar="DEEPWELL_URL",
+    help="Go through the deepwell server at URL (default: the server running on this data "
+    "directory, if one is; else open the store).",
+)
 
 
 state = _State()
@@ -58,3 +72,28 @@ def domain_errors() -> Iterator[None]:
             raise
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
+
+
+def server_client(settings: Settings, url: str | None) -> ApiClient | None:
+    """A client of the server to go through (``url``, else the one running on the data
+    directory), or None: no server, open the store. Exit 1 saying what to do when a server
+    is there but no API key is known for it."""
+    from cli.client import connect
+
+    with domain_errors():
+        return connect(settings.data_dir, url, state.api_key)
+
+
+def refuse_beside_server(settings: Settings, what: str) -> None:
+    """Exit 1 saying so when a server runs on the data directory: ``what`` opens the store
+    itself, and the server holds it."""
+    from cli.client import SERVER_FILE, running_server
+
+    info = running_server(settings.data_dir)
+    if info is not None:
+        err_console.print(
+            f"{what} opens the index itself, and the deepwell server at {info.url} (pid "
+            f"{info.pid}, from {settings.data_dir / SERVER_FILE}) holds it: stop the server "
+            "(Ctrl-C where it runs), run this, then start the server again"
+        )
+        raise typer.Exit(1)

@@ -17,7 +17,7 @@ from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import console, domain_errors, err_console, load_settings
+from cli.common import console, domain_errors, err_console, load_settings, refuse_beside_server
 from cli.ingest_run import run_ingest
 from core import Settings
 
@@ -205,6 +205,7 @@ def run(
     from eval import EmptyCorpusError, dataset_docs, evaluate, open_history, parse_systems, record
 
     settings = load_settings()
+    refuse_beside_server(settings, "deepwell eval run")
     with domain_errors():
         history, registry = open_history(settings)
         data = registry.get(dataset or settings.eval.dataset)
@@ -234,6 +235,7 @@ def nightly(
     from eval import NightlyOutcome, run_nightly
 
     settings = load_settings()
+    refuse_beside_server(settings, "deepwell eval nightly")
     with domain_errors():
         outcome: NightlyOutcome = _run_with_progress(  # type: ignore[assignment]
             run_nightly, settings, quick=quick, limit=limit

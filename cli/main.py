@@ -13,6 +13,7 @@ from cli import (
     index_cmd,
     ingest_cmd,
     keys_cmd,
+    login_cmd,
     models_cmd,
     serve_cmd,
     worker_cmd,
@@ -39,13 +40,21 @@ app.add_typer(ingest_cmd.documents_app, name="documents")
 app.add_typer(ingest_cmd.corpus_app, name="corpus")
 app.command("search")(ask_cmd.search)
 app.command("ask")(ask_cmd.ask)
+app.command("login")(login_cmd.login)
 
 
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    api_key: str = typer.Option(
+        None,
+        "--api-key",
+        envvar="DEEPWELL_API_KEY",
+        hidden=True,  # a key on the command line shows in `ps`: DEEPWELL_API_KEY or login
+    ),
 ) -> None:
     state.verbose = verbose
+    state.api_key = api_key
 
 
 @app.command()

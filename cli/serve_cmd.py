@@ -1,10 +1,24 @@
-"""``deepwell serve``: run the HTTP service."""
+"""``deepwell serve``: run the HTTP service.
+
+Once it listens, ``<data_dir>/server.json`` says where (URL and pid), so that the other
+commands on this data directory go through its API instead of the store it holds; the
+file goes when the server stops.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import typer
 
+from cli.client import client_url, remove_server_file, write_server_file
 from cli.common import console, domain_errors, load_settings
+
+if TYPE_CHECKING:
+    import socket
+
+    import uvicorn
 
 
 def serve(
@@ -44,6 +58,32 @@ def serve(
             f"open [bold]{url}/[/bold] (chat page; sign in with an API key); "
             f"API reference: {url}/docs"
         )
-        uvicorn.run(create_app(settings, services), **uvicorn_options(settings))
+        server = _listening_server(
+            uvicorn.Config(create_app(settings, services), **uvicorn_options(settings)),
+            on_started=lambda: write_server_file(
+                settings.data_dir, client_url(settings.api.host, settings.api.port)
+            ),
+        )
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            remove_server_file(settings.data_dir)
+        if not server.started:
+            raise typer.Exit(3)  # uvicorn's start-up failure: the port is taken, say
     finally:
         services.close()
+
+
+def _listening_server(config: uvicorn.Config, on_started: Callable[[], object]) -> uvicorn.Server:
+    """uvicorn's server for ``config``, calling ``on_started`` once it listens."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and not self.should_exit:
+                on_started()
+
+    return Server(config)
