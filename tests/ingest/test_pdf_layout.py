@@ -18,8 +18,9 @@ from pikepdf import Array, Dictionary, Name
 from core import IngestError
 from ingest.chunking import chunk_elements
 from ingest.parsing import parse
-from ingest.pdf_layout import partition_pdf_layout, words_from_chars
+from ingest.pdf_layout import partition_pdf_layout
 from ingest.pdf_tables import Line, Word, build_table, find_tables, is_numeric
+from ingest.pdf_text import words_from_chars
 
 #: A string on a page: (x, y, text, font size) in PDF points, origin bottom left.
 Put = tuple[float, float, str, float]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ingest import parsing
+from ingest import partitioners
 from ingest.parsing import ParsedElement, parse
 from ingest.quality import LONG_WORD_LETTERS, assess, is_long_word
 from ingest.registry import DocState, DocumentRow
@@ -117,7 +117,7 @@ def test_suspect_reading_is_replaced_by_the_better_parser(
 ) -> None:
     """The PDFium reading glues words (as pdfminer did on the clinical-trial protocols):
     the document is re-read with unstructured and that reading is kept."""
-    real = parsing._partition_layout
+    real = partitioners.partition_layout
 
     def gluing(name: str, data: bytes, password: str | None, *args: Any) -> list[Any]:
         elements = real(name, data, password, *args)
@@ -125,7 +125,7 @@ def test_suspect_reading_is_replaced_by_the_better_parser(
             element.text = element.text.replace(" ", "")
         return elements
 
-    monkeypatch.setattr(parsing, "_partition_layout", gluing)
+    monkeypatch.setattr(partitioners, "partition_layout", gluing)
     pdf = make_pdf("protocol.pdf", [[(11, PROSE[:90]), (11, PROSE[90:180])]] * 30)
     doc = parse(pdf, pdf_parser="pdfium")
     assert doc.strategy == "fast"  # unstructured's reading was kept
