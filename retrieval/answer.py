@@ -50,8 +50,10 @@ from retrieval.figures import FigureCheck, check_answer
 from retrieval.llm.base import LLM
 from retrieval.llm.prompts import (
     NO_ANSWER,
+    StreamedExample,
     answer_messages,
     cited_numbers,
+    drop_example,
     is_no_answer,
     repeats_example,
 )
@@ -434,12 +436,13 @@ class Answerer:
                 answer_messages(p.question, p.packed.text), max_tokens=self.max_tokens
             )
             calculations = StreamedCalculations()  # <<expressions>> go out computed
+            example = StreamedExample()  # a copy of the prompt's example never shows
             try:
                 for delta in tokens:
                     if first is None:
                         first = time.perf_counter()
                     parts.append(delta)
-                    if shown := calculations.feed(delta):
+                    if shown := calculations.feed(example.feed(delta)):
                         yield {"type": "token", "text": shown}
             except BackendUnavailableError as exc:
                 if first is None:
@@ -450,7 +453,7 @@ class Answerer:
                 log.warning("answer.cut_off", answer_id=p.answer_id, reason=finish)
             finally:
                 tokens.close()
-            if rest := calculations.flush():
+            if rest := calculations.feed(example.flush(), final=True):
                 yield {"type": "token", "text": rest}
             prompt_tokens = tokens.usage.prompt_tokens
             completion_tokens = tokens.usage.completion_tokens or self.llm.count_tokens(
@@ -461,11 +464,12 @@ class Answerer:
                 note = f"The answer reached llm.max_tokens={self.max_tokens} and was cut off."
         end = time.perf_counter()
         # Calculations done, each figure checked against what the model read.
-        checked = check_answer("".join(parts).strip(), p.packed.text, question=p.question)
-        text = checked.text
-        if repeats_example(text):  # nothing found: the model echoed the prompt's example
-            text, checked = NO_ANSWER, check_answer(NO_ANSWER, p.packed.text)
+        said = "".join(parts).strip()
+        if repeats_example(said):  # nothing found: the model echoed the prompt's example
+            said = NO_ANSWER
             note = "The model wrote only the prompt's example sentence, not an answer."
+        checked = check_answer(drop_example(said).strip(), p.packed.text, question=p.question)
+        text = checked.text
         decode_s = end - first if first is not None else 0.0
         result = AnswerResult(
             answer_id=p.answer_id,

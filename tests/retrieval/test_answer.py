@@ -14,6 +14,7 @@ from retrieval.context import pack_context
 from retrieval.llm import LLM, NO_ANSWER
 from retrieval.llm.extractive import ExtractiveLLM
 from retrieval.llm.local import LocalLLM
+from retrieval.llm.prompts import StreamedExample, drop_example
 from retrieval.types import RetrievedChunk
 
 __all__ = ["small_llm"]
@@ -185,3 +186,33 @@ def test_an_answer_that_uses_the_examples_words_among_others_is_kept() -> None:
     result = answerer(ScriptedLLM([reply])).answer("How did net sales change?", ALICE)
     assert result.answer.startswith(reply)  # (then a note on the figure the stand-in made up)
     assert not result.no_answer
+
+
+COPIED_EXAMPLE = [
+    # (the model's reply, what the reader is shown)
+    ("Net sales grew in the quarter [2]. Services were $21,213 million [1].", "Services"),
+    ("Net sales grew in the quarter [2]. [3] Services were $21,213 million.", "Services"),
+    ("net sales grew in the quarter. Services were $21,213 million [1].", "Services"),
+    ("Net sales grew in the quarter [2], to $21,213 million [1].", "Net sales grew"),
+    ("Net sales grew in the quarter, driven by Services [1].", "Net sales grew"),
+    ("Net income was $19,881 million [1].", "Net income"),
+]
+
+
+@pytest.mark.parametrize(("reply", "starts"), COPIED_EXAMPLE)
+def test_a_leading_copy_of_the_example_is_dropped_from_the_answer(reply: str, starts: str) -> None:
+    assert drop_example(reply).startswith(starts)
+    result = answerer(ScriptedLLM([reply])).answer("How did net sales change?", ALICE)
+    assert result.answer.startswith(starts)
+
+
+@pytest.mark.parametrize(("reply", "starts"), COPIED_EXAMPLE)
+def test_a_copied_example_never_streams(reply: str, starts: str) -> None:
+    stream = answerer(ScriptedLLM([reply])).answer("How did net sales change?", ALICE, stream=True)
+    events = list(stream)
+    shown = "".join(e["text"] for e in events if e["type"] == "token")
+    assert shown.lstrip().startswith(starts)
+    # Fed one character at a time, the filter shows what drop_example leaves.
+    example = StreamedExample()
+    pieces = [example.feed(c) for c in reply]
+    assert "".join(pieces) + example.flush() == drop_example(reply)
