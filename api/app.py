@@ -66,9 +66,10 @@ def _is_upload(method: str, path: str) -> bool:
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """Build the app. ``services`` may be given (tests, ``deepwell serve``); otherwise they
-    start in the lifespan. Either way the lifespan adds the server runtime
-    (:meth:`Services.serve`) and, with no API key yet, creates the first admin key."""
+    """Build the app. Its :class:`Services` are built once, complete, in the lifespan
+    (and closed there), unless ``services`` are given (tests, ``deepwell serve``): then
+    their builder closes them. With no API key yet, the lifespan creates the first admin
+    key."""
     settings = settings or get_settings()
     if settings.api.dev_mode and not is_loopback(settings.api.host):
         raise ConfigError(
@@ -78,12 +79,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = services is None
         running = services or Services.start(settings)
         app.state.services = running
         try:
-            running.serve()
-            assert running.keys is not None
             if settings.api.dev_mode:
                 log.warning(
                     "api.dev_mode",
@@ -94,11 +92,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             bootstrap_admin(running.keys, settings)
             yield
         finally:
-            if owned:
+            if services is None:
                 running.close()
-            elif running.jobs is not None:
-                running.jobs.close()
-                running.jobs = None
 
     app = FastAPI(
         title="deepwell",

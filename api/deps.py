@@ -49,8 +49,6 @@ def get_caller(
     a failed key check leaves it spent.
     """
     keys = services.keys
-    assert keys is not None
-    assert services.limiter is not None
     secret = bearer.credentials if bearer is not None else header_key
     if secret:
         caller = keys.authenticate(secret.strip())
@@ -70,22 +68,18 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def get_searcher(services: ServicesDep) -> Searcher:
-    assert services.searcher is not None
     return services.searcher
 
 
 def get_keys(services: ServicesDep) -> KeyStore:
-    assert services.keys is not None
     return services.keys
 
 
 def get_records(services: ServicesDep) -> Records:
-    assert services.records is not None
     return services.records
 
 
 def get_jobs(services: ServicesDep) -> JobQueue:
-    assert services.jobs is not None
     return services.jobs
 
 

@@ -27,7 +27,7 @@ from cli.common import console, domain_errors, err_console, load_settings
 from core import InvalidInputError, Principal, Settings
 
 if TYPE_CHECKING:  # heavy: engines and models load only when a command runs
-    from api import Services
+    from ingest import Store
     from retrieval import Citation, Searcher, SearchFilters
 
 DEFAULT_USER = "cli"
@@ -83,18 +83,16 @@ def parse_filters(
 
 
 @contextlib.contextmanager
-def _opened(settings: Settings, *, with_llm: bool) -> Iterator[tuple[Services, Searcher]]:
-    from api import Services
+def _opened(settings: Settings, *, warm_up: bool) -> Iterator[tuple[Store, Searcher]]:
+    from ingest import Store
     from retrieval import Searcher
 
     with domain_errors():
-        services = Services.start(settings, with_llm=with_llm)
-    try:
+        store = Store.open(settings, warm_up=warm_up)
+    with store:
         with domain_errors():
-            searcher = Searcher.from_settings(settings, services.index, services.embedder)
-        yield services, searcher
-    finally:
-        services.close()
+            searcher = Searcher.from_settings(settings, store.index, store.embedder)
+        yield store, searcher
 
 
 # Options both commands share (typer reads them from the defaults).
@@ -125,7 +123,7 @@ def search(
     with domain_errors():
         principal = parse_principal(as_user, group, tenant or settings.ingest.default_tenant)
         filters = parse_filters(source, doc, file_type, meta)
-    with _opened(settings, with_llm=False) as (_, searcher), domain_errors():
+    with _opened(settings, warm_up=False) as (_, searcher), domain_errors():
         result = searcher.search(
             query, principal, filters=filters, limit=limit, mode=mode.value if mode else None
         )
@@ -188,7 +186,7 @@ def ask(
     done: dict[str, Any] = {}
     with (
         contextlib.closing(writer),
-        _opened(settings, with_llm=local) as (_, searcher),
+        _opened(settings, warm_up=local) as (_, searcher),
         domain_errors(),
     ):
         with err_console.status(f"loading {settings.llm.backend} model…", spinner="dots"):

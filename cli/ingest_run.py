@@ -26,21 +26,18 @@ from cli.common import console, domain_errors, err_console
 from core import Settings
 
 if TYPE_CHECKING:  # the pipeline pulls in torch and the engines: imported when a command runs
-    from api import Services
-    from ingest import DocOutcome, IngestSummary, SourceDocument
+    from ingest import DocOutcome, IngestSummary, SourceDocument, Store
 
 
 @contextmanager
-def open_services(settings: Settings) -> Iterator[Services]:
+def open_services(settings: Settings) -> Iterator[Store]:
     """The index, registry and embedder of ``settings`` (no LLM), closed on exit."""
-    from api import Services
+    from ingest import Store
 
     with domain_errors():
-        services = Services.start(settings, with_llm=False)
-    try:
-        yield services
-    finally:
-        services.close()
+        store = Store.open(settings)
+    with store:
+        yield store
 
 
 def run_ingest(

@@ -11,6 +11,7 @@ Alembic) are imported on first use, so ``import core`` stays cheap.
 from typing import TYPE_CHECKING
 
 from core import telemetry as _telemetry  # noqa: F401  (side effect: must run first)
+from core.backends import choose_backend
 from core.errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -109,6 +110,7 @@ __all__ = [
     "Settings",
     "__version__",
     "alembic_config",
+    "choose_backend",
     "configure_logging",
     "configured_embedding",
     "configured_llm",

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
         run_document,
         set_runtime,
     )
-    from ingest.local import collect_documents, ingest_documents
+    from ingest.local import Store, collect_documents, ingest_documents
     from ingest.pipeline import DocOutcome, Ingestor, IngestSummary
+    from ingest.queues import make_job_queue
     from ingest.registry import DocState, DocumentRow, Registry, source_file
     from ingest.report import build_report
     from ingest.sources import SourceDocument, doc_id_for, normalize_acl
@@ -50,6 +51,8 @@ _EXPORTS = {
     "Ingestor": "ingest.pipeline",
     "collect_documents": "ingest.local",
     "ingest_documents": "ingest.local",
+    "Store": "ingest.local",
+    "make_job_queue": "ingest.queues",
     "DocState": "ingest.registry",
     "DocumentRow": "ingest.registry",
     "Registry": "ingest.registry",
@@ -89,6 +92,7 @@ __all__ = [
     "ParseJob",
     "Registry",
     "SourceDocument",
+    "Store",
     "TableGrid",
     "UploadBlobRow",
     "WorkerRuntime",
@@ -98,6 +102,7 @@ __all__ = [
     "failure_reason",
     "ingest_documents",
     "make_celery",
+    "make_job_queue",
     "normalize_acl",
     "run_document",
     "set_runtime",

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from core import ModelError, ResolvedModel, Settings, get_logger
+from core import ModelError, ResolvedModel, Settings, choose_backend, get_logger
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -46,20 +46,42 @@ class Embedder(Protocol):
     def describe(self) -> dict[str, object]: ...
 
 
-def make_embedder(settings: Settings, model: ResolvedModel) -> Embedder:
-    """The embedder ``embedding.backend`` names, for ``model`` (not loaded yet)."""
+def _torch(settings: Settings, model: ResolvedModel) -> Embedder:
     emb = settings.embedding
-    if emb.backend == "torch":
-        return DenseEmbedder(model, device=emb.device, batch_size=emb.batch_size)
-    from retrieval.onnx_embedding import OnnxEmbedder
+    return DenseEmbedder(model, device=emb.device, batch_size=emb.batch_size)
 
-    return OnnxEmbedder(
-        model,
-        cache_dir=settings.models.cache_dir,
-        quantize=emb.backend == "onnx-int8",
-        threads=emb.threads,
-        batch_size=emb.onnx_batch_size,
-    )
+
+def _onnx(quantize: bool) -> Callable[[Settings, ResolvedModel], Embedder]:
+    def build(settings: Settings, model: ResolvedModel) -> Embedder:
+        from retrieval.onnx_embedding import OnnxEmbedder  # onnxruntime loads only when chosen
+
+        emb = settings.embedding
+        return OnnxEmbedder(
+            model,
+            cache_dir=settings.models.cache_dir,
+            quantize=quantize,
+            threads=emb.threads,
+            batch_size=emb.onnx_batch_size,
+        )
+
+    return build
+
+
+#: The embedders by ``embedding.backend`` name; each builds one for a resolved model.
+EMBEDDING_BACKENDS: dict[str, Callable[[Settings, ResolvedModel], Embedder]] = {
+    "torch": _torch,
+    "onnx-int8": _onnx(quantize=True),
+    "onnx-fp32": _onnx(quantize=False),
+}
+
+
+def make_embedder(settings: Settings, model: ResolvedModel) -> Embedder:
+    """The embedder ``embedding.backend`` names, for ``model`` (not loaded yet).
+
+    :raises core.errors.ConfigError: no embedding backend of that name (the valid ones listed).
+    """
+    build = choose_backend("embedding.backend", settings.embedding.backend, EMBEDDING_BACKENDS)
+    return build(settings, model)
 
 
 class DenseEmbedder:

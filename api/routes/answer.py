@@ -224,7 +224,6 @@ def sse(event: str, data: Any) -> bytes:
 
 def record(services: Services, caller: Caller, result: AnswerResult) -> None:
     """Keep the answer for feedback and exports (a failure is logged, not raised)."""
-    assert services.records is not None
     try:
         services.records.record_answer(result, caller.principal, caller.key_id)
     except Exception as exc:

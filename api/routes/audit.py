@@ -45,7 +45,6 @@ def audit_events(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditPage:
     require_role(caller.principal, "admin", "reading the audit trail")
-    assert services.audit is not None
     rows = services.audit.events(caller.principal.tenant, limit=limit + 1, offset=offset)
     events = [
         AuditEventOut(

@@ -266,8 +266,6 @@ async def chat_completions(body: ChatRequest, caller: CallerDep, services: Servi
     store = InMemoryConversationStore()
     if history:
         store.append(_CONVERSATION, principal, history)
-    assert services.searcher is not None
-    assert services.llm is not None
     answerer = Answerer(
         services.searcher,
         services.llm,

@@ -115,7 +115,6 @@ def export_feedback(
         pairs, lambda ids: readable_chunk_ids(services.index, p, ids), withheld
     )
     audit = services.audit
-    assert audit is not None
 
     def lines() -> Iterator[bytes]:
         exported = 0

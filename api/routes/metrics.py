@@ -22,5 +22,4 @@ router = APIRouter(tags=["health"])
     responses={200: {"description": "Prometheus text format.", "content": {"text/plain": {}}}},
 )
 def metrics(services: ServicesDep) -> Response:
-    assert services.metrics is not None
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)

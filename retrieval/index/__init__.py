@@ -11,9 +11,10 @@ Qdrant. Typical use::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from core import Settings
+from core import Settings, choose_backend
 from retrieval.index.base import (
     Fusion,
     Hit,
@@ -40,6 +41,7 @@ from retrieval.index.filters import (
 from retrieval.index.sparse import Bm25Encoder, encode_documents, encode_query
 
 __all__ = [
+    "INDEX_BACKENDS",
     "Bm25Encoder",
     "Condition",
     "DatetimeRange",
@@ -67,19 +69,15 @@ __all__ = [
 ]
 
 
-def open_index(settings: Settings) -> VectorIndex:
-    """The index the settings name: embedded (``edge``) or a Qdrant server (``qdrant``).
-
-    Opening the embedded index takes its lock; close the index (or use it as a
-    context manager) to release it. Raises :class:`core.errors.IndexBackendError`
-    when the index is in use or cannot be opened.
-    """
+def _edge(settings: Settings) -> VectorIndex:
     cfg = settings.index
-    tuning = SearchTuning(cfg.hnsw_ef, cfg.acorn, cfg.acorn_max_selectivity)
-    if cfg.backend == "edge":
-        return EdgeIndex(settings.index_path, cfg.collection, tuning)
+    return EdgeIndex(settings.index_path, cfg.collection, _tuning(settings))
+
+
+def _qdrant(settings: Settings) -> VectorIndex:
+    cfg = settings.index
     options: dict[str, Any] = {
-        "tuning": tuning,
+        "tuning": _tuning(settings),
         "shards": cfg.shard_number,
         "replication_factor": cfg.replication_factor,
         "write_consistency": cfg.write_consistency_factor,
@@ -92,6 +90,27 @@ def open_index(settings: Settings) -> VectorIndex:
             cfg.collection, url=cfg.url, api_key=api_key, timeout_s=cfg.timeout_s, **options
         )
     return QdrantClientIndex.connect(cfg.collection, path=cfg.local_path, **options)
+
+
+def _tuning(settings: Settings) -> SearchTuning:
+    cfg = settings.index
+    return SearchTuning(cfg.hnsw_ef, cfg.acorn, cfg.acorn_max_selectivity)
+
+
+#: The index backends by ``index.backend`` name.
+INDEX_BACKENDS: dict[str, Callable[[Settings], VectorIndex]] = {"edge": _edge, "qdrant": _qdrant}
+
+
+def open_index(settings: Settings) -> VectorIndex:
+    """The index ``index.backend`` names: embedded (``edge``) or a Qdrant server (``qdrant``).
+
+    Opening the embedded index takes its lock; close the index (or use it as a
+    context manager) to release it.
+
+    :raises core.errors.ConfigError: no index backend of that name (the valid ones listed).
+    :raises core.errors.IndexBackendError: the index is in use or cannot be opened.
+    """
+    return choose_backend("index.backend", settings.index.backend, INDEX_BACKENDS)(settings)
 
 
 def index_warnings(settings: Settings, facts: dict[str, Any]) -> list[str]:

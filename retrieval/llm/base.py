@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core import ConfigError, LLMTimeoutError, Settings
+from core import LLMTimeoutError, Settings, choose_backend
 
 Role = Literal["system", "user", "assistant"]
 
@@ -208,11 +208,7 @@ def get_llm(settings: Settings) -> LLM:
     """The backend ``settings.llm.backend`` names, configured and not yet loaded.
 
     Raises:
-        ConfigError: no backend of that name.
+        ConfigError: no backend of that name (the message lists the registered ones).
         ModelError: the local model is missing or fails verification.
     """
-    name = settings.llm.backend
-    factory = _FACTORIES.get(name)
-    if factory is None:
-        raise ConfigError(f"unknown llm.backend {name!r}; known: {', '.join(backends())}")
-    return factory(settings)
+    return choose_backend("llm.backend", settings.llm.backend, _FACTORIES)(settings)
