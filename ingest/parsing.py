@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,42 +103,126 @@ def parse(
         IngestError: the document cannot be parsed; the message says why.
     """
     started = time.perf_counter()
+    ensure_offline_nlp()
+    limits = limits or InputLimits.from_settings()
+    doc = _open_input(source, filename, content_type, max_bytes, limits)
+    kwargs: dict[str, Any] = {"languages": list(languages), "strategy": "fast"}
+    if doc.encoding is not None:
+        kwargs["encoding"] = "utf-8"
+    pdf = plan_pages(
+        doc.name,
+        doc.data,
+        doc.file_type,
+        strategy=strategy,
+        pdf_parser=pdf_parser,
+        password=password,
+        kwargs=kwargs,
+    )
+    read = _read(doc, limits, kwargs, pdf)
+    parsed = ParsedDocument(
+        filename=doc.name,
+        file_type=doc.file_type,
+        mime_type=doc.detected.mime_type,
+        declared_type=doc.declared,
+        elements=read.elements,
+        size_bytes=doc.size,
+        sha256=doc.sha256,
+        page_count=read.page_count,
+        title=guess_title(
+            doc.file_type, doc.data, read.elements, pdf.title if pdf else None, password
+        ),
+        encoding=doc.encoding,
+        strategy=read.strategy if pdf else None,
+        pages_without_text=pdf.pages_without_text if pdf else [],
+        ocr_pages=list(read.ocr_pages),
+        warnings=doc.notes + read.notes,
+        parse_seconds=time.perf_counter() - started,
+        quality=read.quality,
+    )
+    log.info(
+        "ingest.parsed",
+        filename=parsed.filename,
+        file_type=parsed.file_type,
+        elements=len(parsed.elements),
+        pages=parsed.page_count,
+        seconds=round(parsed.parse_seconds, 3),
+        warnings=len(parsed.warnings),
+        quality="suspect" if read.quality.suspect else "ok",
+    )
+    return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class _Input:
+    """A document's bytes read, identified and checked, before any partitioner reads them."""
+
+    name: str
+    data: bytes  # a text format's decoded and re-encoded as UTF-8
+    size: int  # of the bytes read
+    sha256: str  # of the bytes read
+    detected: Any  # unstructured's FileType of the content
+    declared: str | None  # the type the name or the sender claimed
+    encoding: str | None  # a text format's source encoding
+    notes: list[str]  # warnings so far
+
+    @property
+    def file_type(self) -> str:
+        return str(self.detected.value)
+
+
+def _open_input(
+    source: str | Path | bytes,
+    filename: str | None,
+    content_type: str | None,
+    max_bytes: int | None,
+    limits: InputLimits,
+) -> _Input:
+    """The document read, its type detected from the content (a mismatch with the declared
+    type noted) and the input limits checked."""
     data, name = _read_source(source, filename, max_bytes)
     size, sha256 = len(data), hashlib.sha256(data).hexdigest()
-    ensure_offline_nlp()
     detected, declared = detect_type(data, name, content_type)
     file_type = detected.value
     notes: list[str] = []
     if declared is not None and declared != file_type:
         notes.append(f"declared {declared} but the content is {file_type}; parsed as {file_type}")
         log.warning("ingest.type_mismatch", filename=name, declared=declared, detected=file_type)
-    limits = limits or InputLimits.from_settings()
-    kwargs: dict[str, Any] = {"languages": list(languages), "strategy": "fast"}
     data, encoding = _checked_input(name, data, file_type, declared, limits)
-    if encoding is not None:
-        kwargs["encoding"] = "utf-8"
-        if encoding not in ("utf-8", "ascii"):
-            notes.append(f"decoded from {encoding}")
-    pdf = plan_pages(
-        name,
-        data,
-        file_type,
-        strategy=strategy,
-        pdf_parser=pdf_parser,
-        password=password,
-        kwargs=kwargs,
-    )
-    elements = _elements(name, data, detected, file_type, limits, **kwargs)
+    if encoding not in (None, "utf-8", "ascii"):
+        notes.append(f"decoded from {encoding}")
+    return _Input(name, data, size, sha256, detected, declared, encoding, notes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What the partitioner kept read: the elements, their quality, and what to say."""
+
+    elements: list[ParsedElement]
+    page_count: int | None
+    ocr_pages: list[int]
+    quality: ParseQuality
+    strategy: str  # the strategy that read the kept elements
+    notes: list[str]
+
+
+def _read(
+    doc: _Input, limits: InputLimits, kwargs: dict[str, Any], pdf: PdfFacts | None
+) -> _Reading:
+    """Partition and convert the document as planned (``kwargs``, ``pdf``); a suspect PDF
+    text layer is read again with the other parser and the better reading kept."""
+    name, file_type = doc.name, doc.file_type
+    elements = _elements(name, doc.data, doc.detected, file_type, limits, **kwargs)
     page_count = pdf.page_count if pdf else max_page(elements)
     ocr_pages = kwargs.get("ocr_pages") or []
     if file_type in IMAGE_TYPES:
         ocr_pages = list(range(1, (page_count or 1) + 1))
     quality = assess(elements, page_count=page_count, ocr_pages=ocr_pages)
+    notes: list[str] = []
     if quality.suspect:
         kwargs, elements, quality, note = _reread_if_better(
             name,
-            data,
-            detected=detected,
+            doc.data,
+            detected=doc.detected,
             file_type=file_type,
             limits=limits,
             kwargs=kwargs,
@@ -148,36 +233,7 @@ def parse(
         log.warning("ingest.parse_suspect", filename=name, reasons=quality.reasons, note=note)
     if pdf is not None:
         notes += _pdf_notes(pdf, elements, ocr_pages)
-
-    doc = ParsedDocument(
-        filename=name,
-        file_type=file_type,
-        mime_type=detected.mime_type,
-        declared_type=declared,
-        elements=elements,
-        size_bytes=size,
-        sha256=sha256,
-        page_count=page_count,
-        title=guess_title(file_type, data, elements, pdf.title if pdf else None, password),
-        encoding=encoding,
-        strategy=kwargs["strategy"] if pdf else None,
-        pages_without_text=pdf.pages_without_text if pdf else [],
-        ocr_pages=list(ocr_pages),
-        warnings=notes,
-        parse_seconds=time.perf_counter() - started,
-        quality=quality,
-    )
-    log.info(
-        "ingest.parsed",
-        filename=name,
-        file_type=file_type,
-        elements=len(elements),
-        pages=doc.page_count,
-        seconds=round(doc.parse_seconds, 3),
-        warnings=len(notes),
-        quality="suspect" if quality.suspect else "ok",
-    )
-    return doc
+    return _Reading(elements, page_count, ocr_pages, quality, kwargs["strategy"], notes)
 
 
 def _read_source(
