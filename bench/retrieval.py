@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import core  # noqa: F401  (first: telemetry off before third-party imports)
-from core import Principal, Settings, configure_logging
+from core import Chunk, Principal, Settings, configure_logging
 from core.db import make_engine
 from core.models import configured_embedding
 from core.settings import SearchSettings
@@ -307,17 +307,14 @@ def _as_chunk(node: Any) -> RetrievedChunk:
     """A llama-index node as a retrieved chunk, so the same packing applies to it."""
     name = str(node.node.metadata.get("file_name", ""))
     page = node.node.metadata.get("page_label")
-    return RetrievedChunk(
-        id=node.node.node_id,
-        score=float(node.score or 0.0),
+    record = Chunk(
         doc_id=name,
-        doc_version=1,
         chunk_index=0,
         text=node.node.get_content(),
-        title="",
         source_uri=name,
         page_start=int(page) if str(page).isdigit() else None,
     )
+    return RetrievedChunk(id=node.node.node_id, score=float(node.score or 0.0), record=record)
 
 
 # --- report ------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ error always starts a line of its own.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -128,7 +127,7 @@ def search(
             query, principal, filters=filters, limit=limit, mode=mode.value if mode else None
         )
     if as_json:
-        rows = [{"rank": i, **dataclasses.asdict(c)} for i, c in enumerate(result.chunks, start=1)]
+        rows = [{"rank": i, **c.to_dict()} for i, c in enumerate(result.chunks, start=1)]
         payload = {"query": query, "mode": result.mode, "results": rows, "timings": result.timings}
         console.print_json(json.dumps(payload, default=str))
         return

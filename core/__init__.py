@@ -49,7 +49,7 @@ from core.settings import (
     get_settings,
     is_setting_variable,
 )
-from core.types import PUBLIC, Chunk, Document, Principal, Role
+from core.types import PUBLIC, Chunk, Document, PageBox, Principal, Role
 
 if TYPE_CHECKING:
     from core.db import Base, describe, make_engine, ping
@@ -102,6 +102,7 @@ __all__ = [
     "ModelError",
     "ModelSpec",
     "NotFoundError",
+    "PageBox",
     "PermissionDeniedError",
     "Principal",
     "ResolvedModel",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,26 +48,169 @@ class Document(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class Chunk(BaseModel):
+@dataclass(frozen=True, slots=True)
+class PageBox:
+    """Where (part of) a chunk lies on a page: a rectangle in page fractions, y downwards.
+
+    ``x0, y0`` is the top left corner, ``x1, y1`` the bottom right one; 0 is the page's
+    left or top edge, 1 its right or bottom edge. A chunk has one box per page it spans:
+    the union of its elements' boxes there.
+    """
+
+    page: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def to_payload(self) -> dict[str, float | int]:
+        """The stored form (coordinates rounded to 1/10,000 of the page)."""
+        return {
+            "page": self.page,
+            "x0": round(self.x0, 4),
+            "y0": round(self.y0, 4),
+            "x1": round(self.x1, 4),
+            "y1": round(self.y1, 4),
+        }
+
+    @classmethod
+    def from_payload(cls, value: Any) -> PageBox | None:
+        """A stored box; None when ``value`` is not one (never raises)."""
+        if not isinstance(value, Mapping):
+            return None
+        try:
+            return cls(
+                int(value["page"]),
+                float(value["x0"]),
+                float(value["y0"]),
+                float(value["x1"]),
+                float(value["y1"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
     """One retrievable unit: text plus everything a citation and an access check need.
 
-    The field names are the payload of every index point (DESIGN.md, data model).
+    The record the writer stores as an index point's payload and retrieval reads back:
+    :meth:`to_payload` and :meth:`from_payload` are the only places where the payload's
+    shape is written and read (DESIGN.md, data model). Payloads written before a field
+    existed still read: a missing key takes the field's default.
     """
 
     doc_id: str
-    doc_version: int
     chunk_index: int
     text: str
-    source_uri: str
-    title: str | None = None
-    section: list[str] = Field(default_factory=list, description="Heading path.")
+    doc_version: int = 1
+    source_uri: str = ""
+    #: The document's title, else its file name (what a citation shows).
+    title: str = ""
+    filename: str | None = None
+    file_type: str | None = None
+    #: Heading path, outermost first.
+    section: list[str] = field(default_factory=list)
     page_start: int | None = None
     page_end: int | None = None
-    element_types: list[str] = Field(default_factory=list)
+    element_types: list[str] = field(default_factory=list)
+    #: Set when the chunk is (part of) one table.
     text_as_html: str | None = None
-    content_sha256: str
-    acl: list[str]
-    tenant: str
-    ingested_at: datetime
-    pipeline_signature: str
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    #: Where the chunk's text lies, one box per page (formats with a layout: PDF, images).
+    boxes: list[PageBox] = field(default_factory=list)
+    content_sha256: str = ""
+    acl: list[str] = field(default_factory=list)
+    tenant: str = "default"
+    ingested_at: str | None = None  # ISO 8601, UTC
+    pipeline_signature: str = ""
+    #: User metadata given at ingest.
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: The chunk this one nearly repeats (flagged by cleaning, kept).
+    near_duplicate_of: str | None = None
+    #: Issuer, type, period of the document (``ingest.docmeta``); one chunk per document
+    #: also carries ``"head": 1`` in it, marking it for the catalog.
+    docmeta: dict[str, Any] | None = None
+
+    @property
+    def is_table(self) -> bool:
+        return self.text_as_html is not None or "Table" in self.element_types
+
+    def to_payload(self) -> dict[str, Any]:
+        """The index point's payload (JSON types only; optional keys only when set)."""
+        payload: dict[str, Any] = {
+            "doc_id": self.doc_id,
+            "doc_version": self.doc_version,
+            "chunk_index": self.chunk_index,
+            "text": self.text,
+            "source_uri": self.source_uri,
+            "title": self.title,
+            "filename": self.filename,
+            "file_type": self.file_type,
+            "section": list(self.section),
+            "page_start": self.page_start,
+            "page_end": self.page_end,
+            "element_types": list(self.element_types),
+            "boxes": [b.to_payload() for b in self.boxes],
+            "content_sha256": self.content_sha256,
+            "acl": list(self.acl),
+            "tenant": self.tenant,
+            "ingested_at": self.ingested_at,
+            "pipeline_signature": self.pipeline_signature,
+            "metadata": dict(self.metadata),
+        }
+        if self.text_as_html is not None:
+            payload["text_as_html"] = self.text_as_html
+        if self.near_duplicate_of is not None:
+            payload["near_duplicate_of"] = self.near_duplicate_of
+        if self.docmeta is not None:
+            payload["docmeta"] = dict(self.docmeta)
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Chunk:
+        """The record stored as ``payload``; keys it lacks (older payloads) take defaults.
+
+        Raises:
+            KeyError: the payload has no ``doc_id`` (it is no chunk).
+        """
+        p = payload
+        docmeta = p.get("docmeta")
+        boxes = (PageBox.from_payload(b) for b in p.get("boxes") or ())
+        return cls(
+            doc_id=str(p["doc_id"]),
+            chunk_index=int(p.get("chunk_index") or 0),
+            text=str(p.get("text") or ""),
+            doc_version=int(p.get("doc_version") or 1),
+            source_uri=str(p.get("source_uri") or ""),
+            title=str(p.get("title") or p.get("filename") or ""),
+            filename=_opt_str(p.get("filename")),
+            file_type=_opt_str(p.get("file_type")),
+            section=[str(s) for s in p.get("section") or ()],
+            page_start=_opt_int(p.get("page_start")),
+            page_end=_opt_int(p.get("page_end")),
+            element_types=[str(t) for t in p.get("element_types") or ()],
+            text_as_html=_opt_str(p.get("text_as_html")),
+            boxes=[b for b in boxes if b is not None],
+            content_sha256=str(p.get("content_sha256") or ""),
+            acl=_str_list(p.get("acl")),
+            tenant=str(p.get("tenant") or "default"),
+            ingested_at=_opt_str(p.get("ingested_at")),
+            pipeline_signature=str(p.get("pipeline_signature") or ""),
+            metadata=dict(p.get("metadata") or {}),
+            near_duplicate_of=_opt_str(p.get("near_duplicate_of")),
+            docmeta=dict(docmeta) if isinstance(docmeta, Mapping) else None,
+        )
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _str_list(value: Any) -> list[str]:
+    if isinstance(value, str):  # a scalar stored for a list reads as a one-element list
+        return [value]
+    return [str(v) for v in value or ()]

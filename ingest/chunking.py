@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 
-from core import IngestSettings
+from core import IngestSettings, PageBox
 from ingest.parsing import ParsedElement
 
 #: Heading levels for numbered parts of regulatory and legal documents whose format
@@ -75,6 +75,7 @@ class ChunkDraft:
     element_types: list[str] = field(default_factory=list)
     text_as_html: str | None = None  # set when the chunk is (part of) one table
     near_duplicate_of: str | None = None  # set by cleaning when flagged, not dropped
+    boxes: list[PageBox] = field(default_factory=list)  # where its elements lie, per page
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ class _Open:
     section: list[str] = field(default_factory=list)
     html: str | None = None
     size: int = 0
+    boxes: list[PageBox] = field(default_factory=list)
 
     def add(self, text: str, el: ParsedElement) -> None:
         self.size += len(text) + (len(_SEPARATOR) if self.parts else 0)
@@ -120,6 +122,8 @@ class _Open:
             self.types.append(el.type)
         if el.page_number is not None:
             self.pages.append(el.page_number)
+            if el.bbox is not None:
+                self.boxes.append(PageBox(el.page_number, *el.bbox))
 
     def fits_with(self, text: str, fits: Fits) -> bool:
         return not self.parts or fits(_SEPARATOR.join([*self.parts, text]))
@@ -133,6 +137,7 @@ class _Open:
             page_end=max(self.pages) if self.pages else None,
             element_types=list(self.types),
             text_as_html=self.html,
+            boxes=union_boxes(self.boxes),
         )
 
 
@@ -223,6 +228,7 @@ def _table_drafts(
         part = _Open(section=list(section), html=piece_html)
         if carried:
             part.types, part.pages = list(before.types), list(before.pages)
+            part.boxes = list(before.boxes)
         part.add(piece, el)
         drafts.append(part.draft())
     return drafts, carried
@@ -463,7 +469,31 @@ def _merge(a: ChunkDraft, b: ChunkDraft, fits: Fits) -> ChunkDraft | None:
         page_end=max(pages) if pages else None,
         element_types=list(dict.fromkeys(a.element_types + b.element_types)),
         text_as_html=b.text_as_html,
+        boxes=union_boxes([*a.boxes, *b.boxes]),
     )
+
+
+def union_boxes(boxes: Sequence[PageBox]) -> list[PageBox]:
+    """One box per page: the smallest rectangle holding all of ``boxes`` on that page.
+
+    A piece of a split element carries the whole element's box: the box may hold more
+    than the chunk's text, never less.
+    """
+    by_page: dict[int, PageBox] = {}
+    for box in boxes:
+        held = by_page.get(box.page)
+        by_page[box.page] = (
+            box
+            if held is None
+            else PageBox(
+                box.page,
+                min(held.x0, box.x0),
+                min(held.y0, box.y0),
+                max(held.x1, box.x1),
+                max(held.y1, box.y1),
+            )
+        )
+    return [by_page[page] for page in sorted(by_page)]
 
 
 def _next_type(elements: Sequence[ParsedElement], i: int) -> str | None:

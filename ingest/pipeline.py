@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import pebble
 
-from core import DeepwellError, IngestError, Settings, get_logger
+from core import Chunk, DeepwellError, IngestError, Settings, get_logger
 from ingest import ocr
 from ingest.chunking import ChunkDraft, ChunkLimits
 from ingest.cleaning import (
@@ -51,7 +51,7 @@ from retrieval import Bm25Encoder, Embedder, Filter, IndexPoint, MatchValue, Vec
 log = get_logger(__name__)
 
 #: Bump when a code change alters what gets indexed (parsing, chunking, cleaning, payload).
-PIPELINE_VERSION = "3"  # 2: the file name joins the embedded head line; 3: docmeta in payloads
+PIPELINE_VERSION = "4"  # 2: file name in the embedded head; 3: docmeta; 4: page boxes
 _POINT_NAMESPACE = uuid.UUID("0b7d2c55-9f11-5e2a-8c0e-5a4d7f1e2b90")
 
 NO_ACL = (
@@ -377,17 +377,18 @@ class Ingestor:
             0 if row and row.content_sha256 == doc.content_sha256 else 1
         )
         now = datetime.now(UTC).isoformat()
+        records = [self._record(doc, prepared, c, version, now) for c in cleaned.chunks]
+        if records and prepared.docmeta:  # one chunk per document marks it for the catalog
+            records[0] = replace(records[0], docmeta=prepared.docmeta | {"head": 1})
         points = [
             IndexPoint(
-                id=point_id(doc.doc_id, c.chunk_index, text_fingerprint(c.text), self.signature),
+                id=point_id(r.doc_id, r.chunk_index, r.content_sha256, self.signature),
                 dense=[float(x) for x in dense[i]],
                 sparse=sparse[i],
-                payload=self._payload(doc, prepared, c, version, now),
+                payload=r.to_payload(),
             )
-            for i, c in enumerate(cleaned.chunks)
+            for i, r in enumerate(records)
         ]
-        if points and prepared.docmeta:  # one chunk per document marks it for the catalog
-            points[0].payload["docmeta"] = prepared.docmeta | {"head": 1}
         new_ids = {p.id for p in points}
         stale = {
             h.id
@@ -461,36 +462,35 @@ class Ingestor:
             report(doc_id, end / len(texts), min(page, pages), pages)
         return np.concatenate(parts) if parts else self.embedder.embed_documents(texts)
 
-    def _payload(
+    def _record(
         self, doc: SourceDocument, prepared: PreparedDocument, c: ChunkDraft, version: int, now: str
-    ) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "doc_id": doc.doc_id,
-            "doc_version": version,
-            "chunk_index": c.chunk_index,
-            "text": c.text,
-            "source_uri": doc.source_uri,
-            "title": prepared.title or doc.filename,
-            "filename": doc.filename,
-            "file_type": prepared.file_type,
-            "section": c.section,
-            "page_start": c.page_start,
-            "page_end": c.page_end,
-            "element_types": c.element_types,
-            "content_sha256": text_fingerprint(c.text),
-            "acl": doc.acl,
-            "tenant": doc.tenant,
-            "ingested_at": now,
-            "pipeline_signature": self.signature,
-            "metadata": doc.metadata,
-        }
-        if c.text_as_html:
-            payload["text_as_html"] = c.text_as_html
-        if c.near_duplicate_of:
-            payload["near_duplicate_of"] = c.near_duplicate_of
-        if prepared.docmeta:  # issuer, type, period (ingest.docmeta): search steers by them
-            payload["docmeta"] = prepared.docmeta
-        return payload
+    ) -> Chunk:
+        """The stored record of chunk ``c`` of ``doc`` (its payload: ``Chunk.to_payload``)."""
+        return Chunk(
+            doc_id=doc.doc_id,
+            chunk_index=c.chunk_index,
+            text=c.text,
+            doc_version=version,
+            source_uri=doc.source_uri,
+            title=prepared.title or doc.filename,
+            filename=doc.filename,
+            file_type=prepared.file_type,
+            section=list(c.section),
+            page_start=c.page_start,
+            page_end=c.page_end,
+            element_types=list(c.element_types),
+            text_as_html=c.text_as_html or None,
+            boxes=list(c.boxes),
+            content_sha256=text_fingerprint(c.text),
+            acl=list(doc.acl),
+            tenant=doc.tenant,
+            ingested_at=now,
+            pipeline_signature=self.signature,
+            metadata=dict(doc.metadata),
+            near_duplicate_of=c.near_duplicate_of or None,
+            # issuer, type, period (ingest.docmeta): search steers by them
+            docmeta=prepared.docmeta or None,
+        )
 
     # --- bookkeeping -------------------------------------------------------------------
 

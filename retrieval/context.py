@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
+from core import PageBox
 from retrieval.tables import compact_table
 from retrieval.types import RetrievedChunk
 
@@ -53,11 +54,29 @@ class Citation:
     section: tuple[str, ...]
     snippet: str
     score: float
+    #: Where the passage lies on its pages (page fractions, y downwards): what a viewer
+    #: highlights on the rendered page.
+    boxes: tuple[PageBox, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["section"] = list(self.section)
+        data["boxes"] = [b.to_payload() for b in self.boxes]
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Citation:
+        """The citation :meth:`to_dict` gave (the API's JSON form); boxes may be missing."""
+        boxes = (PageBox.from_payload(b) for b in data.get("boxes") or ())
+        return cls(
+            **(
+                data
+                | {
+                    "section": tuple(data.get("section") or ()),
+                    "boxes": tuple(b for b in boxes if b is not None),
+                }
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +164,7 @@ def _truncate(
     ends = [m.start() for m in _SENTENCE_END.finditer(text)]  # where each sentence stops
 
     def cut(k: int) -> RetrievedChunk:
-        return replace(chunk, text=text[: ends[k - 1]] + _ELLIPSIS)
+        return chunk.with_text(text[: ends[k - 1]] + _ELLIPSIS)
 
     lo, hi, best = 1, len(ends), 0
     while lo <= hi:  # binary search: the block grows with the number of sentences
@@ -248,6 +267,7 @@ def pack_context(
             section=tuple(c.section),
             snippet=snippet(c.text),
             score=c.score,
+            boxes=tuple(c.boxes),
         )
         for i, c in enumerate(ordered, start=1)
     ]

@@ -171,5 +171,5 @@ def focus(
         else:
             text = _text_window(parts.units, scores, sentences)
         useful = text.strip(" …\n") and len(text) < len(chunk.text)
-        out.append(replace(chunk, text=text) if useful else chunk)
+        out.append(chunk.with_text(text) if useful else chunk)
     return out

@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from cli import ask_cmd
-from core import InvalidInputError, Principal, Settings, configured_embedding
+from core import Chunk, InvalidInputError, Principal, Settings, configured_embedding
 from retrieval import NO_ANSWER, DenseEmbedder, IndexPoint, encode_documents, open_index
 
 DOCS = [
@@ -41,20 +41,19 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{doc}/{i}")),
                     dense=[float(x) for x in dense[i]],
                     sparse=sparse[i],
-                    payload={
-                        "doc_id": doc,
-                        "doc_version": 1,
-                        "chunk_index": i,
-                        "text": text,
-                        "title": f"{doc} report",
-                        "source_uri": f"file:///docs/{doc}.pdf",
-                        "section": ["Item 2"],
-                        "page_start": page,
-                        "page_end": page,
-                        "element_types": ["NarrativeText"],
-                        "acl": acl,
-                        "tenant": tenant,
-                    },
+                    payload=Chunk(
+                        doc_id=doc,
+                        chunk_index=i,
+                        text=text,
+                        title=f"{doc} report",
+                        source_uri=f"file:///docs/{doc}.pdf",
+                        section=["Item 2"],
+                        page_start=page,
+                        page_end=page,
+                        element_types=["NarrativeText"],
+                        acl=acl,
+                        tenant=tenant,
+                    ).to_payload(),
                 )
                 for i, (doc, acl, tenant, page, text) in enumerate(DOCS)
             ]

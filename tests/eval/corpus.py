@@ -6,7 +6,7 @@ import json
 import uuid
 from pathlib import Path
 
-from core import Settings, configured_embedding
+from core import Chunk, Settings, configured_embedding
 from retrieval import DenseEmbedder, IndexPoint, encode_documents, open_index
 
 #: (file, acl, text): three public filings and one the evaluation principal may not read.
@@ -79,20 +79,18 @@ def build_index(data_dir: Path) -> None:
                     id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/{i}")),
                     dense=[float(x) for x in dense[i]],
                     sparse=sparse[i],
-                    payload={
-                        "doc_id": name,
-                        "doc_version": 1,
-                        "chunk_index": i,
-                        "text": text,
-                        "title": name,
-                        "source_uri": f"file:///docs/{name.replace(' ', '%20')}",
-                        "section": [],
-                        "page_start": 1,
-                        "page_end": 1,
-                        "element_types": ["NarrativeText"],
-                        "acl": acl,
-                        "tenant": "default",
-                    },
+                    payload=Chunk(
+                        doc_id=name,
+                        chunk_index=i,
+                        text=text,
+                        title=name,
+                        source_uri=f"file:///docs/{name.replace(' ', '%20')}",
+                        page_start=1,
+                        page_end=1,
+                        element_types=["NarrativeText"],
+                        acl=acl,
+                        tenant="default",
+                    ).to_payload(),
                 )
                 for i, (name, acl, text) in enumerate(CHUNKS)
             ]

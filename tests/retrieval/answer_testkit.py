@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from core import Principal, Settings, get_spec, prepare
+from core import Chunk, Principal, Settings, get_spec, prepare
 from retrieval.llm import LLM, Message, TokenStream, Usage, estimate_tokens
 from retrieval.llm.local import LocalLLM
 from retrieval.types import RetrievedChunk
@@ -32,11 +32,8 @@ def make_chunk(
     section: tuple[str, ...] = ("Item 2", "Results"),
 ) -> RetrievedChunk:
     """A retrieved chunk with citation metadata; ``table`` marks it as a table element."""
-    return RetrievedChunk(
-        id=f"c{n}",
-        score=score,
+    record = Chunk(
         doc_id=doc,
-        doc_version=1,
         chunk_index=n,
         text=text,
         title=title,
@@ -46,6 +43,7 @@ def make_chunk(
         page_end=page,
         element_types=["Table"] if table else ["NarrativeText"],
     )
+    return RetrievedChunk(id=f"c{n}", score=score, record=record)
 
 
 @pytest.fixture(scope="session")

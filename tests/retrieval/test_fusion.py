@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from qdrant_client.http import models as qm
 from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
 
-from core import InvalidInputError
+from core import Chunk, InvalidInputError
 from retrieval.fusion import diversify, rrf_weights, weighted_rrf
 from retrieval.types import RetrievedChunk
 
@@ -97,16 +97,8 @@ def test_rrf_weights_refuse_out_of_range() -> None:
 
 
 def chunk(doc: str, i: int) -> RetrievedChunk:
-    return RetrievedChunk(
-        id=f"{doc}-{i}",
-        score=1.0,
-        doc_id=doc,
-        doc_version=1,
-        chunk_index=i,
-        text="t",
-        title="T",
-        source_uri="u",
-    )
+    record = Chunk(doc_id=doc, chunk_index=i, text="t", title="T", source_uri="u")
+    return RetrievedChunk(id=f"{doc}-{i}", score=1.0, record=record)
 
 
 RANKED = [chunk("a", 1), chunk("a", 2), chunk("b", 1), chunk("a", 3), chunk("c", 1), chunk("b", 2)]

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from core import InvalidInputError
+from core import Chunk, InvalidInputError
 from retrieval.index import Filter, MatchValue, Range
 from retrieval.neighbours import Span, expand, neighbour_spans, spans_filter
 from retrieval.types import RetrievedChunk
 
 
 def chunk(doc: str, i: int, *, version: int = 1, score: float = 0.0) -> RetrievedChunk:
-    return RetrievedChunk(
-        id=f"{doc}/{version}/{i}",
-        score=score,
+    record = Chunk(
         doc_id=doc,
         doc_version=version,
         chunk_index=i,
@@ -21,6 +19,7 @@ def chunk(doc: str, i: int, *, version: int = 1, score: float = 0.0) -> Retrieve
         title=doc,
         source_uri=f"file:///{doc}",
     )
+    return RetrievedChunk(id=f"{doc}/{version}/{i}", score=score, record=record)
 
 
 @pytest.mark.parametrize(

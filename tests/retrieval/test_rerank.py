@@ -12,23 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from core import ConfigError, ModelError, Settings, configured_embedding
+from core import Chunk, ConfigError, ModelError, Settings, configured_embedding
 from retrieval.rerank import CrossEncoderReranker, Reranker, rerank_input
 from retrieval.types import RetrievedChunk
 
 
 def chunk(i: int, text: str) -> RetrievedChunk:
-    return RetrievedChunk(
-        id=f"c{i}",
-        score=0.0,
+    record = Chunk(
         doc_id="d",
-        doc_version=1,
         chunk_index=i,
         text=text,
         title="2023 Q3 AAPL",
         source_uri="file:///d.pdf",
         section=["Item 2", "Net sales"],
     )
+    return RetrievedChunk(id=f"c{i}", score=0.0, record=record)
 
 
 def test_missing_model_path_is_a_clear_config_error(tmp_path: Path) -> None:
