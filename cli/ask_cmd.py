@@ -1,9 +1,10 @@
 """``deepwell search`` and ``deepwell ask``: find passages, or get a cited answer, as someone.
 
-Both open the embedded store directly (a running server holds its lock, and
-the error says so), search as the principal given with ``--as``/``--group``/
-``--tenant`` (the ACL filter is applied inside retrieval), and take the same
-narrowing filters. ``ask`` says which passages the model reads as soon as
+Both open the embedded store, or, while a server runs on the data directory (or
+``--url`` names one), ask it through its API (:mod:`cli.remote`) as the API key's user
+and print the same way. Locally they search as the principal given with ``--as``/
+``--group``/``--tenant`` (the ACL filter is applied inside retrieval). Both take the
+same narrowing filters. ``ask`` says which passages the model reads as soon as
 retrieval ends, streams the answer to the terminal as it is generated, then lists
 the sources it cited. A cut-off answer keeps what was written and says why; an
 error always starts a line of its own.
@@ -14,15 +15,16 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import console, domain_errors, err_console, load_settings
+from cli import remote
+from cli.common import URL, console, domain_errors, err_console, load_settings, server_client
 from core import InvalidInputError, Principal, Settings
 
 if TYPE_CHECKING:  # heavy: engines and models load only when a command runs
@@ -116,9 +118,30 @@ def search(
     file_type: list[str] = TYPE,
     meta: list[str] = META,
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    url: str = URL,
 ) -> None:
     """Find the passages PRINCIPAL may read that best match QUERY."""
     settings = load_settings()
+    client = server_client(settings, url)
+    if client is not None:  # a server holds the store: it searches, as the key's user
+        with client, domain_errors():
+            filters = parse_filters(source, doc, file_type, meta)
+            remote.refuse_principal(as_user, group, tenant, DEFAULT_USER)
+            found = remote.search(
+                client, query, limit=limit, mode=mode.value if mode else None, filters=filters
+            )
+            who = None if as_json or found["results"] else client.get("/v1/me")
+        if as_json:
+            console.print_json(json.dumps(found))
+            return
+        if who is not None:
+            _nothing_found(who["user"], who["tenant"], through=client.url)
+        hits = [
+            (h["score"], remote.hit_name(h), h["page_start"], h["section"], h["text"])
+            for h in found["results"]
+        ]
+        _print_hits(hits, found["mode"], found["timings"])
+        return
     with domain_errors():
         principal = parse_principal(as_user, group, tenant or settings.ingest.default_tenant)
         filters = parse_filters(source, doc, file_type, meta)
@@ -132,25 +155,40 @@ def search(
         console.print_json(json.dumps(payload, default=str))
         return
     if not result.chunks:
-        err_console.print(f"nothing found for {principal.user!r} in tenant {principal.tenant!r}")
-        raise typer.Exit(1)
-    from retrieval import doc_name, snippet
+        _nothing_found(principal.user, principal.tenant)
+    from retrieval import doc_name
+
+    hits = [(c.score, doc_name(c), c.page_start, c.section, c.text) for c in result.chunks]
+    _print_hits(hits, result.mode, result.timings)
+
+
+def _nothing_found(user: str, tenant: str, through: str | None = None) -> NoReturn:
+    where = f" (through the server at {through})" if through else ""
+    err_console.print(f"nothing found for {user!r} in tenant {tenant!r}{where}")
+    raise typer.Exit(1)
+
+
+def _print_hits(
+    hits: Sequence[tuple[float, str, int | None, Sequence[str], str]],
+    mode: str,
+    timings: dict[str, float],
+) -> None:
+    """The ranked passages as a table: score, document, page, section, text."""
+    from retrieval import snippet
 
     table = Table("#", "score", "document", "page", "section", "text", show_lines=False)
-    for i, c in enumerate(result.chunks, start=1):
+    for i, (score, name, page, section, text) in enumerate(hits, start=1):
         table.add_row(
             str(i),
-            f"{c.score:.3f}",
-            doc_name(c),
-            "" if c.page_start is None else str(c.page_start),
-            " > ".join(c.section[-2:]),
-            snippet(c.text, 160),
+            f"{score:.3f}",
+            name,
+            "" if page is None else str(page),
+            " > ".join(section[-2:]),
+            snippet(text, 160),
         )
     console.print(table)
-    timings = ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items() if v)
-    err_console.print(
-        f"[dim]{result.mode} search, {len(result.chunks)} results; ms: {timings}[/dim]"
-    )
+    spent = ", ".join(f"{k} {v:.1f}" for k, v in timings.items() if v)
+    err_console.print(f"[dim]{mode} search, {len(hits)} results; ms: {spent}[/dim]")
 
 
 def ask(
@@ -158,8 +196,10 @@ def ask(
     as_user: str = AS,
     group: list[str] = GROUP,
     tenant: str = TENANT,
-    llm: Backend = typer.Option(None, "--llm", help="Answer backend (default: llm.backend)."),
-    model: str = typer.Option(None, "--model", help="Model name (default: llm.model)."),
+    llm: Backend | None = typer.Option(
+        None, "--llm", help="Answer backend (default: llm.backend)."
+    ),
+    model: str | None = typer.Option(None, "--model", help="Model name (default: llm.model)."),
     limit: int = typer.Option(
         None, "--limit", help="Passages to retrieve (default: search.top_k)."
     ),
@@ -168,11 +208,26 @@ def ask(
     file_type: list[str] = TYPE,
     meta: list[str] = META,
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
+    url: str = URL,
 ) -> None:
     """Answer QUESTION from the documents PRINCIPAL may read, with cited sources."""
     from retrieval import Answerer, get_llm
 
     settings = load_settings()
+    client = server_client(settings, url)
+    if client is not None:  # a server holds the store: it answers, as the key's user
+        with client, domain_errors():
+            filters = parse_filters(source, doc, file_type, meta)
+            remote.refuse_principal(as_user, group, tenant, DEFAULT_USER)
+            if llm is not None or model is not None:
+                err_console.print(
+                    "[yellow]warning:[/yellow] --llm and --model choose a model of this "
+                    f"machine; the server at {client.url} answers with its own"
+                )
+            events = remote.answer_events(client, question, limit=limit, filters=filters)
+            done, said = _stream_answer(events, as_json=as_json)
+        _end_answer(done, said, as_json=as_json)
+        return
     if llm is not None:
         settings.llm.backend = llm.value
     if model is not None:
@@ -182,7 +237,6 @@ def ask(
         filters = parse_filters(source, doc, file_type, meta)
         writer = get_llm(settings)
     local = settings.llm.backend == "local"
-    done: dict[str, Any] = {}
     with (
         contextlib.closing(writer),
         _opened(settings, warm_up=local) as (_, searcher),
@@ -191,32 +245,47 @@ def ask(
         with err_console.status(f"loading {settings.llm.backend} model…", spinner="dots"):
             writer.warm_up()
         answerer = Answerer(searcher, writer, settings, retrieve_limit=limit)
-        wrote = False
-        streamed: list[str] = []
-        try:
-            for event in answerer.answer(question, principal, filters=filters, stream=True):
-                if event["type"] == "done":
-                    done = event
-                elif as_json:
-                    continue
-                elif event["type"] == "sources":
-                    _print_reading(event)
-                elif event["type"] == "token":
-                    sys.stdout.write(event["text"])
-                    sys.stdout.flush()
-                    streamed.append(event["text"])
-                    wrote = True
-        except BaseException:
-            if wrote:  # the error goes on a line of its own, not after the last word
-                sys.stdout.write("\n")
+        events = answerer.answer(question, principal, filters=filters, stream=True)
+        done, said = _stream_answer(events, as_json=as_json)
+    _end_answer(done, said, as_json=as_json)
+
+
+def _stream_answer(
+    events: Iterable[dict[str, Any]], *, as_json: bool
+) -> tuple[dict[str, Any], str]:
+    """Print the events of an answer as they come (what the model reads, then its words);
+    returns the ``done`` event and the words written."""
+    done: dict[str, Any] = {}
+    wrote = False
+    streamed: list[str] = []
+    try:
+        for event in events:
+            if event["type"] == "done":
+                done = event
+            elif as_json:
+                continue
+            elif event["type"] == "sources":
+                _print_reading(event)
+            elif event["type"] == "token":
+                sys.stdout.write(event["text"])
                 sys.stdout.flush()
-            raise
+                streamed.append(event["text"])
+                wrote = True
+    except BaseException:
+        if wrote:  # the error goes on a line of its own, not after the last word
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        raise
+    return done, "".join(streamed).strip()
+
+
+def _end_answer(done: dict[str, Any], said: str, *, as_json: bool) -> None:
+    """After the streamed words: what the answer gained once written, notes, the sources."""
     if as_json:
         console.print_json(json.dumps(done, default=str))
         return
     sys.stdout.write("\n")
     # What the answer gained once written: a figure computed from it, a note on its key figure.
-    said = "".join(streamed).strip()
     answer = str(done.get("answer", ""))
     if said and answer.startswith(said) and (more := answer[len(said) :].strip()):
         sys.stdout.write(f"\n{more}\n")

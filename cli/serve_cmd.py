@@ -63,6 +63,7 @@ def serve(
             on_started=lambda: write_server_file(
                 settings.data_dir, client_url(settings.api.host, settings.api.port)
             ),
+            on_stopping=lambda: remove_server_file(settings.data_dir),
         )
         try:
             server.run()
@@ -76,8 +77,15 @@ def serve(
         services.close()
 
 
-def _listening_server(config: uvicorn.Config, on_started: Callable[[], object]) -> uvicorn.Server:
-    """uvicorn's server for ``config``, calling ``on_started`` once it listens."""
+def _listening_server(
+    config: uvicorn.Config, on_started: Callable[[], object], on_stopping: Callable[[], object]
+) -> uvicorn.Server:
+    """uvicorn's server for ``config``, calling ``on_started`` once it listens and
+    ``on_stopping`` when it begins to shut down.
+
+    (On SIGTERM uvicorn raises the signal again once shut down, which ends the process
+    before any ``finally`` of the caller runs: the shutdown itself must clean up.)
+    """
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -85,5 +93,9 @@ def _listening_server(config: uvicorn.Config, on_started: Callable[[], object]) 
             await super().startup(sockets)
             if self.started and not self.should_exit:
                 on_started()
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            on_stopping()
+            await super().shutdown(sockets)
 
     return Server(config)
