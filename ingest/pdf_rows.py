@@ -7,7 +7,7 @@ stacked down the page cut it into bands (and the lines just above the first rule
 the header band); the columns are where no word of any band falls, in gutters at least
 a line high wide. It is a table when two bands or more lie between rules, no line of
 them runs past the rules' ends, and two of its rows fill two or more columns. Rows and
-header are read as for ruled grids (:mod:`ingest.pdf_grids`).
+header are read as for ruled grids (:mod:`ingest.pdf_cells`).
 
 This runs on the lines the numeric detector left: statements set between rules stay its.
 """
@@ -19,17 +19,8 @@ import itertools
 import statistics
 from collections.abc import Sequence
 
-from ingest.pdf_grids import (
-    MAX_SEGMENTS,
-    TOLERANCE,
-    Cell,
-    Row,
-    Segment,
-    cell_text,
-    rows_table,
-    segments,
-    split_band,
-)
+from ingest.pdf_cells import Cell, Row, cell_text, rows_table, split_band
+from ingest.pdf_lattice import MAX_SEGMENTS, TOLERANCE, Segment, segments
 from ingest.pdf_rules import Rule
 from ingest.pdf_tables import Line, Table, Word
 

@@ -1,5 +1,5 @@
-"""Tables drawn with ruling lines (ingest.pdf_rules, ingest.pdf_grids) through the
-layout-true PDF parser: grids of text cells, wrapped cells, rectangles, rotated pages.
+"""Tables drawn with ruling lines (ingest.pdf_rules, ingest.pdf_lattice, ingest.pdf_grids)
+through the layout-true PDF parser: grids of text cells, wrapped cells, rectangles, rotated pages.
 
 The PDFs are written here with pikepdf: strings in Helvetica (bold in Helvetica-Bold)
 and rules drawn the ways generators draw them: stroked lines, stroked cell rectangles,
@@ -18,7 +18,8 @@ from pikepdf import Array, Dictionary, Name
 
 from ingest.chunking import chunk_elements
 from ingest.parsing import parse
-from ingest.pdf_grids import grid_tables, segments
+from ingest.pdf_grids import grid_tables
+from ingest.pdf_lattice import segments
 from ingest.pdf_layout import partition_pdf_layout
 from ingest.pdf_rules import Rule
 from ingest.pdf_tables import Word
