@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     )
     from eval.generate import generate as generate_testset
     from eval.history import History, Regression, regressions
+    from eval.latest import LatestReport, latest_report
     from eval.nightly import NightlyOutcome, open_history, record
     from eval.nightly import nightly as run_nightly
     from eval.report import ANSWER_ORDER, ordered_metrics
@@ -62,6 +63,8 @@ _EXPORTS = {
     "History": "eval.history",
     "Regression": "eval.history",
     "regressions": "eval.history",
+    "LatestReport": "eval.latest",
+    "latest_report": "eval.latest",
     "NightlyOutcome": "eval.nightly",
     "run_nightly": "eval.nightly:nightly",
     "open_history": "eval.nightly",
@@ -90,6 +93,7 @@ __all__ = [
     "ExtractiveWriter",
     "History",
     "LLMWriter",
+    "LatestReport",
     "NightlyOutcome",
     "Regression",
     "RunResult",
@@ -101,6 +105,7 @@ __all__ = [
     "evaluate",
     "finetune_baseline",
     "generate_testset",
+    "latest_report",
     "load",
     "open_history",
     "ordered_metrics",

@@ -8,10 +8,11 @@ document it may not read answers 404 exactly like one that does not exist.
 from __future__ import annotations
 
 import json
+import mimetypes
 import shutil
 import unicodedata
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -22,13 +23,20 @@ from starlette.responses import Response
 
 from api.auth import require_role
 from api.deps import CallerDep, JobsDep, ServicesDep
-from api.errors import error_responses
+from api.errors import GoneError, error_responses
 from api.limits import MB, BodyTooLargeError
-from api.policy import require_change
+from api.policy import may_change, require_change
 from api.routes.common import UtcDateTime
 from api.services import Services
 from core import PUBLIC, InvalidInputError, NotFoundError, Principal
-from ingest import DocState, DocumentRow, doc_id_for, normalize_acl
+from ingest import (
+    DocState,
+    DocumentRow,
+    doc_id_for,
+    failure_reason,
+    normalize_acl,
+    source_file,
+)
 from retrieval import can_read, read_chunk
 
 router = APIRouter(prefix="/v1", tags=["documents"])
@@ -38,18 +46,47 @@ MAX_METADATA_CHARS = 16_000
 LIST_BATCH = 500
 
 
+#: Where a document is, in the library's words.
+DocStatus = Literal["queued", "ingesting", "ready", "failed"]
+#: ``state=`` takes either word for where a document is.
+StateFilter = Literal["queued", "ingesting", "ready", "failed", "discovered", "parsed", "indexed"]
+_STAGES: dict[str, tuple[DocState, ...]] = {
+    "queued": (DocState.discovered,),
+    "ingesting": (DocState.discovered, DocState.parsed),
+    "ready": (DocState.indexed,),
+}
+
+
 class DocumentOut(BaseModel):
     doc_id: str
     title: str | None
     filename: str
     source_uri: str
-    state: DocState = Field(description="discovered (queued), parsed, indexed or failed.")
-    error: str | None
-    file_type: str | None
+    state: DocStatus = Field(
+        description="queued (waiting for its ingest job), ingesting (its job is running), "
+        "ready (searchable) or failed (`failure_reason` says why)."
+    )
+    stage: DocState = Field(
+        description="The registry's state: discovered, parsed, indexed or failed. A ready "
+        "document being re-ingested stays indexed."
+    )
+    error: str | None = Field(description="The failure as recorded (see `failure_reason`).")
+    failure_reason: str | None = Field(
+        description="Why the last ingestion of this document failed, in the user's words; "
+        "an indexed document whose new version failed keeps serving and says why here."
+    )
+    type: str | None = Field(description="The file type read from the content (pdf, docx, ...).")
+    file_type: str | None = Field(description="The same as `type`.")
     pages: int
     chunks: int
     version: int
-    acl: list[str]
+    acl: list[str] | None = Field(
+        description="Who may read it; shown to its owner and to admins of its tenant only."
+    )
+    owner: str | None = Field(
+        default=None, description="The user who uploaded it (None: synced from a folder)."
+    )
+    can_delete: bool = Field(description="Whether this caller may delete or replace it.")
     tenant: str
     metadata: dict[str, Any]
     size_bytes: int
@@ -111,19 +148,35 @@ class ChunkOut(BaseModel):
     text: str
 
 
-def _out(row: DocumentRow) -> DocumentOut:
+def doc_status(row: DocumentRow, ingesting: bool) -> DocStatus:
+    """Where a document is, in the library's words (``ingesting``: a job runs on it now)."""
+    if row.state == DocState.indexed:
+        return "ready"
+    if row.state == DocState.failed:
+        return "failed"
+    return "ingesting" if ingesting or row.state == DocState.parsed else "queued"
+
+
+def _out(row: DocumentRow, principal: Principal, *, ingesting: bool = False) -> DocumentOut:
+    same_tenant_admin = principal.role == "admin" and principal.tenant == row.tenant
+    sees_acl = same_tenant_admin or (row.owner is not None and row.owner == principal.user)
     return DocumentOut(
         doc_id=row.doc_id,
         title=row.title,
         filename=row.filename or "",
         source_uri=row.source_uri or "",
-        state=row.state,
+        state=doc_status(row, ingesting),
+        stage=row.state,
         error=row.error,
+        failure_reason=failure_reason(row.error, row.filename),
+        type=row.file_type,
         file_type=row.file_type,
         pages=row.pages or 0,
         chunks=len(row.chunk_ids or []),
         version=row.version or 0,
-        acl=list(row.acl or []),
+        acl=list(row.acl or []) if sees_acl else None,
+        owner=row.owner if sees_acl else None,
+        can_delete=may_change(principal, row),
         tenant=row.tenant,
         metadata=dict(row.meta or {}),
         size_bytes=row.size_bytes or 0,
@@ -294,34 +347,60 @@ async def upload(
     "/documents",
     response_model=DocumentList,
     summary="Documents the caller may read",
+    description="In source order, narrowed by `q` (in the title, file name or issuer, "
+    "ignoring case), `type` (file type) and `state`; only documents the caller may read "
+    "(the same rule as search).",
     responses=error_responses(401, 422, 429),
 )
 def list_documents(
     caller: CallerDep,
     services: ServicesDep,
-    state: Annotated[DocState | None, Query(description="Only documents in this state.")] = None,
+    jobs: JobsDep,
+    state: Annotated[
+        StateFilter | None,
+        Query(
+            description="queued, ingesting, ready or failed (or the registry's discovered, "
+            "parsed, indexed)."
+        ),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Text in the title, file name or issuer."),
+    ] = None,
+    file_type: Annotated[
+        str | None,
+        Query(alias="type", max_length=32, description="A file type: pdf, docx, md, ..."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> DocumentList:
     principal = caller.principal
+    stages = None
+    if state:
+        stages = _STAGES[state] if state in _STAGES else (DocState(state),)
     found: list[DocumentOut] = []
     seen = 0  # readable documents passed over (offset) or taken
     scanned = 0
     while True:
         rows = services.registry.documents(
             tenant=principal.tenant,
-            states=[state] if state else None,
+            states=stages,
+            file_types=[file_type] if file_type else None,
+            text=q.strip() if q and q.strip() else None,
             limit=LIST_BATCH,
             offset=scanned,
         )
         scanned += len(rows)
-        for row in rows:
-            if not readable(principal, row):
+        mine = [row for row in rows if readable(principal, row)]
+        active = jobs.active_documents(r.doc_id for r in mine if r.state == DocState.discovered)
+        for row in mine:
+            out = _out(row, principal, ingesting=row.doc_id in active)
+            if state in ("queued", "ingesting") and out.state != state:
                 continue
             if seen >= offset:
                 if len(found) == limit:
                     return DocumentList(documents=found, next_offset=offset + limit)
-                found.append(_out(row))
+                found.append(out)
             seen += 1
         if len(rows) < LIST_BATCH:
             return DocumentList(documents=found, next_offset=None)
@@ -333,8 +412,12 @@ def list_documents(
     summary="One document (404 when absent or not readable)",
     responses=error_responses(401, 404, 429),
 )
-def get_document(doc_id: str, caller: CallerDep, services: ServicesDep) -> DocumentOut:
-    return _out(_visible(services, caller.principal, doc_id))
+def get_document(
+    doc_id: str, caller: CallerDep, services: ServicesDep, jobs: JobsDep
+) -> DocumentOut:
+    row = _visible(services, caller.principal, doc_id)
+    active = row.state == DocState.discovered and bool(jobs.active_documents([doc_id]))
+    return _out(row, caller.principal, ingesting=active)
 
 
 @router.delete(
@@ -370,6 +453,83 @@ def delete_document(
         owner=row.owner,
     )
     return Response(status_code=204)
+
+
+#: Types shown in the browser; anything else (HTML, SVG, Office files) is downloaded.
+INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+def media_type(row: DocumentRow) -> str:
+    """The content type of a document's original, from the type its content was read as
+    (then its name)."""
+    for name in (f"file.{row.file_type}" if row.file_type else "", row.filename or ""):
+        guessed, _ = mimetypes.guess_type(name, strict=False) if name else (None, None)
+        if guessed:
+            return guessed
+    return "application/octet-stream"
+
+
+def content_disposition(kind: str, filename: str) -> str:
+    """``inline`` or ``attachment`` with the file name: an ASCII fallback and the UTF-8
+    name (RFC 6266), so no name can break the header."""
+    fallback = (
+        "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;%' else "_" for ch in filename).strip()
+        or "document"
+    )
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _why_no_upload(row: DocumentRow) -> str:
+    if row.state == DocState.failed:
+        return "its ingestion failed, and failed uploads are deleted (api.keep_failed_uploads)"
+    if row.state != DocState.indexed:
+        return "it has not been ingested yet; it is served once it is"
+    return "it is no longer in the server's uploads folder"
+
+
+@router.get(
+    "/documents/{doc_id}/file",
+    response_class=Response,
+    summary="The document's original file, if the caller may read it",
+    description="The bytes that were ingested, with their content type and a "
+    "`Content-Disposition` naming the file (`inline` for PDFs and images, else "
+    "`attachment`). An upload is served from the copy the server keeps; a document "
+    "synced from a folder from its file, only while that file still holds the ingested "
+    "content. 404 when the document is absent or not readable (the two look the same); "
+    "410 when the original is gone, with the reason.",
+    responses={
+        200: {
+            "description": "The original bytes.",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        **error_responses(401, 404, 410, 429),
+    },
+)
+def get_file(doc_id: str, caller: CallerDep, services: ServicesDep, jobs: JobsDep) -> Response:
+    row = _visible(services, caller.principal, doc_id)
+    if (row.source_uri or "").startswith("upload://"):
+        data = jobs.original(doc_id, row.content_sha256)
+        if data is None:
+            raise GoneError(f"the uploaded file is not kept: {_why_no_upload(row)}")
+    else:
+        found = source_file(row)
+        if isinstance(found, str):
+            raise GoneError(found)
+        data = found
+    kind = media_type(row)
+    shown = "inline" if kind in INLINE_TYPES else "attachment"
+    return Response(
+        data,
+        media_type=kind,
+        headers={
+            "Content-Disposition": content_disposition(shown, row.filename or "document"),
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 @router.get(

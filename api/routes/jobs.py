@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import unquote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,9 +15,11 @@ from api.deps import CallerDep, JobsDep, ServicesDep
 from api.errors import error_responses
 from api.routes.common import UtcDateTime
 from core import InvalidInputError, NotFoundError, PermissionDeniedError
-from ingest import JobRow, normalize_acl
+from ingest import JobRow, failure_reason, normalize_acl
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
+
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
 class SyncRequest(BaseModel):
@@ -36,44 +40,121 @@ class SyncRequest(BaseModel):
     force: bool = Field(False, description="Re-index unchanged documents too.")
 
 
+class JobDocuments(BaseModel):
+    total: int = Field(description="Documents in the job (0 until a folder sync is listed).")
+    done: int = Field(description="Documents finished, failed ones included.")
+    failed: int
+
+
+class JobPages(BaseModel):
+    done: int = Field(description="Pages written so far, by page while a document is written.")
+    total: int = Field(description="Pages of the job's documents parsed so far.")
+
+
+class JobError(BaseModel):
+    document: str = Field(description="The document's file name.")
+    reason: str = Field(description="Why it failed, in words meant for the person who sent it.")
+    source_uri: str
+    error: str = Field(description="The error as recorded (for administrators and scripts).")
+
+
 class JobOut(BaseModel):
     job_id: str
-    kind: str = Field(description="`upload` or `sync`.")
-    status: str = Field(description="queued, running, done, failed or cancelled.")
+    kind: Literal["upload", "sync"] = Field(description="`upload` or `sync` (a folder sync).")
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
     tenant: str
-    user: str
-    doc_id: str | None
+    user: str = Field(description="Who submitted it.")
+    doc_id: str | None = Field(description="The uploaded document (uploads only).")
     total: int | None = Field(description="Documents in the job (known once it runs).")
-    processed: int
-    progress: float | None = Field(description="processed / total, 0..1.")
+    processed: int = Field(description="Documents finished, failed ones included.")
+    progress: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="0..1: documents done plus the share of the pages of the one being "
+        "written; 1 once done.",
+    )
+    documents: JobDocuments
+    pages: JobPages
     counts: dict[str, int] = Field(description="Documents indexed, unchanged, failed, deleted.")
     chunks: int
-    errors: list[dict[str, str]] = Field(description="`source_uri` and `error` per failure.")
-    error: str | None
+    errors: list[JobError] = Field(description="Each failed document and why (at most 100).")
+    error: str | None = Field(description="Why the job as a whole failed, if it did.")
     created_at: UtcDateTime | None
     started_at: UtcDateTime | None
     finished_at: UtcDateTime | None
+    updated_at: UtcDateTime | None = Field(description="The job's last change.")
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut] = Field(description="Newest first.")
+    total: int = Field(description="Jobs matching, over all pages.")
+
+
+class DeadLetterOut(BaseModel):
+    task_id: str
+    job_id: str
+    kind: Literal["upload", "sync"]
+    user: str = Field(description="Who submitted the job.")
+    doc_id: str | None
+    document: str = Field(description="The document's file name.")
+    source_uri: str
+    reason: str = Field(description="Why it was given up, in words.")
+    error: str
+    attempts: int
+    created_at: UtcDateTime | None
+
+
+class DeadLetterList(BaseModel):
+    dead_letters: list[DeadLetterOut] = Field(description="Newest first.")
+    total: int
+
+
+def _document_name(source_uri: str) -> str:
+    return unquote(source_uri.rstrip("/").rsplit("/", 1)[-1]) or source_uri
+
+
+def _job_error(item: dict[str, str]) -> JobError:
+    uri, error = item.get("source_uri", ""), item.get("error", "")
+    name = _document_name(uri)
+    return JobError(
+        document=name,
+        reason=failure_reason(error, name) or "",
+        source_uri=uri,
+        error=error,
+    )
 
 
 def job_out(row: JobRow) -> JobOut:
-    total = row.total
+    total, processed = row.total, row.processed or 0
+    counts = dict(row.counts or {})
+    if row.status == "done":
+        progress = 1.0
+    elif row.progress is not None:
+        progress = row.progress
+    else:  # jobs recorded before pages were, and the Celery queue: documents done
+        progress = processed / total if total else 0.0
     return JobOut(
         job_id=row.job_id,
-        kind=row.kind,
+        kind="sync" if row.kind == "sync" else "upload",
         status=row.status,
         tenant=row.tenant,
         user=row.user,
         doc_id=row.doc_id,
         total=total,
-        processed=row.processed,
-        progress=(min(1.0, row.processed / total) if total else None),
-        counts=dict(row.counts or {}),
+        processed=processed,
+        progress=min(1.0, max(0.0, progress)),
+        documents=JobDocuments(
+            total=total or 0, done=processed, failed=int(counts.get("failed", 0))
+        ),
+        pages=JobPages(done=row.pages_done or 0, total=row.pages_total or 0),
+        counts=counts,
         chunks=row.chunks,
-        errors=list(row.errors or []),
+        errors=[_job_error(e) for e in row.errors or []],
         error=row.error,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        updated_at=row.updated_at or row.finished_at or row.started_at or row.created_at,
     )
 
 
@@ -126,6 +207,70 @@ def sync_folder(
         status_code=202,
         headers={"Location": f"/v1/jobs/{job.job_id}"},
     )
+
+
+@router.get(
+    "/jobs",
+    response_model=JobList,
+    summary="Ingest jobs: an admin's tenant's, anyone else's own",
+    description="Newest first. An admin sees every job of its tenant; other keys see the "
+    "jobs they submitted. `state` keeps jobs in one status.",
+    responses=error_responses(401, 422, 429),
+)
+def list_jobs(
+    caller: CallerDep,
+    jobs: JobsDep,
+    state: Annotated[JobState | None, Query(description="Only jobs in this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> JobList:
+    p = caller.principal
+    rows, total = jobs.jobs(
+        p.tenant,
+        user=None if has_role(p, "admin") else p.user,
+        status=state,
+        limit=limit,
+        offset=offset,
+    )
+    return JobList(jobs=[job_out(r) for r in rows], total=total)
+
+
+@router.get(
+    "/jobs/dead-letters",
+    response_model=DeadLetterList,
+    summary="Documents given up after every attempt (admin role)",
+    description="Documents of the admin's tenant whose ingestion kept failing or kept "
+    "crashing its worker, with the reason; newest first.",
+    responses=error_responses(401, 403, 422, 429),
+)
+def list_dead_letters(
+    caller: CallerDep,
+    jobs: JobsDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> DeadLetterList:
+    p = caller.principal
+    require_role(p, "admin", "the dead letters")
+    rows, total = jobs.dead_letters(p.tenant, limit=limit, offset=offset)
+    out = []
+    for dead, job in rows:
+        name = _document_name(dead.source_uri)
+        out.append(
+            DeadLetterOut(
+                task_id=dead.task_id,
+                job_id=dead.job_id,
+                kind="sync" if job.kind == "sync" else "upload",
+                user=job.user,
+                doc_id=dead.doc_id,
+                document=name,
+                source_uri=dead.source_uri,
+                reason=failure_reason(dead.error, name) or "",
+                error=dead.error,
+                attempts=dead.attempts,
+                created_at=dead.created_at,
+            )
+        )
+    return DeadLetterList(dead_letters=out, total=total)
 
 
 @router.get(

@@ -60,7 +60,7 @@ def test_upload_ingest_answer_feedback_export(writer: Client, uploaded: dict[str
     assert job["counts"]["indexed"] == 1
     assert job["chunks"] >= 1
     doc = writer.get(f"/v1/documents/{uploaded['doc_id']}").json()
-    assert doc["state"] == "indexed"
+    assert doc["state"] == "ready"
     assert doc["metadata"] == {"kind": "manual"}
     assert doc["acl"] == ["user:ann"]
 

@@ -101,7 +101,7 @@ def test_scaled_upload_ingest_answer_feedback_export(scaled: TestClient, writer:
     assert job["chunks"] >= 1
     doc_id = uploaded["doc_id"]
     doc = writer.get(f"/v1/documents/{doc_id}").json()
-    assert doc["state"] == "indexed"
+    assert doc["state"] == "ready"
     assert doc["metadata"] == {"kind": "manual"}
     assert doc["acl"] == ["user:ann"]
     # The worker thread wrote the points into the index the API searches.

@@ -84,7 +84,8 @@ READERS = {"ann": {"ann"}, "bob": {"bob"}, "eve": {"eve"}}
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("isolation")
-    with running_app(settings_for(root / "data")) as http:
+    # No rate limit: the routes below are asked for every pair of keys.
+    with running_app(settings_for(root / "data", rate_limit_per_minute=0)) as http:
         keys = {
             "ann": new_key(http, user="ann", groups=["finance"], tenant="acme", role="writer"),
             "bob": new_key(http, user="bob", groups=["legal"], tenant="acme", role="writer"),
@@ -178,17 +179,29 @@ def test_documents_routes_answer_404_for_others_documents(
     world: World, caller: str, victim: str
 ) -> None:
     doc, client = world.docs[victim], world.keys[caller]
-    listed = client.get("/v1/documents", params={"limit": 500}).json()["documents"]
-    assert doc.doc_id not in {d["doc_id"] for d in listed}
+    for params in (
+        {"limit": 500},
+        {"q": DOCS[victim][0]},  # its file name
+        {"q": doc.word},
+        {"type": "md", "state": "ready"},
+    ):
+        listed = client.get("/v1/documents", params=params)
+        assert listed.status_code == 200, listed.text
+        assert doc.doc_id not in listed.text
+        assert doc.word not in listed.text
     job = client.get(f"/v1/jobs/{doc.job_id}")
+    jobs = client.get("/v1/jobs", params={"limit": 200}).json()["jobs"]
     if _same_tenant_admin(caller, victim):  # an admin follows its tenant's jobs
         assert job.status_code == 200
         assert doc.word not in job.text  # status and counts, never content
+        assert doc.job_id in {j["job_id"] for j in jobs}
     else:
         assert job.status_code == 404
+        assert doc.job_id not in {j["job_id"] for j in jobs}
     for r in (
         client.get(f"/v1/documents/{doc.doc_id}"),
         client.get(f"/v1/documents/{doc.doc_id}/chunks/{doc.chunk_id}"),
+        client.get(f"/v1/documents/{doc.doc_id}/file"),
         client.delete(f"/v1/documents/{doc.doc_id}"),
     ):
         assert r.status_code == 404, (r.request.url, r.text)
@@ -198,6 +211,34 @@ def test_documents_routes_answer_404_for_others_documents(
     owner = world.keys[doc.owner]
     assert owner.get(f"/v1/documents/{doc.doc_id}").status_code == 200
     assert owner.get(f"/v1/documents/{doc.doc_id}/chunks/{doc.chunk_id}").json()["text"]
+    assert doc.word in owner.get(f"/v1/documents/{doc.doc_id}/file").text
+    assert doc.job_id in {j["job_id"] for j in owner.get("/v1/jobs").json()["jobs"]}
+
+
+@pytest.mark.parametrize("caller", ["ann", "bob", "eve"])
+def test_admin_routes_answer_403_to_other_roles(world: World, caller: str) -> None:
+    client = world.keys[caller]
+    reader = new_key(world.http, user=f"{caller}-reader", tenant="acme", role="reader")
+    for who in (client, reader):
+        for path in ("/v1/jobs/dead-letters", "/v1/admin/audit"):
+            r = who.get(path)
+            assert r.status_code == 403, (path, r.text)
+            assert r.json()["error"]["code"] == "permission_denied"
+
+
+def test_each_sees_only_its_own_jobs_and_admins_their_tenants(world: World) -> None:
+    owners = {doc.job_id: doc.owner for doc in world.docs.values()}
+    tenant = {"ann": "acme", "bob": "acme", "eve": "globex", "root": "acme", "groot": "globex"}
+    for name, client in world.keys.items():
+        jobs = client.get("/v1/jobs", params={"limit": 200}).json()["jobs"]
+        seen = {j["job_id"] for j in jobs} & set(owners)
+        if name in ("root", "groot"):  # admins: their tenant's
+            expected = {j for j, o in owners.items() if tenant[o] == tenant[name]}
+        else:
+            expected = {j for j, o in owners.items() if o == name}
+        assert seen == expected, name
+        assert all(j["tenant"] == tenant[name] for j in jobs)
+        assert all(j["user"] == name for j in jobs) or name in ("root", "groot")
 
 
 @pytest.mark.parametrize(("caller", "victim"), PAIRS)

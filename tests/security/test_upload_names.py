@@ -113,7 +113,7 @@ def test_uploads_with_odd_names_never_answer_500(
         assert job["status"] == "done", job
         doc = writer.get(f"/v1/documents/{r.json()['doc_id']}").json()
         assert doc["filename"] == shown
-        assert doc["state"] == "indexed"
+        assert doc["state"] == "ready"
         data_dir: Path = app.app.state.services.settings.data_dir  # type: ignore[attr-defined]
         stored = [p.name for p in (data_dir / "uploads" / doc["doc_id"]).iterdir()]
         assert len(stored) == 1  # <sha256>.md, whatever the client's name
