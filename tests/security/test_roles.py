@@ -269,6 +269,8 @@ def _everything_a_caller_sees(world: World, client: Client) -> str:
         out += [
             client.get(f"/v1/documents/{doc_id}").text,
             client.get(f"/v1/documents/{doc_id}/chunks/{chunk_id}").text,
+            client.get(f"/v1/documents/{doc_id}/file").text,  # the original bytes
+            client.get("/v1/documents", params={"q": word}).text,  # in its title
         ]
     question = "What are the programme budgets of " + ", ".join(WORDS) + "?"
     answer = client.post("/v1/answer", json={"question": question, "conversation_id": "probe"})
@@ -279,6 +281,7 @@ def _everything_a_caller_sees(world: World, client: Client) -> str:
     )
     out.append(chat.text.replace(question, ""))
     out.append(client.get("/v1/documents", params={"limit": 500}).text)
+    out.append(client.get("/v1/documents", params={"type": "md", "state": "ready"}).text)
     out += [export(client, "sft"), export(client, "preference")]
     listed = client.get("/v1/conversations", params={"limit": 100}).json()["conversations"]
     for conversation in listed:
@@ -300,6 +303,16 @@ def test_no_route_returns_what_the_callers_search_cannot(
     own = reach(client)
     seen = words_in(_everything_a_caller_sees(world, client))
     assert seen <= own, f"{who} saw {sorted(seen - own)} beyond its own search {sorted(own)}"
+    # Jobs: its tenant's, and only its user's unless it is an admin; admin routes 403 else.
+    jobs = client.get("/v1/jobs", params={"limit": 200}).json()["jobs"]
+    assert {j["tenant"] for j in jobs} <= {who["tenant"]}
+    if who["role"] != "admin":
+        assert {j["user"] for j in jobs} <= {who["user"]}
+        assert client.get("/v1/jobs/dead-letters").status_code == 403
+    # The ACL of a document shows to its owner and its tenant's admins only.
+    for doc in client.get("/v1/documents", params={"limit": 500}).json()["documents"]:
+        if doc["acl"] is not None:
+            assert who["role"] == "admin" or doc["owner"] == who["user"], (who, doc)
     # Whatever key it manages to create reads nothing beyond it either.
     r = client.post(
         "/v1/keys",
