@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO, get_args
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, DateTime, Engine, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
@@ -93,9 +94,10 @@ class Caller:
         return self.key_id or f"user:{self.principal.user}"
 
 
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
-    """A key as listings show it (never the secret)."""
+class KeyInfo(BaseModel):
+    """A key as listings show it (never the secret), read from its row's attributes."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
     key_id: str
     prefix: str
@@ -109,17 +111,7 @@ class KeyInfo:
 
     @classmethod
     def of(cls, row: ApiKeyRow) -> KeyInfo:
-        return cls(
-            key_id=row.key_id,
-            prefix=row.prefix,
-            name=row.name,
-            user=row.user,
-            groups=list(row.groups),
-            tenant=row.tenant,
-            role=row.role,
-            created_at=row.created_at,
-            revoked_at=row.revoked_at,
-        )
+        return cls.model_validate(row)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -35,6 +35,7 @@ from starlette.responses import Response
 from api.auth import Caller
 from api.deps import CallerDep, ServicesDep
 from api.errors import error_body, error_responses
+from api.routes.search import BoxOut
 from api.services import Services
 from core import DeepwellError, get_logger
 from retrieval import MAX_QUERY_CHARS, AnswerResult, AnswerStream, FigureStatus, SearchFilters
@@ -59,6 +60,11 @@ class CitationOut(BaseModel):
     section: list[str]
     snippet: str
     score: float
+    boxes: list[BoxOut] = Field(
+        default_factory=list,
+        description="Where the passage lies, one box per page: what a viewer highlights on "
+        "the rendered page (formats with a page layout; answers stored before boxes have none).",
+    )
 
 
 class FigureOut(BaseModel):

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -27,6 +27,7 @@ from api.errors import GoneError, error_responses
 from api.limits import MB, BodyTooLargeError
 from api.policy import may_change, require_change
 from api.routes.common import UtcDateTime
+from api.routes.search import BoxOut
 from api.services import Services
 from core import PUBLIC, InvalidInputError, NotFoundError, Principal
 from ingest import (
@@ -136,16 +137,23 @@ class UploadAccepted(BaseModel):
 
 
 class ChunkOut(BaseModel):
-    """The full text of one passage (what a citation points at)."""
+    """The full text of one passage (what a citation points at), read from its record."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     doc_id: str
-    chunk_id: str
+    chunk_id: str = Field(validation_alias=AliasChoices("chunk_id", "id"))
     title: str
     source_uri: str
     page_start: int | None
     page_end: int | None
     section: list[str]
     text: str
+    boxes: list[BoxOut] = Field(
+        default_factory=list,
+        description="Where the passage lies, one box per page (page fractions, y downwards): "
+        "what a viewer highlights on the rendered page.",
+    )
 
 
 def doc_status(row: DocumentRow, ingesting: bool) -> DocStatus:
@@ -542,13 +550,4 @@ def get_chunk(doc_id: str, chunk_id: str, caller: CallerDep, services: ServicesD
     chunk = read_chunk(services.index, caller.principal, doc_id, chunk_id)
     if chunk is None:
         raise NotFoundError(f"no passage {chunk_id!r} in document {doc_id!r}")
-    return ChunkOut(
-        doc_id=chunk.doc_id,
-        chunk_id=chunk.id,
-        title=chunk.title,
-        source_uri=chunk.source_uri,
-        page_start=chunk.page_start,
-        page_end=chunk.page_end,
-        section=list(chunk.section),
-        text=chunk.text,
-    )
+    return ChunkOut.model_validate(chunk, from_attributes=True)

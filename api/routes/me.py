@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field
 
 from api.deps import CallerDep
 from api.errors import error_responses
@@ -12,11 +12,20 @@ from core import Role
 router = APIRouter(prefix="/v1", tags=["auth"])
 
 
+def _principal(name: str) -> AliasChoices:
+    """Read ``name`` from the caller's principal (or a field of that name)."""
+    return AliasChoices(name, AliasPath("principal", name))
+
+
 class Me(BaseModel):
-    user: str
-    groups: list[str]
-    tenant: str
-    role: Role
+    """The caller: its principal's fields and the key it presented."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    user: str = Field(validation_alias=_principal("user"))
+    groups: list[str] = Field(validation_alias=_principal("groups"))
+    tenant: str = Field(validation_alias=_principal("tenant"))
+    role: Role = Field(validation_alias=_principal("role"))
     key_id: str | None = Field(description="None in development mode without a key.")
     key_prefix: str | None = Field(description="The visible start of the key, e.g. `dw_AbCd1234`.")
 
@@ -28,12 +37,4 @@ class Me(BaseModel):
     responses=error_responses(401, 429),
 )
 def me(caller: CallerDep) -> Me:
-    p = caller.principal
-    return Me(
-        user=p.user,
-        groups=list(p.groups),
-        tenant=p.tenant,
-        role=p.role,
-        key_id=caller.key_id,
-        key_prefix=caller.key_prefix,
-    )
+    return Me.model_validate(caller, from_attributes=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, SearcherDep
 from api.errors import error_responses
-from retrieval import MAX_NEIGHBOURS, MAX_QUERY_CHARS, SearchFilters
+from retrieval import MAX_NEIGHBOURS, MAX_QUERY_CHARS, RetrievedChunk, SearchFilters
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -36,9 +36,24 @@ class SearchRequest(BaseModel):
     )
 
 
-class SearchHit(BaseModel):
-    rank: int
-    chunk_id: str
+class BoxOut(BaseModel):
+    """Where (part of) a passage lies on a page: page fractions, y downwards."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    page: int = Field(description="1-based page number.")
+    x0: float = Field(description="Left edge (0: the page's left edge, 1: its right edge).")
+    y0: float = Field(description="Top edge (0: the page's top, 1: its bottom).")
+    x1: float = Field(description="Right edge.")
+    y1: float = Field(description="Bottom edge.")
+
+
+class PassageOut(BaseModel):
+    """A retrieved passage as the API shows it, read from the chunk record's attributes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    chunk_id: str = Field(validation_alias=AliasChoices("chunk_id", "id"))
     doc_id: str
     doc_version: int
     chunk_index: int
@@ -51,7 +66,21 @@ class SearchHit(BaseModel):
     page_end: int | None
     file_type: str | None
     metadata: dict[str, Any]
+    boxes: list[BoxOut] = Field(
+        default_factory=list,
+        description="Where the passage lies, one box per page (formats with a page layout).",
+    )
+
+
+class SearchHit(PassageOut):
+    rank: int
     neighbour: bool = Field(description="Added around a hit by neighbour expansion, not ranked.")
+
+    @classmethod
+    def of(cls, chunk: RetrievedChunk, *, rank: int, neighbour: bool) -> SearchHit:
+        """The hit at ``rank`` of a search."""
+        passage = PassageOut.model_validate(chunk, from_attributes=True)
+        return cls(rank=rank, neighbour=neighbour, **dict(passage))
 
 
 class SearchResponse(BaseModel):
@@ -79,23 +108,7 @@ async def search(body: SearchRequest, caller: CallerDep, searcher: SearcherDep) 
         expand_neighbors=body.expand_neighbors,
     )
     hits = [
-        SearchHit(
-            rank=i,
-            chunk_id=c.id,
-            doc_id=c.doc_id,
-            doc_version=c.doc_version,
-            chunk_index=c.chunk_index,
-            score=c.score,
-            text=c.text,
-            title=c.title,
-            source_uri=c.source_uri,
-            section=list(c.section),
-            page_start=c.page_start,
-            page_end=c.page_end,
-            file_type=c.file_type,
-            metadata=c.metadata,
-            neighbour=c.id in result.neighbour_ids,
-        )
+        SearchHit.of(c, rank=i, neighbour=c.id in result.neighbour_ids)
         for i, c in enumerate(result.chunks, start=1)
     ]
     return SearchResponse(
