@@ -201,48 +201,65 @@ def extract_docmeta(
     if issuer is None and tickers:
         issuer = tickers[0]
     doc_type = _doc_type(first_pages, " \n".join(filter(None, [title, meta_text, stem])))
-
-    grades: dict[str, int] = {}
-    end, annual = _period_end(first_pages)
-    if end is None:
-        end, annual = _period_end(meta_text)
-    if doc_type in ("10-K", "20-F", "annual report"):
-        annual = True
-    fiscal_year = fiscal_quarter = None
-    dated = None
-    if end is not None:
-        _merge(grades, end_date_keys(end, annual=annual))
-        # The text's own words first, else the file name's label if it can be that period.
-        stated = _stated_period(body or first_pages, end, annual) or _stated_period(
-            stem, end, annual
-        )
-        if stated is not None:
-            fiscal_year, fiscal_quarter = stated
-        elif annual:
-            fiscal_year = end.year
-        if fiscal_year is not None:
-            key = quarter_key(fiscal_year, fiscal_quarter) if fiscal_quarter else None
-            _merge(grades, {key or year_key(fiscal_year): STATED})
-            _merge(grades, {year_key(fiscal_year): STATED if annual else DERIVED})
-    else:
-        dated = _dated(first_pages)
-        if dated is not None:
-            _merge(grades, {day_key(dated): STATED, month_key(dated): STATED})
-            _merge(grades, {year_key(dated.year): DERIVED})
-    _merge(grades, _named_periods(stem, lone_year=True))
-    _merge(grades, _named_periods(meta.get("title", ""), lone_year=False))
+    annual_form = doc_type in ("10-K", "20-F", "annual report")
+    period = _period(first_pages, body, meta_text, stem, annual_form=annual_form)
+    _merge(period.grades, _named_periods(stem, lone_year=True))
+    _merge(period.grades, _named_periods(meta.get("title", ""), lone_year=False))
     return DocMeta(
         issuer=issuer,
         parties=tuple(p for p in parties if p != issuer),
         tickers=tuple(tickers),
         doc_type=doc_type,
-        period_end=end,
-        annual=annual,
-        fiscal_year=fiscal_year,
-        fiscal_quarter=fiscal_quarter,
-        dated=dated,
-        period_grades=grades,
+        period_end=period.end,
+        annual=period.annual,
+        fiscal_year=period.fiscal_year,
+        fiscal_quarter=period.fiscal_quarter,
+        dated=period.dated,
+        period_grades=period.grades,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Period:
+    """The period a document's text states, and its keys with their grades."""
+
+    end: date | None = None
+    annual: bool = False
+    fiscal_year: int | None = None
+    fiscal_quarter: int | None = None
+    dated: date | None = None
+    grades: dict[str, int] = field(default_factory=dict)
+
+
+def _period(
+    first_pages: str, body: str, meta_text: str, stem: str, *, annual_form: bool
+) -> _Period:
+    """The period-end date the first pages (else the metadata) state, and the fiscal year
+    and quarter the text (else the file name) says it closes; for a document with no
+    period end, the date it is made or takes effect. ``annual_form``: the document's type
+    says it covers a year."""
+    grades: dict[str, int] = {}
+    end, annual = _period_end(first_pages)
+    if end is None:
+        end, annual = _period_end(meta_text)
+    annual = annual or annual_form
+    if end is None:
+        dated = _dated(first_pages)
+        if dated is not None:
+            _merge(grades, {day_key(dated): STATED, month_key(dated): STATED})
+            _merge(grades, {year_key(dated.year): DERIVED})
+        return _Period(annual=annual, dated=dated, grades=grades)
+    _merge(grades, end_date_keys(end, annual=annual))
+    # The text's own words first, else the file name's label if it can be that period.
+    stated = _stated_period(body or first_pages, end, annual) or _stated_period(stem, end, annual)
+    fiscal_year, fiscal_quarter = stated if stated is not None else (None, None)
+    if stated is None and annual:
+        fiscal_year = end.year
+    if fiscal_year is not None:
+        key = quarter_key(fiscal_year, fiscal_quarter) if fiscal_quarter else None
+        _merge(grades, {key or year_key(fiscal_year): STATED})
+        _merge(grades, {year_key(fiscal_year): STATED if annual else DERIVED})
+    return _Period(end, annual, fiscal_year, fiscal_quarter, None, grades)
 
 
 # --- issuer --------------------------------------------------------------------------------
