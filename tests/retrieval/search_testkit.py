@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from core import Chunk
 from retrieval.index import (
     EdgeIndex,
     IndexPoint,
@@ -66,27 +67,27 @@ def payload(
     metadata: dict[str, Any] | None = None,
     source_uri: str | None = None,
 ) -> dict[str, Any]:
-    """A payload shaped like ``ingest.pipeline`` writes it."""
-    return {
-        "doc_id": doc_id,
-        "doc_version": doc_version,
-        "chunk_index": chunk_index,
-        "text": text,
-        "source_uri": source_uri or f"file:///docs/{tenant}/{doc_id}.{file_type}",
-        "title": f"Title of {doc_id}",
-        "filename": f"{doc_id}.{file_type}",
-        "file_type": file_type,
-        "section": ["Part I"],
-        "page_start": chunk_index + 1,
-        "page_end": chunk_index + 1,
-        "element_types": ["NarrativeText"],
-        "content_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "acl": list(acl),
-        "tenant": tenant,
-        "ingested_at": ingested_at,
-        "pipeline_signature": "test",
-        "metadata": dict(metadata or {}),
-    }
+    """A payload as the writer stores it: a :class:`core.Chunk` record's payload."""
+    return Chunk(
+        doc_id=doc_id,
+        chunk_index=chunk_index,
+        text=text,
+        doc_version=doc_version,
+        source_uri=source_uri or f"file:///docs/{tenant}/{doc_id}.{file_type}",
+        title=f"Title of {doc_id}",
+        filename=f"{doc_id}.{file_type}",
+        file_type=file_type,
+        section=["Part I"],
+        page_start=chunk_index + 1,
+        page_end=chunk_index + 1,
+        element_types=["NarrativeText"],
+        content_sha256=hashlib.sha256(text.encode()).hexdigest(),
+        acl=list(acl),
+        tenant=tenant,
+        ingested_at=ingested_at,
+        pipeline_signature="test",
+        metadata=dict(metadata or {}),
+    ).to_payload()
 
 
 def points(payloads: Sequence[dict[str, Any]], embedder: HashEmbedder) -> list[IndexPoint]:
