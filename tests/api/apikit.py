@@ -63,14 +63,18 @@ class Client:
         return self.http.delete(path, headers=self.headers, **kw)
 
     def wait_job(self, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        # Polls back off to 1 s, so a slow job on a busy machine stays under the key's
+        # rate limit (120 requests a minute): 5 polls a second hit it after ~24 s.
         deadline = time.monotonic() + timeout
+        pause = 0.1
         while time.monotonic() < deadline:
             r = self.get(f"/v1/jobs/{job_id}")
             assert r.status_code == 200, r.text
             job: dict[str, Any] = r.json()
             if job["status"] not in ("queued", "running"):
                 return job
-            time.sleep(0.2)
+            time.sleep(pause)
+            pause = min(1.0, pause * 1.5)
         raise AssertionError(f"job {job_id} did not finish in {timeout} s")
 
     def upload(
