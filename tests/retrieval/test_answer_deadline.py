@@ -217,7 +217,8 @@ def test_a_failure_after_tokens_ends_the_stream_with_done_not_an_error(
         Answerer(FakeSearcher(CHUNKS), llm, Settings()).answer("Sales?", ALICE, stream=True)
     )
     types = [e["type"] for e in events]
-    assert types[0] == "sources" and types[-1] == "done"
+    assert types[0] == "sources"
+    assert types[-1] == "done"
     assert set(types[1:-1]) == {"token"}
     shown = "".join(e["text"] for e in events if e["type"] == "token")
     assert shown == "Net sales were $81,797 million [1]"
