@@ -31,6 +31,7 @@ log = get_logger(__name__)
 #: Characters of an error message written to the log.
 MAX_ERROR_MESSAGE = 300
 
+
 class GoneError(DeepwellError):
     """The object exists and the caller may see it, but what was asked for is gone for
     good (a document's original file moved, changed or was not kept)."""
