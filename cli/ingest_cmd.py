@@ -118,7 +118,8 @@ def list_documents(
         with client, domain_errors():
             _only_own_tenant(tenant, client.get("/v1/me")["tenant"])
             rows = remote.documents(client, state=state.value if state else None, limit=limit)
-        _print_documents(rows)
+        # The API's `state` is in the library's words (ready, ...); `stage` is the registry's.
+        _print_documents([r | {"state": r.get("stage") or r["state"]} for r in rows])
         return
     with open_services(settings) as services:
         found = services.registry.documents(

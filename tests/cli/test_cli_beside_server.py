@@ -155,6 +155,29 @@ def test_a_reader_hears_what_it_may_not_do(server: Served, root: Path) -> None:
     assert "through a server the API key decides" in " ".join(refused.stderr.split())
 
 
+def test_documents_and_keys_through_the_api(server: Served, root: Path) -> None:
+    admin = server.admin_key()
+    hits = json.loads(ok(deepwell(root, "search", "hot storage", "--json", key=admin)))
+    doc_id = hits["results"][0]["doc_id"]
+    shown = json.loads(ok(deepwell(root, "documents", "show", doc_id, key=admin)))
+    assert (shown["filename"], shown["chunk_count"]) == ("storage.md", 1)
+    missing = deepwell(root, "documents", "delete", "no-such-doc", key=admin)
+    assert (missing.returncode, missing.stderr.strip()) == (1, "no document no-such-doc")
+
+    # keys --url: through the API, as the admin (its tenant, api.key_delegation)
+    url = ["--url", server.url]
+    created = deepwell(root, "keys", "create", *url, "--user", "nora", "--json", key=admin)
+    record = json.loads(ok(created))
+    listed = json.loads(ok(deepwell(root, "keys", "list", *url, "--json", key=admin)))
+    assert record["key_id"] in {k["key_id"] for k in listed}
+    assert "storage.md" in ok(deepwell(root, "documents", "list", key=record["key"]))
+    revoked = ok(deepwell(root, "keys", "revoke", *url, record["prefix"], key=admin))
+    assert f"revoked {record['key_id']}" in revoked
+    refused = deepwell(root, "documents", "list", key=record["key"])
+    assert refused.returncode == 1
+    assert "rejected the API key from DEEPWELL_API_KEY" in " ".join(refused.stderr.split())
+
+
 def test_without_the_server_the_commands_open_the_store(server: Served, root: Path) -> None:
     server.proc.terminate()
     server.proc.wait(timeout=60)
