@@ -25,6 +25,7 @@ from api.routes import (
     conversations,
     corpus,
     documents,
+    eval_report,
     feedback,
     feedback_queue,
     health,
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         feedback_queue,
         keys,
         audit,
+        eval_report,
     ):
         app.include_router(module.router)
     _mount_static(app)

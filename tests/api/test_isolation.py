@@ -220,7 +220,7 @@ def test_admin_routes_answer_403_to_other_roles(world: World, caller: str) -> No
     client = world.keys[caller]
     reader = new_key(world.http, user=f"{caller}-reader", tenant="acme", role="reader")
     for who in (client, reader):
-        for path in ("/v1/jobs/dead-letters", "/v1/admin/audit"):
+        for path in ("/v1/jobs/dead-letters", "/v1/admin/audit", "/v1/eval/report"):
             r = who.get(path)
             assert r.status_code == 403, (path, r.text)
             assert r.json()["error"]["code"] == "permission_denied"
