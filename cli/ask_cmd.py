@@ -317,7 +317,7 @@ def _print_sources(done: dict[str, Any]) -> None:
     if done["unsupported_numbers"]:
         figures = ", ".join(done["unsupported_numbers"])
         err_console.print(f"[yellow]warning:[/yellow] not found in the sources: {figures}")
-    cited = [Citation(**(c | {"section": tuple(c["section"])})) for c in done["citations"]]
+    cited = [Citation.from_dict(c) for c in done["citations"]]
     if cited:
         console.print("\n[bold]Sources[/bold]")
         for c in cited:
@@ -325,7 +325,7 @@ def _print_sources(done: dict[str, Any]) -> None:
     elif done["context"] and not done["no_answer"]:
         console.print("\n[bold]Sources[/bold] (none cited; passages given to the model)")
         for raw in done["context"]:
-            c = Citation(**(raw | {"section": tuple(raw["section"])}))
+            c = Citation.from_dict(raw)
             console.print(_source_line(c), markup=False, highlight=False)
     t = done["timings"]
     model = done["model"].get("model") or done["model"]["backend"]

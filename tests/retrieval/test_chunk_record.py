@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from core import Chunk, PageBox
-from retrieval import RetrievedChunk
+from retrieval import Citation, RetrievedChunk
 from retrieval.index import Hit
 
 FULL = Chunk(
@@ -119,3 +119,24 @@ def test_a_retrieved_chunk_is_the_record_and_its_scores() -> None:
     cut = hit.with_text("Revenue grew …")
     assert (cut.text, cut.record.boxes) == ("Revenue grew …", FULL.boxes)
     assert hit.text == FULL.text  # frozen: the original keeps its text
+
+
+def test_a_citation_keeps_its_boxes_through_json() -> None:
+    cite = Citation(
+        1,
+        "d-1",
+        "p-1",
+        "Report",
+        "file:///r.pdf",
+        4,
+        5,
+        ("Item 2",),
+        "Rev…",
+        0.5,
+        tuple(FULL.boxes),
+    )
+    data = json.loads(json.dumps(cite.to_dict()))
+    assert data["boxes"][0] == {"page": 4, "x0": 0.1, "y0": 0.8, "x1": 0.9, "y1": 0.95}
+    assert Citation.from_dict(data) == cite
+    stored_before_boxes = {k: v for k, v in data.items() if k != "boxes"}
+    assert Citation.from_dict(stored_before_boxes).boxes == ()
