@@ -216,32 +216,8 @@ def pack_context(
         The context text, one :class:`Citation` per label, and the tokens used
         (never more than ``budget_tokens``).
     """
-    sep_tokens = count_tokens(BLOCK_SEPARATOR) if chunks else 0
-    seen: set[str] = set()
-    selected: list[tuple[int, RetrievedChunk]] = []
-    used = duplicates = skipped = 0
-    cut_ids: set[str] = set()
-    for rank, chunk in enumerate(chunks):
-        key = _dedup_key(chunk.text)
-        if not key or key in seen:
-            duplicates += bool(key)
-            continue
-        seen.add(key)
-        n = len(selected) + 1
-        room = budget_tokens - used - (sep_tokens if selected else 0)
-        cost = count_tokens(render_block(n, chunk))
-        partial = None
-        if cost > room:
-            if not chunk.is_table and room >= min_partial_tokens:
-                partial = _truncate(n, chunk, room, count_tokens)
-            if partial is None:
-                skipped += 1
-                continue
-            cost = count_tokens(render_block(n, partial))
-            cut_ids.add(partial.id)
-        selected.append((rank, partial or chunk))
-        used += cost + (sep_tokens if n > 1 else 0)
-
+    picked = _select(chunks, budget_tokens, count_tokens, min_partial_tokens)
+    selected, skipped = picked.selected, picked.skipped
     ordered = _order(selected, order)
     text = _render(ordered)
     tokens = count_tokens(text) if ordered else 0
@@ -254,33 +230,77 @@ def pack_context(
         skipped += 1
         text = _render(ordered)
         tokens = count_tokens(text) if ordered else 0
-
-    citations = [
-        Citation(
-            n=i,
-            doc_id=c.doc_id,
-            chunk_id=c.id,
-            title=c.title or doc_name(c),
-            source_uri=c.source_uri,
-            page_start=c.page_start,
-            page_end=c.page_end,
-            section=tuple(c.section),
-            snippet=snippet(c.text),
-            score=c.score,
-            boxes=tuple(c.boxes),
-        )
-        for i, c in enumerate(ordered, start=1)
-    ]
-    truncated = tuple(i for i, c in enumerate(ordered, start=1) if c.id in cut_ids)
     return PackedContext(
         text=text,
-        citations=citations,
+        citations=[_citation(i, c) for i, c in enumerate(ordered, start=1)],
         tokens=tokens,
         budget=budget_tokens,
         chunks=list(ordered),
-        duplicates=duplicates,
+        duplicates=picked.duplicates,
         skipped=skipped,
-        truncated=truncated,
+        truncated=tuple(i for i, c in enumerate(ordered, start=1) if c.id in picked.cut_ids),
+    )
+
+
+@dataclass(slots=True)
+class _Selection:
+    """The chunks that fit, with their retrieval rank; what was left out and why."""
+
+    selected: list[tuple[int, RetrievedChunk]] = field(default_factory=list)
+    duplicates: int = 0  # repeats of a chunk already selected
+    skipped: int = 0  # did not fit
+    cut_ids: set[str] = field(default_factory=set)  # fitted cut at a sentence boundary
+
+
+def _select(
+    chunks: Sequence[RetrievedChunk],
+    budget_tokens: int,
+    count_tokens: TokenCounter,
+    min_partial_tokens: int,
+) -> _Selection:
+    """Chunks in rank order while they fit (see :func:`pack_context`), duplicates dropped,
+    a text chunk that does not fit whole cut when ``min_partial_tokens`` are left."""
+    sep_tokens = count_tokens(BLOCK_SEPARATOR) if chunks else 0
+    seen: set[str] = set()
+    out = _Selection()
+    used = 0
+    for rank, chunk in enumerate(chunks):
+        key = _dedup_key(chunk.text)
+        if not key or key in seen:
+            out.duplicates += bool(key)
+            continue
+        seen.add(key)
+        n = len(out.selected) + 1
+        room = budget_tokens - used - (sep_tokens if out.selected else 0)
+        cost = count_tokens(render_block(n, chunk))
+        partial = None
+        if cost > room:
+            if not chunk.is_table and room >= min_partial_tokens:
+                partial = _truncate(n, chunk, room, count_tokens)
+            if partial is None:
+                out.skipped += 1
+                continue
+            cost = count_tokens(render_block(n, partial))
+            out.cut_ids.add(partial.id)
+        out.selected.append((rank, partial or chunk))
+        used += cost + (sep_tokens if n > 1 else 0)
+    return out
+
+
+def _citation(n: int, chunk: RetrievedChunk) -> Citation:
+    """The citation of the chunk labelled ``[n]``."""
+    return Citation(
+        n=n,
+        doc_id=chunk.doc_id,
+        chunk_id=chunk.id,
+        title=chunk.title or doc_name(chunk),
+        source_uri=chunk.source_uri,
+        page_start=chunk.page_start,
+        page_end=chunk.page_end,
+        section=tuple(chunk.section),
+        snippet=snippet(chunk.text),
+        score=chunk.score,
+        boxes=tuple(chunk.boxes),
     )
 
 
