@@ -170,47 +170,40 @@ class Chunk:
     def from_payload(cls, payload: Mapping[str, Any]) -> Chunk:
         """The record stored as ``payload``; keys it lacks (older payloads) take defaults.
 
+        Values are taken as :meth:`to_payload` wrote them (search reads every hit through
+        here, so only what older payloads may lack or hold differently is converted).
+
         Raises:
             KeyError: the payload has no ``doc_id`` (it is no chunk).
         """
         p = payload
-        docmeta = p.get("docmeta")
-        boxes = (PageBox.from_payload(b) for b in p.get("boxes") or ())
+        get = p.get
+        docmeta = get("docmeta")
+        stored_boxes = get("boxes")
+        boxes = [PageBox.from_payload(b) for b in stored_boxes] if stored_boxes else []
+        acl = get("acl")
         return cls(
             doc_id=str(p["doc_id"]),
-            chunk_index=int(p.get("chunk_index") or 0),
-            text=str(p.get("text") or ""),
-            doc_version=int(p.get("doc_version") or 1),
-            source_uri=str(p.get("source_uri") or ""),
-            title=str(p.get("title") or p.get("filename") or ""),
-            filename=_opt_str(p.get("filename")),
-            file_type=_opt_str(p.get("file_type")),
-            section=[str(s) for s in p.get("section") or ()],
-            page_start=_opt_int(p.get("page_start")),
-            page_end=_opt_int(p.get("page_end")),
-            element_types=[str(t) for t in p.get("element_types") or ()],
-            text_as_html=_opt_str(p.get("text_as_html")),
+            chunk_index=int(get("chunk_index") or 0),
+            text=str(get("text") or ""),
+            doc_version=int(get("doc_version") or 1),
+            source_uri=str(get("source_uri") or ""),
+            title=str(get("title") or get("filename") or ""),
+            filename=get("filename"),
+            file_type=get("file_type"),
+            section=list(get("section") or ()),
+            page_start=get("page_start"),
+            page_end=get("page_end"),
+            element_types=list(get("element_types") or ()),
+            text_as_html=get("text_as_html"),
             boxes=[b for b in boxes if b is not None],
-            content_sha256=str(p.get("content_sha256") or ""),
-            acl=_str_list(p.get("acl")),
-            tenant=str(p.get("tenant") or "default"),
-            ingested_at=_opt_str(p.get("ingested_at")),
-            pipeline_signature=str(p.get("pipeline_signature") or ""),
-            metadata=dict(p.get("metadata") or {}),
-            near_duplicate_of=_opt_str(p.get("near_duplicate_of")),
+            content_sha256=str(get("content_sha256") or ""),
+            # a scalar stored for a list reads as a one-element list, as the ACL filter reads it
+            acl=[acl] if isinstance(acl, str) else list(acl or ()),
+            tenant=str(get("tenant") or "default"),
+            ingested_at=get("ingested_at"),
+            pipeline_signature=str(get("pipeline_signature") or ""),
+            metadata=dict(get("metadata") or {}),
+            near_duplicate_of=get("near_duplicate_of"),
             docmeta=dict(docmeta) if isinstance(docmeta, Mapping) else None,
         )
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _str_list(value: Any) -> list[str]:
-    if isinstance(value, str):  # a scalar stored for a list reads as a one-element list
-        return [value]
-    return [str(v) for v in value or ()]
