@@ -47,7 +47,7 @@ class KeyRequest(BaseModel):
 
 
 def _out(info: KeyInfo) -> KeyOut:
-    return KeyOut.model_validate(info.as_dict())
+    return KeyOut.model_validate(info, from_attributes=True)
 
 
 @router.get(
