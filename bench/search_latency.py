@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 import core  # noqa: F401  (first: telemetry off before third-party imports)
-from core import Principal, Settings, configure_logging
+from core import Chunk, Principal, Settings, configure_logging
 from core.models import ResolvedModel, configured_embedding
 from retrieval.acl import access_filter
 from retrieval.embedding import Embedder, make_embedder
@@ -139,28 +139,29 @@ def corpus_batch(
             if rng.random() < 0.2
             else list(rng.choice(PRINCIPALS, size=rng.integers(1, 4), replace=False))
         )
-        payload: dict[str, Any] = {
-            "doc_id": f"doc-{doc:06d}",
-            "doc_version": 1,
-            "chunk_index": k % CHUNKS_PER_DOC,
-            "text": texts[i],
-            "source_uri": f"file:///data/docs/{doc % 97}/doc-{doc:06d}.pdf",
-            "title": f"Document {doc}",
-            "filename": f"doc-{doc:06d}.pdf",
-            "file_type": "pdf",
-            "section": ["Part I", f"Item {k % 7}"],
-            "page_start": k % CHUNKS_PER_DOC + 1,
-            "page_end": k % CHUNKS_PER_DOC + 1,
-            "element_types": ["NarrativeText"],
-            "content_sha256": f"{k:064x}",
-            "acl": [str(a) for a in acl],
-            "tenant": str(rng.choice(TENANTS, p=TENANT_SHARE)),
-            "ingested_at": (base + timedelta(minutes=doc)).isoformat(),
-            "pipeline_signature": "bench",
-            "metadata": {"relative_path": f"{doc % 97}/doc-{doc:06d}.pdf"},
-        }
+        record = Chunk(
+            doc_id=f"doc-{doc:06d}",
+            chunk_index=k % CHUNKS_PER_DOC,
+            text=texts[i],
+            source_uri=f"file:///data/docs/{doc % 97}/doc-{doc:06d}.pdf",
+            title=f"Document {doc}",
+            filename=f"doc-{doc:06d}.pdf",
+            file_type="pdf",
+            section=["Part I", f"Item {k % 7}"],
+            page_start=k % CHUNKS_PER_DOC + 1,
+            page_end=k % CHUNKS_PER_DOC + 1,
+            element_types=["NarrativeText"],
+            content_sha256=f"{k:064x}",
+            acl=[str(a) for a in acl],
+            tenant=str(rng.choice(TENANTS, p=TENANT_SHARE)),
+            ingested_at=(base + timedelta(minutes=doc)).isoformat(),
+            pipeline_signature="bench",
+            metadata={"relative_path": f"{doc % 97}/doc-{doc:06d}.pdf"},
+        )
         point_id = f"00000000-0000-4000-8000-{k:012d}"
-        points.append(IndexPoint(point_id, [float(x) for x in vectors[i]], sparse[i], payload))
+        points.append(
+            IndexPoint(point_id, [float(x) for x in vectors[i]], sparse[i], record.to_payload())
+        )
     return points
 
 
