@@ -349,21 +349,7 @@ def check_answer(answer: str, context: str, *, question: str = "") -> CheckedAns
         at the end when its key figure is not verified), and a check per figure.
     """
     figures = context_figures(context)
-    parts: list[str] = []
-    computed: list[tuple[int, int, Calculation | None, str]] = []
-    last = 0
-    length = 0
-    for found in find_calculations(answer):
-        parts.append(answer[last : found.start])
-        length += found.start - last
-        written = shown(found)
-        computed.append((length, length + len(written), found.calculation, written))
-        parts.append(written)
-        length += len(written)
-        last = found.end
-    parts.append(answer[last:])
-    text = "".join(parts)
-
+    text, computed = _write_calculations(answer)
     question_periods = periods(question)
     question_stems = stems(question)
     stated = [
@@ -392,21 +378,52 @@ def check_answer(answer: str, context: str, *, question: str = "") -> CheckedAns
         # The key figure is right where it was found, but measures something the question
         # did not ask for (revenue given for a question on gross margin).
         checks[0] = dataclasses.replace(key, status="wrong_label")
-    # A derived figure the model stated (or guessed) without a calculation: deepwell
-    # computes it from the cells the answer states, and says so after the answer.
-    expression = derivation(calculation_kind(question), checks)
-    if expression is not None:
-        try:
-            calc = evaluate(expression)
-        except CalculationError:
-            calc = None
-        if calc is not None:
-            lead = f"{text.rstrip()}\n\nComputed from the figures above: "
-            written = replacement(calc)
-            around = _Around(question_stems, question_periods, frozenset())
-            checks.append(_computed(calc, len(lead), written, figures, around))
-            text = f"{lead}{written}."
+    around = _Around(question_stems, question_periods, frozenset())
+    text = _with_derivation(text, checks, calculation_kind(question), figures, around)
     note = note_for(checks[0]) if checks else None
     if note:
         text = f"{text.rstrip()}\n\n{note}"
     return CheckedAnswer(text, checks, note)
+
+
+def _write_calculations(answer: str) -> tuple[str, list[tuple[int, int, Calculation | None, str]]]:
+    """The answer with each ``<<expression>>`` replaced by its result and working, and
+    where each replacement lies in the new text: (start, end, the calculation or None
+    when it could not be computed, the text written)."""
+    parts: list[str] = []
+    computed: list[tuple[int, int, Calculation | None, str]] = []
+    last = 0
+    length = 0
+    for found in find_calculations(answer):
+        parts.append(answer[last : found.start])
+        length += found.start - last
+        written = shown(found)
+        computed.append((length, length + len(written), found.calculation, written))
+        parts.append(written)
+        length += len(written)
+        last = found.end
+    parts.append(answer[last:])
+    return "".join(parts), computed
+
+
+def _with_derivation(
+    text: str,
+    checks: list[FigureCheck],
+    kind: str | None,
+    figures: Sequence[SourceFigure],
+    around: _Around,
+) -> str:
+    """A derived figure the model stated (or guessed) without a calculation: deepwell
+    computes it from the cells the answer states, says so after the answer and adds its
+    check to ``checks``. ``text`` unchanged when there is none."""
+    expression = derivation(kind, checks)
+    if expression is None:
+        return text
+    try:
+        calc = evaluate(expression)
+    except CalculationError:
+        return text
+    lead = f"{text.rstrip()}\n\nComputed from the figures above: "
+    written = replacement(calc)
+    checks.append(_computed(calc, len(lead), written, figures, around))
+    return f"{lead}{written}."
