@@ -143,11 +143,14 @@ def get_eval_report(caller: CallerDep, services: ServicesDep) -> EvalReport:
 
 @router.get(
     "/eval/report.html",
-    response_class=HTMLResponse,
+    response_class=Response,  # errors stay JSON in the schema, as they are
     summary="The latest evaluation run's HTML report (admin role)",
     description="The self-contained report `deepwell eval` wrote (inline SVG, no scripts).",
     responses={
-        200: {"description": "The report.", "content": {"text/html": {}}},
+        200: {
+            "description": "The report.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
         **error_responses(401, 403, 404, 429),
     },
 )
