@@ -332,17 +332,42 @@ async function loadEval() {
     return;
   }
   if (sid !== session.id) return;
-  const { trend, history, ...summary } = reply;
-  const points = trend || history || [];
+  const { trend, by_type: byType, stage_seconds: stages, report_url: _url, ...summary } = reply;
   ui.evalSummary.replaceChildren(
     describe(summary),
-    Array.isArray(points) && points.length
-      ? table(
-          "Evaluation trend",
-          Object.keys(points[0]),
-          points.map((p) => el("tr", {}, ...Object.values(p).map((v) => el("td", { text: typeof v === "number" ? String(Math.round(v * 1000) / 1000) : typeof v === "object" ? JSON.stringify(v) : String(v ?? "—") })))),
-        )
-      : "",
+    Array.isArray(trend) && trend.length ? trendTable(trend) : "",
+    byType ? el("details", {}, el("summary", { text: "Scores by question type" }), describe(byType)) : "",
   );
   say(ui.evalStatus, "");
+}
+
+/** Runs of the dataset, oldest first: one column per system and metric (at most eight). */
+function trendTable(points) {
+  const columns = [];
+  for (const p of points) {
+    for (const [system, scores] of Object.entries(p.summary || {})) {
+      for (const metric of Object.keys(scores || {})) {
+        if (!columns.some((c) => c.system === system && c.metric === metric)) columns.push({ system, metric });
+      }
+    }
+  }
+  const shown = columns.slice(0, 8);
+  // A score is {mean, low, high} (a 95% interval) or a plain number.
+  const number = (v) => {
+    const x = v && typeof v === "object" ? v.mean : v;
+    return typeof x === "number" ? String(Math.round(x * 1000) / 1000) : "—";
+  };
+  return table(
+    "Evaluation trend",
+    ["When", "Run", ...shown.map((c) => `${c.system}: ${c.metric.replaceAll("_", " ")}`)],
+    points.map((p) =>
+      el(
+        "tr",
+        {},
+        el("td", { text: when(p.created_at) }),
+        el("td", { text: `${String(p.run_id).slice(0, 8)}${p.accepted ? " (baseline)" : ""}` }),
+        ...shown.map((c) => el("td", { class: "num", text: number(p.summary?.[c.system]?.[c.metric]) })),
+      ),
+    ),
+  );
 }

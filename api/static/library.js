@@ -59,6 +59,8 @@ export function stateLabel(value) {
       indexed: "Ready",
       ready: "Ready",
       failed: "Failed",
+      done: "Done",
+      cancelled: "Cancelled",
     }[value] || value || "—"
   );
 }
@@ -212,6 +214,7 @@ function row(d) {
 
 /** An ACL in words: "only alice", "group finance", "everyone". */
 function readers(acl) {
+  if (acl.includes("*")) return "everyone";
   return (
     acl
       .map((e) => (e === "*" ? "everyone" : e.startsWith("user:") ? e.slice(5) : e.replace(":", " ")))

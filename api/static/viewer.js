@@ -21,6 +21,9 @@ const ui = {
   canvas: $("viewer-canvas"),
   boxes: $("viewer-boxes"),
   pdfStatus: $("viewer-status"),
+  nav: $("viewer-nav"),
+  prev: $("viewer-prev"),
+  next: $("viewer-next"),
   passageHeading: $("citation-passage-heading"),
   text: $("citation-text"),
 };
@@ -29,6 +32,7 @@ const state = {
   opener: null, // the button that opened the dialog; focus returns there
   token: 0, // bumped at every open: late replies of an older one are dropped
   files: new Map(), // doc_id -> Promise of a pdf.js document, for this sign-in only
+  shown: null, // {docId, page, pages, boxes}: the PDF page on view
 };
 
 let pdfjs = null;
@@ -55,6 +59,8 @@ export function resetViewer() {
   }
   ui.boxes.replaceChildren();
   ui.pdf.hidden = true;
+  ui.nav.hidden = true;
+  state.shown = null;
   const ctx = ui.canvas.getContext("2d");
   ctx.clearRect(0, 0, ui.canvas.width, ui.canvas.height);
 }
@@ -69,6 +75,8 @@ function show(opener, c) {
   ui.section.textContent = sectionText(c.section) || "—";
   ui.boxes.replaceChildren();
   ui.pdf.hidden = true;
+  ui.nav.hidden = true;
+  state.shown = null;
   ui.pdfStatus.textContent = "";
   if (!ui.dialog.open) ui.dialog.showModal();
   ui.close.focus();
@@ -160,7 +168,7 @@ async function showPdfPage(token, docId, pageNo, boxes) {
   const number = Math.min(Math.max(1, pageNo), doc.numPages);
   const page = await doc.getPage(number);
   if (token !== state.token) return;
-  const width = Math.max(280, ui.pdf.parentElement.clientWidth || 600);
+  const width = Math.max(280, (ui.pdf.parentElement.clientWidth || 600) - 2); // less the border
   const base = page.getViewport({ scale: 1 });
   const viewport = page.getViewport({ scale: width / base.width });
   const ratio = window.devicePixelRatio || 1;
@@ -170,6 +178,10 @@ async function showPdfPage(token, docId, pageNo, boxes) {
   ui.canvas.style.height = `${Math.floor(viewport.height)}px`;
   ui.pdf.style.width = `${Math.floor(viewport.width)}px`;
   const mine = boxes.filter((b) => b.page === number);
+  state.shown = { docId, page: number, pages: doc.numPages, boxes };
+  ui.nav.hidden = doc.numPages < 2;
+  ui.prev.disabled = number <= 1;
+  ui.next.disabled = number >= doc.numPages;
   ui.canvas.setAttribute(
     "aria-label",
     `Page ${number} of ${doc.numPages}${mine.length ? ", with the cited passage highlighted" : ""}`,
@@ -202,6 +214,22 @@ async function showPdfPage(token, docId, pageNo, boxes) {
   ui.boxes.firstElementChild?.scrollIntoView({ block: "center" });
 }
 
+/** Another page of the PDF on view (the passage stays highlighted wherever it lies). */
+function turn(by) {
+  const shown = state.shown;
+  if (!shown) return;
+  const page = shown.page + by;
+  if (page < 1 || page > shown.pages) return;
+  state.token += 1;
+  showPdfPage(state.token, shown.docId, page, shown.boxes).then(() => {
+    // At the first or last page the button pressed is disabled: keep the focus nearby.
+    const [pressed, other] = by < 0 ? [ui.prev, ui.next] : [ui.next, ui.prev];
+    if (pressed.disabled && ui.dialog.open) other.focus();
+  });
+}
+
+ui.prev.addEventListener("click", () => turn(-1));
+ui.next.addEventListener("click", () => turn(1));
 ui.close.addEventListener("click", () => ui.dialog.close());
 ui.dialog.addEventListener("click", (event) => {
   if (event.target === ui.dialog) ui.dialog.close(); // a click on the backdrop

@@ -556,3 +556,31 @@ def test_unverified_figures_are_marked_in_the_answer(page: Page, server: Server)
     expect(marked).to_have_text("$9,999 million")
     expect(marked).to_have_attribute("title", "Unverified: not found in the sources")
     expect(page.locator(".answer-text").last).to_have_text(answer)
+
+
+def test_an_empty_or_too_long_question_gets_a_message(page: Page, server: Server) -> None:
+    """Nothing is sent; the message says why, next to the box, which keeps the focus."""
+    from playwright.sync_api import expect
+
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/v1/answer") else None)
+    _sign_in(page, server, server.key)
+    _wait_signed_in(page)
+    question = page.get_by_label("Your question")
+    error = page.locator("#ask-error")
+
+    question.fill("   ")
+    question.press("Enter")
+    expect(error).to_have_text("Type a question first.")
+    expect(question).to_have_attribute("aria-invalid", "true")
+    expect(question).to_be_focused()
+    question.fill("What")  # typing clears it
+    expect(error).to_have_text("")
+
+    question.fill("x" * 2001)  # the API takes at most 2,000 characters
+    expect(page.locator("#ask-count")).to_have_text("2001 / 2000 characters")
+    page.get_by_role("button", name="Send").click()
+    expect(error).to_contain_text("The question is too long: 2001 characters, at most 2000.")
+    expect(question).to_be_focused()
+    expect(question).to_have_value("x" * 2001)  # kept, to be shortened
+    assert sent == []
