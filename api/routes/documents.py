@@ -451,7 +451,6 @@ def delete_document(
     finally:
         ingestor.close()
     shutil.rmtree(jobs.uploads_dir / doc_id, ignore_errors=True)
-    assert services.audit is not None
     services.audit.record(
         principal,
         caller.key_id,
