@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import core  # noqa: F401  (first: telemetry off before third-party imports)
-from core import Settings, configure_logging
+from core import Chunk, Settings, configure_logging
 from core.db import make_engine
 from core.models import configured_embedding
 from ingest.pipeline import Ingestor, embed_head
@@ -53,9 +53,9 @@ def run_deepwell(docs: Path, work: Path, embedder: Embedder) -> tuple[dict[str, 
     # The texts the embedders read, rebuilt from the stored payloads.
     texts = []
     for hit in index.scroll():
-        p = hit.payload
-        head = embed_head(p["filename"], p["title"], p["section"])
-        texts.append(f"{head}\n{p['text']}" if head else p["text"])
+        chunk = Chunk.from_payload(hit.payload)
+        head = embed_head(chunk.filename or "", chunk.title, chunk.section)
+        texts.append(f"{head}\n{chunk.text}" if head else chunk.text)
     index.close()
     stages = summary.stage_seconds
     return {
