@@ -46,7 +46,7 @@ from retrieval.conversation import (
     Turn,
     rewriter_for,
 )
-from retrieval.figures import FigureCheck, check_answer
+from retrieval.figures import CheckedAnswer, FigureCheck, check_answer
 from retrieval.llm.base import LLM
 from retrieval.llm.prompts import (
     NO_ANSWER,
@@ -196,6 +196,18 @@ class _Prepared:
     relevance: float | None = None
     #: Why the model will not be called although passages were found (None: it will be).
     skip_note: str | None = None
+
+
+@dataclass
+class _Generation:
+    """What the model said while it streamed, and how it ended."""
+
+    note: str | None  # said after the answer (why it was cut off, say)
+    parts: list[str] = field(default_factory=list)
+    first: float | None = None  # when the first token came (perf_counter)
+    finish: FinishReason = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 def _ms(seconds: float) -> float:
@@ -420,58 +432,78 @@ class Answerer:
 
     def _events(self, p: _Prepared, holder: list[AnswerResult]) -> Iterator[AnswerEvent]:
         yield self._sources(p)
-        parts: list[str] = []
-        prompt_tokens = completion_tokens = 0
-        first: float | None = None
-        finish: FinishReason = "stop"
-        note = p.skip_note
+        gen = _Generation(note=p.skip_note)
         t0 = time.perf_counter()
         if p.packed.empty:
             # Nothing (relevant) to read: say so without spending a generation.
-            finish = "none"
-            parts.append(NO_ANSWER)
+            gen.finish = "none"
+            gen.parts.append(NO_ANSWER)
             yield {"type": "token", "text": NO_ANSWER}
         else:
-            tokens = self.llm.stream(
-                answer_messages(p.question, p.packed.text), max_tokens=self.max_tokens
-            )
-            calculations = StreamedCalculations()  # <<expressions>> go out computed
-            example = StreamedExample()  # a copy of the prompt's example never shows
-            try:
-                for delta in tokens:
-                    if first is None:
-                        first = time.perf_counter()
-                    parts.append(delta)
-                    if shown := calculations.feed(example.feed(delta)):
-                        yield {"type": "token", "text": shown}
-            except BackendUnavailableError as exc:
-                if first is None:
-                    raise  # nothing was said: the error, saying what took long, is the answer
-                # Keep what was said and end cleanly: an error now would take it back.
-                finish = "timeout" if isinstance(exc, LLMTimeoutError) else "error"
-                note = f"The answer was cut off: {exc}. What was written before is kept."
-                log.warning("answer.cut_off", answer_id=p.answer_id, reason=finish)
-            finally:
-                tokens.close()
-            if rest := calculations.feed(example.flush(), final=True):
-                yield {"type": "token", "text": rest}
-            prompt_tokens = tokens.usage.prompt_tokens
-            completion_tokens = tokens.usage.completion_tokens or self.llm.count_tokens(
-                "".join(parts)
-            )
-            if finish == "stop" and tokens.usage.finish_reason == "length":
-                finish = "length"
-                note = f"The answer reached llm.max_tokens={self.max_tokens} and was cut off."
+            yield from self._generate(p, gen)
         end = time.perf_counter()
         # Calculations done, each figure checked against what the model read.
-        said = "".join(parts).strip()
+        said = "".join(gen.parts).strip()
         if repeats_example(said):  # nothing found: the model echoed the prompt's example
             said = NO_ANSWER
-            note = "The model wrote only the prompt's example sentence, not an answer."
+            gen.note = "The model wrote only the prompt's example sentence, not an answer."
         checked = check_answer(drop_example(said).strip(), p.packed.text, question=p.question)
+        result = self._result(p, gen, checked, t0, end)
+        self._record(p, result)
+        log.info(
+            "answer.done",
+            answer_id=result.answer_id,
+            chunks=len(p.packed.citations),
+            cited=len(result.citations),
+            no_answer=result.no_answer,
+            finish_reason=gen.finish,
+            **{k: v for k, v in result.timings.items() if v is not None},
+        )
+        holder.append(result)
+        yield {"type": "done", **result.to_dict()}
+
+    def _generate(self, p: _Prepared, gen: _Generation) -> Iterator[AnswerEvent]:
+        """Stream the model's answer as token events (calculations computed, a copy of the
+        prompt's example held back), recording in ``gen`` what it said and how it ended."""
+        tokens = self.llm.stream(
+            answer_messages(p.question, p.packed.text), max_tokens=self.max_tokens
+        )
+        calculations = StreamedCalculations()  # <<expressions>> go out computed
+        example = StreamedExample()  # a copy of the prompt's example never shows
+        try:
+            for delta in tokens:
+                if gen.first is None:
+                    gen.first = time.perf_counter()
+                gen.parts.append(delta)
+                if shown := calculations.feed(example.feed(delta)):
+                    yield {"type": "token", "text": shown}
+        except BackendUnavailableError as exc:
+            if gen.first is None:
+                raise  # nothing was said: the error, saying what took long, is the answer
+            # Keep what was said and end cleanly: an error now would take it back.
+            gen.finish = "timeout" if isinstance(exc, LLMTimeoutError) else "error"
+            gen.note = f"The answer was cut off: {exc}. What was written before is kept."
+            log.warning("answer.cut_off", answer_id=p.answer_id, reason=gen.finish)
+        finally:
+            tokens.close()
+        if rest := calculations.feed(example.flush(), final=True):
+            yield {"type": "token", "text": rest}
+        gen.prompt_tokens = tokens.usage.prompt_tokens
+        gen.completion_tokens = tokens.usage.completion_tokens or self.llm.count_tokens(
+            "".join(gen.parts)
+        )
+        if gen.finish == "stop" and tokens.usage.finish_reason == "length":
+            gen.finish = "length"
+            gen.note = f"The answer reached llm.max_tokens={self.max_tokens} and was cut off."
+
+    def _result(
+        self, p: _Prepared, gen: _Generation, checked: CheckedAnswer, t0: float, end: float
+    ) -> AnswerResult:
+        """The answer's result: its checked text, the citations it uses, timings, tokens."""
         text = checked.text
-        decode_s = end - first if first is not None else 0.0
-        result = AnswerResult(
+        decode_s = end - gen.first if gen.first is not None else 0.0
+        completion_tokens = gen.completion_tokens
+        return AnswerResult(
             answer_id=p.answer_id,
             question=p.question,
             query=p.query,
@@ -485,11 +517,11 @@ class Answerer:
             timings=p.timings
             | {
                 "generate_ms": _ms(end - t0),
-                "ttft_ms": _ms(first - t0) if first is not None else None,
+                "ttft_ms": _ms(gen.first - t0) if gen.first is not None else None,
                 "total_ms": _ms(end - p.started),
             },
             search_timings=p.search_timings,
-            prompt_tokens=prompt_tokens,
+            prompt_tokens=gen.prompt_tokens,
             completion_tokens=completion_tokens,
             context_tokens=p.packed.tokens,
             tokens_per_s=(
@@ -498,23 +530,11 @@ class Answerer:
                 else None
             ),
             model=self.llm.describe(),
-            finish_reason=finish,
-            note=note,
+            finish_reason=gen.finish,
+            note=gen.note,
             relevance=p.relevance,
             context_text=p.packed.text,
         )
-        self._record(p, result)
-        log.info(
-            "answer.done",
-            answer_id=result.answer_id,
-            chunks=len(p.packed.citations),
-            cited=len(result.citations),
-            no_answer=result.no_answer,
-            finish_reason=finish,
-            **{k: v for k, v in result.timings.items() if v is not None},
-        )
-        holder.append(result)
-        yield {"type": "done", **result.to_dict()}
 
     def _record(self, p: _Prepared, result: AnswerResult) -> None:
         if p.conversation_id is None:
