@@ -153,6 +153,16 @@ class CeleryJobQueue(JobQueue):
             )
         return Path("upload_blobs") / doc_id
 
+    def original(self, doc_id: str, content_sha256: str) -> bytes | None:
+        """The upload's bytes kept in ``upload_blobs``, when they are what was ingested."""
+        if not content_sha256:
+            return None
+        with self._session() as s:
+            blob = s.get(UploadBlobRow, doc_id)
+            if blob is None or blob.content_sha256 != content_sha256:
+                return None
+            return bytes(blob.data)
+
     def discard_upload(self, doc_id: str) -> None:
         """Forget the stored upload of ``doc_id`` (it was never queued)."""
         with self._session() as s, s.begin():

@@ -265,3 +265,22 @@ def test_the_original_upload_is_found_by_its_hash_only(
 def test_failure_reasons_read_as_sentences(error: str | None, reason: str | None) -> None:
     said = failure_reason(error, "a.pdf")
     assert said == reason if reason is None else (said or "").startswith(reason)
+
+
+def test_the_celery_queue_serves_the_upload_it_keeps(tmp_path: Path) -> None:
+    from celery import Celery
+
+    from ingest import CeleryJobQueue
+
+    settings = Settings(data_dir=tmp_path / "data")
+    engine = make_engine(settings)
+    q = CeleryJobQueue(settings, engine, app=Celery(broker="memory://"))
+    q.create_schema()
+    data = b"%PDF-1.4 kept in the database"
+    q.store_upload("doc-c", "c.pdf", data)
+    assert q.original("doc-c", hashlib.sha256(data).hexdigest()) == data
+    assert q.original("doc-c", hashlib.sha256(b"another version").hexdigest()) is None
+    assert q.original("doc-c", "") is None
+    assert q.original("doc-x", hashlib.sha256(data).hexdigest()) is None
+    q.close()
+    engine.dispose()
