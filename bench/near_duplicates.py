@@ -5,7 +5,7 @@ Run: ``.venv/bin/python -m bench.near_duplicates [--data DIR] [--pg-url URL]``.
 Cleans the SEC 10-Q filings (pypdfium2 text layer in ~800-character windows, one
 document per filing, in file order: later quarters of a company repeat much of the
 earlier ones) with the signatures kept (a) in a process's memory
-(``ingest.cleaning.NearDuplicateIndex``, what each worker had before), (b) in SQLite
+(``ingest.minhash.NearDuplicateIndex``, what each worker had before), (b) in SQLite
 and, with ``--pg-url``, (c) in PostgreSQL (``ingest.signatures.SignatureStore``, what
 every worker shares now). Per document the backends run in rotating order, so
 contention on a shared machine falls on each alike. Prints, per backend, the seconds of
@@ -32,7 +32,8 @@ from core import Settings, configure_logging
 from core.db import make_engine
 from core.migrate import upgrade_schema
 from ingest.chunking import ChunkDraft
-from ingest.cleaning import CleaningOptions, NearDuplicateIndex, SignatureIndex, clean_chunks
+from ingest.cleaning import CleaningOptions, clean_chunks
+from ingest.minhash import NearDuplicateIndex, SignatureIndex
 from ingest.signatures import SignatureStore
 
 OPTIONS = CleaningOptions()  # deepwell's defaults: flag at an estimated Jaccard of 0.9

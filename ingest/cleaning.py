@@ -9,27 +9,24 @@ every removal is counted by reason (and by document) in a :class:`CleaningReport
 - ``clean_chunks`` drops chunks without information, exact duplicates (SHA-256 of the
   normalized text, across documents through ``seen_hashes``) and flags or drops near
   duplicates (MinHash over word 3-shingles, with LSH buckets: a ``SignatureIndex``, in
-  memory here, in the registry database during ingestion: :mod:`ingest.signatures`).
+  memory in :mod:`ingest.minhash`, in the registry database during ingestion:
+  :mod:`ingest.signatures`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
-import zlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
-
-import numpy as np
-import numpy.typing as npt
+from typing import Literal
 
 from core import get_logger
 from ingest.chunking import ChunkDraft
 from ingest.contents import contents_elements
+from ingest.minhash import NearDuplicateIndex, SignatureIndex, minhash, normalize_text
 from ingest.parsing import ParsedDocument, ParsedElement
 
 log = get_logger(__name__)
@@ -56,7 +53,6 @@ _BOILERPLATE = re.compile(
     r"(?:table of )?contents|confidential|draft|n/?a|none|not applicable|yes|no|page)$",
     re.I,
 )
-_MERSENNE = 4294967311  # smallest prime above 2**32: (a*x + b) stays below 2**64
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,11 +262,6 @@ def _page_counters(elements: Sequence[ParsedElement]) -> set[int]:
 # --- chunks ----------------------------------------------------------------------------
 
 
-def normalize_text(text: str) -> str:
-    """NFKC, case-folded, whitespace collapsed: what "the same text" means here."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
 def text_fingerprint(text: str) -> str:
     """SHA-256 (hex) of the normalized text; equal for exact duplicates."""
     return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
@@ -284,123 +275,6 @@ def is_informative(text: str, min_letters: int = 3) -> bool:
     if len(norm) < 20 and len(re.findall(r"[^\W\d_]{2,}", norm)) < 2:
         return False  # a lone short word ("Revenue", "Yes.") says nothing on its own
     return not (len(norm) <= 40 and _BOILERPLATE.match(norm.strip(" .:;-–—*•")))
-
-
-def _rng_params(num_perm: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
-    # Fixed seed: signatures must be comparable across processes and runs.
-    rng = np.random.default_rng(20240611)
-    a = rng.integers(1, 2**32 - 1, size=num_perm, dtype=np.uint64)
-    b = rng.integers(0, 2**32 - 1, size=num_perm, dtype=np.uint64)
-    return a, b
-
-
-_PARAMS: dict[int, tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]] = {}
-
-
-def minhash(text: str, num_perm: int = 128, shingle_words: int = 3) -> npt.NDArray[np.uint64]:
-    """MinHash signature of the set of word ``shingle_words``-grams of ``text``."""
-    words = re.findall(r"\w+", normalize_text(text))
-    k = min(shingle_words, len(words)) or 1
-    shingles = {" ".join(words[i : i + k]) for i in range(max(1, len(words) - k + 1))}
-    x = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in shingles), dtype=np.uint64)
-    if num_perm not in _PARAMS:
-        _PARAMS[num_perm] = _rng_params(num_perm)
-    a, b = _PARAMS[num_perm]
-    hashed = (a[:, None] * x[None, :] + b[:, None]) % np.uint64(_MERSENNE)
-    signature: npt.NDArray[np.uint64] = hashed.min(axis=1)
-    return signature
-
-
-def estimate_jaccard(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64]) -> float:
-    """Share of equal MinHash values: an unbiased estimate of the Jaccard similarity."""
-    return float(np.mean(a == b))
-
-
-def band_keys(sig: npt.NDArray[np.uint64], rows: int) -> list[tuple[int, bytes]]:
-    """The LSH bands of ``sig``: ``(band number, its rows' bytes)``. Two signatures that
-    share a band are candidates; ``rows`` per band sets the similarity they catch."""
-    return [
-        (band, sig[band * rows : (band + 1) * rows].tobytes()) for band in range(len(sig) // rows)
-    ]
-
-
-def most_similar(
-    sig: npt.NDArray[np.uint64],
-    candidates: Mapping[str, npt.NDArray[np.uint64]],
-    threshold: float,
-) -> str | None:
-    """The key of the candidate most similar to ``sig`` at or above ``threshold`` (of equals,
-    the last in key order), or None."""
-    best, best_sim = None, threshold
-    for key in sorted(candidates):
-        sim = estimate_jaccard(sig, candidates[key])
-        if sim >= best_sim:
-            best, best_sim = key, sim
-    return best
-
-
-class SignatureIndex(Protocol):
-    """Where :func:`clean_chunks` looks up and stores the signatures of kept chunks."""
-
-    @property
-    def num_perm(self) -> int: ...
-
-    def query(self, sig: npt.NDArray[np.uint64], threshold: float) -> str | None:
-        """The key of the most similar stored signature at or above ``threshold``."""
-        ...
-
-    def add(self, key: str, sig: npt.NDArray[np.uint64]) -> None:
-        """Store ``sig`` under ``key``."""
-        ...
-
-
-class NearDuplicateIndex:
-    """MinHash signatures in LSH buckets, in memory, to find near duplicates without
-    comparing all pairs.
-
-    Keys are ``"<doc_id>#<chunk_index>"``. Keep one per tenant and access scope to catch
-    near duplicates across documents; ``discard_document`` before a new version. Ingestion
-    keeps them in the registry database instead (:mod:`ingest.signatures`), where every
-    worker sees them.
-    """
-
-    def __init__(self, num_perm: int = 128, rows: int = 8) -> None:
-        if num_perm % rows:
-            raise ValueError("num_perm must be a multiple of rows")
-        self.num_perm, self.rows = num_perm, rows
-        self._signatures: dict[str, npt.NDArray[np.uint64]] = {}
-        self._buckets: dict[tuple[int, bytes], list[str]] = {}
-
-    def __len__(self) -> int:
-        return len(self._signatures)
-
-    def candidates(self, sig: npt.NDArray[np.uint64]) -> dict[str, npt.NDArray[np.uint64]]:
-        """The stored signatures that share a band with ``sig``, by key."""
-        keys = {key for band in band_keys(sig, self.rows) for key in self._buckets.get(band, ())}
-        return {key: self._signatures[key] for key in keys}
-
-    def query(self, sig: npt.NDArray[np.uint64], threshold: float) -> str | None:
-        """The key of the most similar stored signature at or above ``threshold``."""
-        return most_similar(sig, self.candidates(sig), threshold)
-
-    def discard_document(self, doc_id: str) -> int:
-        """Forget every signature of ``doc_id`` (before re-ingesting a new version of it).
-
-        Returns:
-            How many signatures were removed.
-        """
-        prefix = f"{doc_id}#"
-        gone = [key for key in self._signatures if key.startswith(prefix)]
-        for key in gone:
-            for band in band_keys(self._signatures.pop(key), self.rows):
-                self._buckets[band].remove(key)
-        return len(gone)
-
-    def add(self, key: str, sig: npt.NDArray[np.uint64]) -> None:
-        """Store ``sig`` under ``key``."""
-        self._signatures[key] = sig
-        for band in band_keys(sig, self.rows):
-            self._buckets.setdefault(band, []).append(key)
 
 
 @dataclass(frozen=True, slots=True)

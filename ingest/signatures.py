@@ -48,7 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from core import Base
-from ingest.cleaning import NearDuplicateIndex, band_keys, most_similar
+from ingest.minhash import NearDuplicateIndex, band_keys, most_similar
 
 _SIGNATURE_DTYPE = np.dtype("<u8")
 
@@ -115,7 +115,7 @@ def delete_signatures(session: Session, doc_id: str) -> None:
 
 
 class StoredSignatures:
-    """The :class:`~ingest.cleaning.SignatureIndex` of one document's cleaning: the stored
+    """The :class:`~ingest.minhash.SignatureIndex` of one document's cleaning: the stored
     signatures of its tenant and scope, plus the ones added while it is cleaned (written
     when :meth:`SignatureStore.document` ends)."""
 

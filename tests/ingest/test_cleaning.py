@@ -21,14 +21,12 @@ from ingest.cleaning import (
     UNINFORMATIVE,
     CleaningOptions,
     CleaningReport,
-    NearDuplicateIndex,
     clean_chunks,
-    estimate_jaccard,
     is_informative,
-    minhash,
     strip_page_furniture,
     text_fingerprint,
 )
+from ingest.minhash import NearDuplicateIndex, estimate_jaccard, minhash
 from ingest.parsing import ParsedDocument, ParsedElement, parse
 
 PdfBuilder = Callable[..., Path]
