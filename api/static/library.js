@@ -45,6 +45,7 @@ const state = {
   polls: new Set(), // AbortControllers of job polls, stopped at sign-out
   refresh: null,
   loading: null,
+  notice: "", // the outcome of the last action (a deletion), kept above the count
 };
 
 /** The state in the user's words (today's registry names and the /v1 contract's). */
@@ -92,6 +93,7 @@ export function resetLibrary() {
   state.documents = [];
   state.types = new Set();
   state.pending = [];
+  state.notice = "";
   ui.rows.replaceChildren();
   ui.uploads.replaceChildren();
   ui.chosen.replaceChildren();
@@ -164,14 +166,13 @@ function visibleDocuments() {
 function render() {
   const shown = visibleDocuments();
   const total = state.documents.length;
-  say(
-    ui.status,
+  const counted =
     total === 0
       ? "No documents yet. Upload some above; they are listed here as they are read."
       : shown.length === total
         ? `${count(total, "document")}.`
-        : `${shown.length} of ${count(total, "document")} match.`,
-  );
+        : `${shown.length} of ${count(total, "document")} match.`;
+  say(ui.status, [state.notice, counted].filter(Boolean).join(" "));
   ui.rows.replaceChildren(...shown.map(row));
 }
 
@@ -227,7 +228,7 @@ async function removeDocument(d, button) {
   button.disabled = true;
   try {
     await api(`v1/documents/${encodeURIComponent(d.doc_id)}`, { method: "DELETE" });
-    say(ui.status, `Deleted ${docName(d)}.`, "ok");
+    state.notice = `Deleted ${docName(d)}.`;
     state.documents = state.documents.filter((x) => x.doc_id !== d.doc_id);
     render();
     ui.search.focus();
@@ -398,7 +399,8 @@ export function jobText(job) {
     const docs = job.documents?.total ?? job.total;
     const done = job.documents?.done ?? job.processed;
     if (docs > 1) return `Reading: ${done ?? 0} of ${docs} documents`;
-    return `Reading… ${Math.round((job.progress ?? 0) * 100)}%`;
+    const share = Math.round((job.progress ?? 0) * 100);
+    return share > 0 ? `Reading… ${share}%` : "Reading…";
   }
   return stateLabel(job.status);
 }
@@ -487,6 +489,7 @@ ui.syncForm.addEventListener("submit", async (event) => {
 
 let typing = null;
 ui.search.addEventListener("input", () => {
+  state.notice = "";
   render();
   clearTimeout(typing);
   typing = setTimeout(loadDocuments, 300);

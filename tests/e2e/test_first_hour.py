@@ -85,6 +85,12 @@ class Walk:
     pending: list[str] = field(default_factory=list)
     n: int = 0
 
+    def note(self, name: str, text: str) -> None:
+        (self.out / name).write_text(text, encoding="utf-8")
+        if os.environ.get("DEEPWELL_SCREENSHOTS"):
+            NOTES_DIR.mkdir(parents=True, exist_ok=True)
+            (NOTES_DIR / name).write_text(text, encoding="utf-8")
+
     def shot(self, name: str) -> None:
         self.n += 1
         path = self.out / f"{self.n:02d}-{name}.png"
@@ -183,10 +189,13 @@ def test_the_first_hour(page: Page, server: Any, tmp_path: Path) -> None:
     page.evaluate(
         """() => {
             window.__progress = [];
+            const last = {};
             new MutationObserver(() => {
                 for (const t of document.querySelectorAll("#upload-list .upload-text")) {
-                    const seen = `${t.closest("li").dataset.file}: ${t.textContent}`;
-                    if (window.__progress.at(-1) !== seen) window.__progress.push(seen);
+                    const file = t.closest("li").dataset.file;
+                    if (last[file] === t.textContent) continue;
+                    last[file] = t.textContent;
+                    window.__progress.push(`${file}: ${t.textContent}`);
                 }
             }).observe(document.getElementById("upload-list"),
                        {subtree: true, childList: true, characterData: true});
@@ -203,6 +212,7 @@ def test_the_first_hour(page: Page, server: Any, tmp_path: Path) -> None:
         expect(row.locator(".upload-text")).to_contain_text("Ready", timeout=240_000)
         expect(row.locator("progress")).to_have_attribute("value", "1")
     progress = page.evaluate("window.__progress")
+    walk.note("progress.txt", "\n".join(progress) + "\n")  # what the upload list said, in order
     for name in ("expense-handbook.pdf", "board-minutes.docx"):
         mine = [p for p in progress if p.startswith(f"{name}: ")]
         assert f"{name}: Uploaded; waiting to be read…" in mine, progress
@@ -236,6 +246,13 @@ def test_the_first_hour(page: Page, server: Any, tmp_path: Path) -> None:
         expect(failed.locator(".failure")).not_to_be_empty()
     walk.shot("upload-failed")
     assert "Traceback" not in reason
+    # Its owner deletes it from the library (after confirming).
+    if broken.inner_text().startswith("Failed"):
+        page.once("dialog", lambda dialog: dialog.accept())
+        table.get_by_role("button", name="Delete scan.pdf").click()
+        expect(page.locator("#library-status")).to_contain_text("Deleted scan.pdf.")
+        expect(table.locator("tr", has_text="scan.pdf")).to_have_count(0)
+        expect(table.locator("tr")).to_have_count(3)
 
     # 4. Ask a question in the chat.
     page.get_by_role("link", name="Chat").click()
@@ -349,3 +366,61 @@ def test_the_first_hour(page: Page, server: Any, tmp_path: Path) -> None:
 
     if walk.pending:
         pytest.skip("every other step passed; waiting for the backend: " + "; ".join(walk.pending))
+
+
+def test_ingest_progress_is_shown_by_page(page: Page, server: Any, tmp_path: Path) -> None:
+    """While a long document is read the upload says which page it is on (the job's
+    `pages`), and the bar moves with the job's progress; the job's replies are given here,
+    so the pages can be watched one by one."""
+    from playwright.sync_api import Route, expect
+
+    replies = iter(
+        [
+            {"status": "queued", "progress": 0.0, "pages": {"done": 0, "total": 0}},
+            {"status": "running", "progress": 0.25, "pages": {"done": 10, "total": 40}},
+            {"status": "running", "progress": 0.5, "pages": {"done": 20, "total": 40}},
+            {"status": "done", "progress": 1.0, "pages": {"done": 40, "total": 40}, "chunks": 97},
+        ]
+    )
+    seen: list[str] = []
+
+    def accept(route: Route) -> None:
+        route.fulfill(status=202, json={"doc_id": "d1", "job_id": "j1", "status": "queued"})
+
+    def job(route: Route) -> None:
+        reply = next(replies)
+        seen.append(reply["status"])
+        route.fulfill(status=200, json={"job_id": "j1", "errors": [], **reply})
+
+    def documents(route: Route) -> None:
+        if route.request.method == "POST":
+            accept(route)
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/v1/documents$"), documents)
+    page.route(re.compile(r"/v1/jobs/j1$"), job)
+    sign_in(page, server.url, server.admin_key())
+    page.get_by_role("link", name="Library").click()
+    page.evaluate(
+        """() => {
+            window.__bar = [];
+            new MutationObserver((records) => {
+                for (const r of records) {
+                    if (r.target.tagName === "PROGRESS") window.__bar.push(r.target.value);
+                }
+            }).observe(document.getElementById("upload-list"),
+                       {subtree: true, attributes: true, attributeFilter: ["value"]});
+        }"""
+    )
+    (tmp_path / "annual-report.pdf").write_bytes(b"%PDF-1.7\n")
+    upload(page, [tmp_path / "annual-report.pdf"], readers="Only me")
+    text = page.locator('.upload-item[data-file="annual-report.pdf"] .upload-text')
+    expect(text).to_have_text("Reading: page 10 of 40")
+    expect(text).to_have_text("Reading: page 20 of 40")
+    expect(text).to_have_text("Ready: 97 passages indexed.")
+    # The bar: the upload is its first fifth, then the job's progress.
+    bar = page.evaluate("window.__bar")
+    for value in (0.2, 0.2 + 0.8 * 0.25, 0.2 + 0.8 * 0.5, 1.0):
+        assert any(abs(v - value) < 1e-6 for v in bar), (value, bar)
+    assert seen == ["queued", "running", "running", "done"]
