@@ -15,12 +15,12 @@ explicit:
 - ``doc_type``: a form the cover names ("FORM 10-Q"), else the first type of
   :data:`retrieval.steering.DOC_TYPES` the title, metadata or file name names, else the
   head of the first page.
-- the period: the period-end date a cover or the metadata states ("For the quarterly period
-  ended July 1, 2023", "fiscal year ended September 30, 2023", "period ending 2023-07-01");
-  the fiscal quarter or year the text states most often among those consistent with that
-  end date ("third quarter of fiscal 2023", "Q3 2023"); a quarter or fiscal year the file
-  name or metadata title names ("2023 Q3", "FY2018"). For contracts and other undated
-  periods, the date the document is made "as of" or "effective".
+- the period (read by :mod:`ingest.periods`): the period-end date a cover or the metadata
+  states ("For the quarterly period ended July 1, 2023", "fiscal year ended September 30,
+  2023", "period ending 2023-07-01"); the fiscal quarter or year the text states most often
+  among those consistent with that end date ("third quarter of fiscal 2023", "Q3 2023"); a
+  quarter or fiscal year the file name or metadata title names ("2023 Q3", "FY2018"). For
+  contracts and other undated periods, the date the document is made "as of" or "effective".
 
 Each period source adds keys (:mod:`retrieval.steering`) with a grade — named by the file
 name or metadata, stated by the text, derived from a date — so search can prefer the
@@ -30,28 +30,17 @@ document whose period a question names most explicitly.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ingest.periods import merge_grades, named_periods, read_period
 from retrieval import (
-    DERIVED,
-    NAMED,
-    STATED,
-    dates_in,
-    day_key,
     doc_type_of,
-    end_date_keys,
-    fiscal_year_mentions,
-    month_key,
     name_keys,
-    quarter_key,
-    quarter_mentions,
     word_set,
-    year_key,
 )
 
 #: How much of the document the period and fiscal mentions are read from.
@@ -96,24 +85,11 @@ _NOT_ISSUERS = re.compile(
     r"a\s+division\s+of|a\s+subsidiary\s+of",
     re.IGNORECASE,
 )
-#: A period-end statement: "quarterly period ended July 1, 2023", "fiscal year ended …".
-_PERIOD_END = re.compile(
-    r"\b(?P<kind>quarterly\s+period|fiscal\s+quarter|quarter|fiscal\s+year|year|"
-    r"(?:three|six|nine|twelve|3|6|9|12)\s+months|half[- ]year|period)\s+"
-    r"end(?:ed|ing)(?:\s+on)?\s*:?\s*",
-    re.IGNORECASE,
-)
-_DATED = re.compile(
-    r"\b(?:(?:dated|effective|made|entered\s+into)(?:\s+as)?(?:\s+of)?(?:\s+the\s+date)?"
-    r"|version\s+[\w.]+\s*,?|(?:version\s+|effective\s+|issue\s+)?date)\s*:?\s*",
-    re.IGNORECASE,
-)
 #: Tokens of file names that look like tickers but are not.
 _NOT_TICKERS = word_set(
     "FY Q1 Q2 Q3 Q4 H1 H2 AR QR KQ PDF DOC DOCX FINAL DRAFT COPY SCAN REV NEW OLD EN US UK EU "
     "USA ESG CSR SEC IR INC LLC LTD PLC AG SA NV"
 )
-_ANNUAL_KINDS = ("fiscal year", "year", "twelve months", "12 months")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +178,10 @@ def extract_docmeta(
         issuer = tickers[0]
     doc_type = _doc_type(first_pages, " \n".join(filter(None, [title, meta_text, stem])))
     annual_form = doc_type in ("10-K", "20-F", "annual report")
-    period = _period(first_pages, body, meta_text, stem, annual_form=annual_form)
-    _merge(period.grades, _named_periods(stem, lone_year=True))
-    _merge(period.grades, _named_periods(meta.get("title", ""), lone_year=False))
+    stated_in = (body or first_pages)[:MAX_BODY_CHARS]
+    period = read_period(first_pages, stated_in, meta_text, stem, annual_form=annual_form)
+    merge_grades(period.grades, named_periods(stem, lone_year=True))
+    merge_grades(period.grades, named_periods(meta.get("title", ""), lone_year=False))
     return DocMeta(
         issuer=issuer,
         parties=tuple(p for p in parties if p != issuer),
@@ -217,49 +194,6 @@ def extract_docmeta(
         dated=period.dated,
         period_grades=period.grades,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Period:
-    """The period a document's text states, and its keys with their grades."""
-
-    end: date | None = None
-    annual: bool = False
-    fiscal_year: int | None = None
-    fiscal_quarter: int | None = None
-    dated: date | None = None
-    grades: dict[str, int] = field(default_factory=dict)
-
-
-def _period(
-    first_pages: str, body: str, meta_text: str, stem: str, *, annual_form: bool
-) -> _Period:
-    """The period-end date the first pages (else the metadata) state, and the fiscal year
-    and quarter the text (else the file name) says it closes; for a document with no
-    period end, the date it is made or takes effect. ``annual_form``: the document's type
-    says it covers a year."""
-    grades: dict[str, int] = {}
-    end, annual = _period_end(first_pages)
-    if end is None:
-        end, annual = _period_end(meta_text)
-    annual = annual or annual_form
-    if end is None:
-        dated = _dated(first_pages)
-        if dated is not None:
-            _merge(grades, {day_key(dated): STATED, month_key(dated): STATED})
-            _merge(grades, {year_key(dated.year): DERIVED})
-        return _Period(annual=annual, dated=dated, grades=grades)
-    _merge(grades, end_date_keys(end, annual=annual))
-    # The text's own words first, else the file name's label if it can be that period.
-    stated = _stated_period(body or first_pages, end, annual) or _stated_period(stem, end, annual)
-    fiscal_year, fiscal_quarter = stated if stated is not None else (None, None)
-    if stated is None and annual:
-        fiscal_year = end.year
-    if fiscal_year is not None:
-        key = quarter_key(fiscal_year, fiscal_quarter) if fiscal_quarter else None
-        _merge(grades, {key or year_key(fiscal_year): STATED})
-        _merge(grades, {year_key(fiscal_year): STATED if annual else DERIVED})
-    return _Period(end, annual, fiscal_year, fiscal_quarter, None, grades)
 
 
 # --- issuer --------------------------------------------------------------------------------
@@ -367,73 +301,3 @@ def _doc_type(first_pages: str, labels: str) -> str | None:
         name = form.group(1).upper()
         return {"10-KT": "10-K", "10-QT": "10-Q", "40-F": "20-F"}.get(name, name)
     return doc_type_of(labels) or doc_type_of(first_pages[:1500])
-
-
-# --- period --------------------------------------------------------------------------------
-
-
-def _period_end(text: str) -> tuple[date | None, bool]:
-    """The first period-end date ``text`` states, and whether the period is a year."""
-    for m in _PERIOD_END.finditer(text[:20_000]):
-        tail = text[m.end() : m.end() + 40]
-        found = dates_in(tail)
-        if found and found[0][1] == 0:
-            kind = re.sub(r"\s+", " ", m.group("kind").lower())
-            return found[0][0], kind in _ANNUAL_KINDS
-    return None, False
-
-
-def _dated(text: str) -> date | None:
-    """The date a contract or letter is made or takes effect ("dated as of March 1, 2021")."""
-    for m in _DATED.finditer(text[:6000]):
-        found = dates_in(text[m.end() : m.end() + 40])
-        if found and found[0][1] == 0:
-            return found[0][0]
-    return None
-
-
-def _stated_period(text: str, end: date, annual: bool) -> tuple[int, int | None] | None:
-    """The fiscal (year, quarter) the text names most often among those a period ending on
-    ``end`` can be: fiscal quarter q of year Y ends (4 - q) quarters before Y's last month,
-    and a fiscal year Y ends in calendar year Y (or within a week after it)."""
-    text = text[:MAX_BODY_CHARS]
-    if annual:
-        years = Counter(y for y, _, _ in fiscal_year_mentions(text) if _year_fits(y, end, 4))
-        return (years.most_common(1)[0][0], None) if years else None
-    quarters = Counter((y, q) for y, q, _, _ in quarter_mentions(text) if _year_fits(y, end, q))
-    if not quarters:
-        return None
-    (year, quarter), _ = quarters.most_common(1)[0]
-    return year, quarter
-
-
-def _year_fits(fiscal_year: int, end: date, quarter: int) -> bool:
-    """Whether quarter ``quarter`` of fiscal year ``fiscal_year`` can end on ``end``: the
-    fiscal year ends in some month of calendar year ``fiscal_year`` (its last days may fall
-    in the first week of the next), the quarter 3 × (4 - quarter) months earlier."""
-    month = end.year * 12 + end.month - 1 - (1 if end.day <= 7 else 0)
-    year_end = month + 3 * (4 - quarter)  # the month the fiscal year would end
-    return year_end // 12 == fiscal_year
-
-
-def _named_periods(label: str, *, lone_year: bool) -> dict[str, int]:
-    """Periods a file name or metadata title names: quarters and fiscal years (named);
-    with ``lone_year``, a year that is the only period there (derived: "report 2018.pdf";
-    a metadata title's lone year is more often the day it was made)."""
-    keys: dict[str, int] = {}
-    for year, quarter, _, _ in quarter_mentions(label):
-        keys[quarter_key(year, quarter)] = NAMED
-        keys.setdefault(year_key(year), DERIVED)
-    for year, _, _ in fiscal_year_mentions(label):
-        keys[year_key(year)] = NAMED
-    if not keys and lone_year:
-        years = set(re.findall(r"(?<!\d)((?:19|20)\d{2})(?!\d)", label))
-        if len(years) == 1:
-            keys[years.pop()] = DERIVED
-    return keys
-
-
-def _merge(into: dict[str, int], keys: Mapping[str, int]) -> None:
-    """Add ``keys``; a key already there keeps the higher grade."""
-    for key, grade in keys.items():
-        into[key] = max(grade, into.get(key, 0))
