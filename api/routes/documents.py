@@ -506,11 +506,9 @@ def _why_no_upload(row: DocumentRow) -> str:
     "410 when the original is gone, with the reason.",
     responses={
         200: {
-            "description": "The original bytes.",
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-            },
+            "description": "The original bytes, with the content type of their file type "
+            "(`application/pdf`, `text/markdown`, ...).",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
         },
         **error_responses(401, 404, 410, 429),
     },
