@@ -390,7 +390,9 @@ function finishAnswer(view, answer, turn) {
 function renderSources(view, passages, cited) {
   view.sourceList.replaceChildren(
     ...passages.map((c) => {
-      const where = [pages(c), sectionText(c.section)].filter(Boolean).join(" · ");
+      const section = sectionText(c.section);
+      // A section named like the document (its first heading) says nothing more.
+      const where = [pages(c), section !== docName(c) ? section : ""].filter(Boolean).join(" · ");
       const button = el(
         "button",
         { type: "button", class: "source-link" },
