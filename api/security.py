@@ -65,6 +65,9 @@ ALWAYS_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
+#: How long browsers may reuse the static files without asking again (none are secret).
+STATIC_CACHE_CONTROL = "public, max-age=300"
+
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of ``uvicorn.run`` / ``uvicorn.Config`` for a deepwell server.
@@ -178,6 +181,11 @@ class SecurityHeaders:
                 for name, value in ALWAYS_HEADERS.items():
                     if name not in headers:
                         headers.append(name, value)
+                if path.startswith("/static/") and "cache-control" not in headers:
+                    # The page's modules, styles and pdf.js: kept by the browser for a few
+                    # minutes, so reloading the page costs one request of the per-address
+                    # budget, not one per file (~11 for the web app).
+                    headers.append("Cache-Control", STATIC_CACHE_CONTROL)
                 html = headers.get("content-type", "").startswith("text/html")
                 if html and "content-security-policy" not in headers:
                     headers.append("Content-Security-Policy", csp_for(path))

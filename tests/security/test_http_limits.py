@@ -242,3 +242,14 @@ def test_unknown_and_revoked_keys_get_the_same_answer_and_the_log_says_which(
     assert revoked_event["key_id"] == gone.key_id
     assert revoked_event["prefix"] == gone.key[:11]  # the visible prefix
     assert gone.key not in repr(revoked_logs)  # never the secret
+
+
+def test_static_files_are_cached_by_the_browser_so_a_reload_costs_little(
+    limited: TestClient,
+) -> None:
+    # The web app is ~11 files; without caching, a few reloads a minute from one address
+    # would spend its whole budget of requests without a key.
+    r = limited.get("/static/app.js")
+    assert r.status_code == 200
+    assert "max-age=" in r.headers["cache-control"]
+    assert "cache-control" not in limited.get("/healthz").headers
