@@ -447,6 +447,7 @@ class Answerer:
         if repeats_example(said):  # nothing found: the model echoed the prompt's example
             said = NO_ANSWER
             gen.note = "The model wrote only the prompt's example sentence, not an answer."
+            yield {"type": "token", "text": NO_ANSWER}  # the copy itself was never shown
         checked = check_answer(drop_example(said).strip(), p.packed.text, question=p.question)
         result = self._result(p, gen, checked, t0, end)
         self._record(p, result)

@@ -216,3 +216,13 @@ def test_a_copied_example_never_streams(reply: str, starts: str) -> None:
     example = StreamedExample()
     pieces = [example.feed(c) for c in reply]
     assert "".join(pieces) + example.flush() == drop_example(reply)
+
+
+def test_an_answer_that_only_repeats_the_example_streams_the_no_answer_sentence() -> None:
+    stream = answerer(ScriptedLLM(["Net sales grew in the quarter [2]."])).answer(
+        "What was the dividend?", ALICE, stream=True
+    )
+    events = list(stream)
+    shown = "".join(e["text"] for e in events if e["type"] == "token")
+    assert shown == NO_ANSWER
+    assert events[-1]["answer"] == NO_ANSWER
