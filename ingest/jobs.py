@@ -24,10 +24,10 @@ A job is ``done`` when it ran to its end (``counts.failed`` says how many docume
 failed, ``errors`` why), and ``failed`` when it could not run or every document
 in it failed.
 
-While a document is written the job moves by page: the writer embeds it a slice at a
-time and reports the pages done (:attr:`Ingestor.on_progress`), recorded as
-``pages_done`` / ``pages_total`` and ``progress`` (0..1, documents done plus the share
-of the current one).
+While a document is ingested the job moves: its parser reports each page it reads
+(PDFs), then the writer the chunks it embeds (:attr:`Ingestor.on_progress`), recorded as
+``pages_done`` (pages read) / ``pages_total`` and ``progress`` (0..1, documents done
+plus the share of the current one: half for reading its pages, half for embedding).
 """
 
 from __future__ import annotations

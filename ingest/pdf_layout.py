@@ -40,6 +40,7 @@ from ingest.pdf_rows import row_tables
 from ingest.pdf_rules import Rule, page_rules
 from ingest.pdf_tables import Line, Table, Word, build_table, cells, find_tables
 from ingest.pdf_text import bold_font, group_lines, turn_box, turned_chars, words_from_chars
+from ingest.progress import page_read
 
 _BULLET = re.compile(r"^(?:[•●▪◦‣∙·■□➢►\-–*]|\(?[a-zA-Z0-9]{1,3}[.)])\s")
 
@@ -287,6 +288,7 @@ def partition_pdf_layout(
                     blocks = layout_page(words, hints=hints)
             finally:
                 page.close()
+            page_read(index + 1, pages)  # the job moves by page while a PDF is read
             first = _first_table(blocks, height) if last_table is not None else None
             for n, block in enumerate(blocks):
                 kept = _continued(block, last_table) if n == first and last_table else block

@@ -42,6 +42,7 @@ from ingest.cleaning import (
 )
 from ingest.filetypes import InputLimits
 from ingest.parsing import check_strategy
+from ingest.progress import ParseWatcher
 from ingest.registry import DocState, DocumentRow, Registry
 from ingest.signatures import SignatureStore
 from ingest.sources import SourceDocument
@@ -61,9 +62,12 @@ NO_ACL = (
 
 Status = Literal["indexed", "unchanged", "failed", "deleted"]
 
-#: ``on_progress(doc_id, fraction, pages_done, pages_total)``: how far the writer got with
-#: a document (``pages_total`` 0: a format without pages; ``fraction`` still moves).
+#: ``on_progress(doc_id, fraction, pages_read, pages_total)``: how far a document got:
+#: pages read by its parser (PDFs, page by page), then embedded (``fraction`` moves on
+#: with ``pages_read == pages_total``); ``pages_total`` 0: a format without pages.
 ProgressFn = Callable[[str, float, int, int], None]
+#: The share of a document's progress its parsing stands for (the rest: embedding).
+PARSE_SHARE = 0.5
 #: Chunks embedded per step while someone follows progress (a step is a few pages).
 PROGRESS_SLICE = 32
 
@@ -303,7 +307,7 @@ class Ingestor:
 
     # --- parsing in workers, writing here ------------------------------------------------
 
-    def _job(self, doc: SourceDocument) -> ParseJob:
+    def _job(self, doc: SourceDocument, watch: ParseWatcher | None = None) -> ParseJob:
         ing = self.settings.ingest
         return ParseJob(
             doc_id=doc.doc_id,
@@ -318,22 +322,39 @@ class Ingestor:
             max_tokens=self.embedder.max_tokens,
             input_limits=InputLimits.from_settings(ing),
             pdf_parser=ing.pdf_parser,
+            progress_file=watch.path(doc.doc_id) if watch is not None else None,
         )
 
     def _process(self, docs: list[SourceDocument], summary: IngestSummary) -> None:
         by_id = {d.doc_id: d for d in docs}
         if self._pool is None:
             self._pool = ParserPool(self.settings)
-        for doc_id, result in self._pool.prepare([self._job(d) for d in docs]):
-            doc = by_id[doc_id]
-            if isinstance(result, str):
-                self._fail(summary, doc, result)
-                continue
-            try:
-                self._write(doc, result, summary)
-            except DeepwellError as exc:
-                self.signatures.forget(doc.doc_id)  # its chunks are not in the index
-                self._fail(summary, doc, str(exc))
+        report = self.on_progress
+        with (
+            ParseWatcher(
+                self.settings.data_dir / "tmp" / f"pages-{uuid.uuid4().hex[:8]}",
+                lambda doc_id, done, total: report(doc_id, PARSE_SHARE * done / total, done, total),
+            )
+            if report is not None
+            else nullcontext(None)
+        ) as watch:
+            waiting = iter([d.doc_id for d in docs[1:]])
+            if watch is not None:
+                watch.follow(docs[0].doc_id)
+            for doc_id, result in self._pool.prepare([self._job(d, watch) for d in docs]):
+                doc = by_id[doc_id]
+                if watch is not None:
+                    watch.follow(None)  # the writer reports this one's pages now
+                if isinstance(result, str):
+                    self._fail(summary, doc, result)
+                else:
+                    try:
+                        self._write(doc, result, summary)
+                    except DeepwellError as exc:
+                        self.signatures.forget(doc.doc_id)  # its chunks are not in the index
+                        self._fail(summary, doc, str(exc))
+                if watch is not None:
+                    watch.follow(next(waiting, None))
 
     def _write(
         self, doc: SourceDocument, prepared: PreparedDocument, summary: IngestSummary
@@ -368,7 +389,7 @@ class Ingestor:
         t1 = time.perf_counter()
 
         texts = [embed_text(doc.filename, prepared.title, c) for c in cleaned.chunks]
-        dense = self._embed(doc.doc_id, prepared.pages, cleaned.chunks, texts)
+        dense = self._embed(doc.doc_id, prepared.pages, texts)
         sparse = self.sparse.encode_documents(texts)
         t2 = time.perf_counter()
 
@@ -444,22 +465,19 @@ class Ingestor:
             ),
         )
 
-    def _embed(
-        self, doc_id: str, pages: int, chunks: Sequence[ChunkDraft], texts: list[str]
-    ) -> Any:
+    def _embed(self, doc_id: str, pages: int, texts: list[str]) -> Any:
         """Dense vectors of ``texts``; with ``on_progress`` set, a slice at a time, telling
-        it the pages embedded so far (the last page of the chunks done), so a long
-        document's job moves while it is written."""
+        it how far the document got (past its parsing share, by the chunks embedded), so
+        a long document's job moves while it is written."""
         report = self.on_progress
         if report is None:
             return self.embedder.embed_documents(texts)
-        report(doc_id, 0.0, 0, pages)
-        parts, page = [], 0
+        report(doc_id, PARSE_SHARE, pages, pages)
+        parts = []
         for start in range(0, len(texts), PROGRESS_SLICE):
             end = min(len(texts), start + PROGRESS_SLICE)
             parts.append(self.embedder.embed_documents(texts[start:end]))
-            page = max([page, *(c.page_end or 0 for c in chunks[start:end])])
-            report(doc_id, end / len(texts), min(page, pages), pages)
+            report(doc_id, PARSE_SHARE + (1 - PARSE_SHARE) * end / len(texts), pages, pages)
         return np.concatenate(parts) if parts else self.embedder.embed_documents(texts)
 
     def _record(

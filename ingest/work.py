@@ -27,6 +27,7 @@ from ingest.docmeta import FIRST_PAGES, MAX_BODY_CHARS, extract_docmeta
 from ingest.filetypes import InputLimits, check_chunks
 from ingest.parsing import ParsedDocument, PdfParser, Strategy, parse
 from ingest.parsing import warm_up as warm_up_parser
+from ingest.progress import listening
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class ParseJob:
     max_tokens: int = 256
     input_limits: InputLimits = field(default_factory=InputLimits.from_settings)
     pdf_parser: PdfParser = "pdfium"
+    progress_file: Path | None = None  # where the pages read are written (ingest.progress)
 
 
 @dataclass
@@ -101,7 +103,8 @@ def prepare(job: ParseJob) -> PreparedDocument:
             which); raised without the parser's traceback, whose frames hold the document.
     """
     try:
-        prepared = _prepare(job)
+        with listening(job.progress_file):
+            prepared = _prepare(job)
     except IngestError as exc:
         failure = IngestError(str(exc))
     except MemoryError:

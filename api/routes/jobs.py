@@ -47,8 +47,8 @@ class JobDocuments(BaseModel):
 
 
 class JobPages(BaseModel):
-    done: int = Field(description="Pages written so far, by page while a document is written.")
-    total: int = Field(description="Pages of the job's documents parsed so far.")
+    done: int = Field(description="Pages read so far (a PDF's, page by page as it is parsed).")
+    total: int = Field(description="Pages of the job's documents known so far.")
 
 
 class JobError(BaseModel):
@@ -70,8 +70,8 @@ class JobOut(BaseModel):
     progress: float = Field(
         ge=0.0,
         le=1.0,
-        description="0..1: documents done plus the share of the pages of the one being "
-        "written; 1 once done.",
+        description="0..1: documents done plus the share of the current one (its first half "
+        "by the pages read, the second by the chunks embedded); 1 once done.",
     )
     documents: JobDocuments
     pages: JobPages
