@@ -29,13 +29,16 @@ _QUESTION_HEAD = "\n\nQuestion: "
 #: The closing line's example sentence. Small models follow the last instruction they read
 #: and copy its example: measured with Qwen2.5-Coder-1.5B on nine SEC 10-Q questions (same
 #: context each), a closing line with an example got 3 answers with the reference figure and
-#: a [n] in all 9; without one, 0 and 8. But an example with a figure ("Revenue was $5
-#: million [2].") was given as the answer to questions the passages did not answer (2 of 10,
-#: bench/answers.py --limit 10), so the example states no figure, and an answer that only
-#: repeats it counts as no answer (:func:`repeats_example`). A worked example in the system
-#: message instead (free to read: its state is kept) gave more abstentions and more wrong
-#: figures on the same ten questions (1/10 right, 3 wrong, 5 abstained; this: 1, 0, 2).
-EXAMPLE_SENTENCE = "Net sales grew in the quarter [2]."
+#: a [n] in all 9; without one, 0 and 8. An example that states a figure is copied as the
+#: answer when the passages hold none (2 of 10), so an answer that only repeats it counts as
+#: no answer and a leading copy is dropped (:func:`repeats_example`, :func:`drop_example`).
+#: With those guards, on the 40 questions of bench/answers.py (same run conditions, one run
+#: each): this example, 11 right figures, 10 wrong, 9 abstentions, 28 cited; "Net sales grew
+#: in the quarter [2]." (no figure), 7, 12, 12, 19. A worked example in the system message
+#: (free to read: its state is kept) did worse on ten questions (1 right, 3 wrong, 5
+#: abstained). Left: the model sometimes varies the example ("Revenue was $10 million [2].
+#: Revenue was $15 million [3]. …", 1 of 40); the figure checks mark those unverified.
+EXAMPLE_SENTENCE = "Revenue was $5 million [2]."
 _ANSWER_TAIL = (
     "\n\nAnswer using only the passages above. After each fact, write the number of its "
     f"passage in square brackets, for example: {EXAMPLE_SENTENCE}"
@@ -177,8 +180,8 @@ def drop_example(text: str) -> str:
     """``text`` without a leading copy of the prompt's example sentence.
 
     Measured on 40 SEC questions (bench/answers.py), Qwen2.5-Coder-1.5B began 5 answers with
-    the example verbatim and then answered ("Net sales grew in the quarter [2]. [3] The cost
-    of sales …"): a false statement with a citation, in front of the answer.
+    the (former) example verbatim and then answered ("Net sales grew in the quarter [2]. [3]
+    The cost of sales …"): a false statement with a citation, in front of the answer.
     """
     match = _LEADING_EXAMPLE.match(text)
     return text[match.end() :] if match else text

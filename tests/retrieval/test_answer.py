@@ -164,13 +164,13 @@ def test_figures_missing_from_the_context_are_flagged(answer: str, unsupported: 
 
 
 def test_the_result_carries_unsupported_figures() -> None:
-    result = answerer(ScriptedLLM(["Revenue was $5 million [2]."])).answer("Revenue?", ALICE)
-    assert result.unsupported_numbers == ["$5 million"]
-    assert result.to_dict()["unsupported_numbers"] == ["$5 million"]
+    result = answerer(ScriptedLLM(["Revenue was $6 million [2]."])).answer("Revenue?", ALICE)
+    assert result.unsupported_numbers == ["$6 million"]
+    assert result.to_dict()["unsupported_numbers"] == ["$6 million"]
 
 
 @pytest.mark.parametrize(
-    "reply", ["Net sales grew in the quarter [2].", "  net sales grew in the quarter [1][3]"]
+    "reply", ["Revenue was $5 million [2].", "  revenue was $5 million [1][3]"]
 )
 def test_an_answer_that_only_repeats_the_prompts_example_is_no_answer(reply: str) -> None:
     result = answerer(ScriptedLLM([reply])).answer("What was the dividend?", ALICE)
@@ -182,7 +182,7 @@ def test_an_answer_that_only_repeats_the_prompts_example_is_no_answer(reply: str
 
 
 def test_an_answer_that_uses_the_examples_words_among_others_is_kept() -> None:
-    reply = "Net sales grew in the quarter [2], to $21,213 million [1]."
+    reply = "Revenue was $5 million [2], to $21,213 million [1]."
     result = answerer(ScriptedLLM([reply])).answer("How did net sales change?", ALICE)
     assert result.answer.startswith(reply)  # (then a note on the figure the stand-in made up)
     assert not result.no_answer
@@ -190,11 +190,12 @@ def test_an_answer_that_uses_the_examples_words_among_others_is_kept() -> None:
 
 COPIED_EXAMPLE = [
     # (the model's reply, what the reader is shown)
-    ("Net sales grew in the quarter [2]. Services were $21,213 million [1].", "Services"),
-    ("Net sales grew in the quarter [2]. [3] Services were $21,213 million.", "Services"),
-    ("net sales grew in the quarter. Services were $21,213 million [1].", "Services"),
-    ("Net sales grew in the quarter [2], to $21,213 million [1].", "Net sales grew"),
-    ("Net sales grew in the quarter, driven by Services [1].", "Net sales grew"),
+    ("Revenue was $5 million [2]. Services were $21,213 million [1].", "Services"),
+    ("Revenue was $5 million [2]. [3] Services were $21,213 million.", "Services"),
+    ("revenue was $5 million. Services were $21,213 million [1].", "Services"),
+    ("Revenue was $5 million [2], up from $4 million [1].", "Revenue was"),
+    ("Revenue was $5 million, driven by Services [1].", "Revenue was"),
+    ("Revenue was $51,334 million [1].", "Revenue was $51,334"),
     ("Net income was $19,881 million [1].", "Net income"),
 ]
 
@@ -219,7 +220,7 @@ def test_a_copied_example_never_streams(reply: str, starts: str) -> None:
 
 
 def test_an_answer_that_only_repeats_the_example_streams_the_no_answer_sentence() -> None:
-    stream = answerer(ScriptedLLM(["Net sales grew in the quarter [2]."])).answer(
+    stream = answerer(ScriptedLLM(["Revenue was $5 million [2]."])).answer(
         "What was the dividend?", ALICE, stream=True
     )
     events = list(stream)
