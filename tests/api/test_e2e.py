@@ -85,7 +85,9 @@ def test_upload_ingest_answer_feedback_export(writer: Client, uploaded: dict[str
         "page_end",
         "section",
         "text",
+        "boxes",
     }
+    assert passage.json()["boxes"] == []  # Markdown has no page boxes; PDFs do
     assert "Hot storage costs 2 cents" in passage.json()["text"]
 
     fb = writer.post(
