@@ -57,11 +57,12 @@ def test_a_time_out_after_the_first_words_keeps_them_and_says_why(
 def test_an_error_after_words_starts_a_line_of_its_own(
     run: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use(monkeypatch, Stalling(["Revenue"], ModelError("the model file went away")))
+    # (Not "Revenue": words that may still become the prompt's example are held back.)
+    use(monkeypatch, Stalling(["iPhone"], ModelError("the model file went away")))
     result = run.invoke(app, ASK)
     assert result.exit_code == 1
-    assert result.stdout == "Revenue\n"
-    assert "Revenue\nerror: the model file went away" in result.output
+    assert result.stdout == "iPhone\n"
+    assert "iPhone\nerror: the model file went away" in result.output
 
 
 def test_a_time_out_before_the_first_word_is_an_error(
