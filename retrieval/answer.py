@@ -46,10 +46,9 @@ from retrieval.conversation import (
     Turn,
     rewriter_for,
 )
-from retrieval.figures import TRUSTED, CheckedAnswer, FigureCheck, check_answer
+from retrieval.figures import CheckedAnswer, FigureCheck, check_answer
 from retrieval.llm.base import LLM
 from retrieval.llm.prompts import (
-    EXAMPLE_FIGURE,
     NO_ANSWER,
     StreamedExample,
     answer_messages,
@@ -236,18 +235,6 @@ def used_citations(text: str, context: Sequence[Citation]) -> list[Citation]:
     Markers outside 1..len(context) (a model inventing ``[9]``) are dropped.
     """
     return [context[n - 1] for n in cited_numbers(text) if 1 <= n <= len(context)]
-
-
-def _only_the_examples_figure(checked: CheckedAnswer) -> bool:
-    """Whether the only figure the answer states is the prompt's example figure, unverified:
-    the model kept the example and changed its label ("Cost of sales was $5 million [2]."),
-    1 of 12 answers of `deepwell eval run --quick` with the 1.5B reader. (The page and the
-    stored answer show the no-answer sentence; a client reading only the token stream has
-    already seen the sentence, with the done event's note.)"""
-    return bool(checked.figures) and all(
-        " ".join(f.text.split()) == EXAMPLE_FIGURE and f.status not in TRUSTED
-        for f in checked.figures
-    )
 
 
 class Answerer:
@@ -462,12 +449,6 @@ class Answerer:
             gen.note = "The model wrote only the prompt's example sentence, not an answer."
             yield {"type": "token", "text": NO_ANSWER}  # the copy itself was never shown
         checked = check_answer(drop_example(said).strip(), p.packed.text, question=p.question)
-        if _only_the_examples_figure(checked):
-            gen.note = (
-                f"The model stated the prompt's example figure ({EXAMPLE_FIGURE}) under another "
-                "label, not a figure from the passages."
-            )
-            checked = check_answer(NO_ANSWER, p.packed.text)
         result = self._result(p, gen, checked, t0, end)
         self._record(p, result)
         log.info(

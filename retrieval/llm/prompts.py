@@ -38,8 +38,7 @@ _QUESTION_HEAD = "\n\nQuestion: "
 #: (free to read: its state is kept) did worse on ten questions (1 right, 3 wrong, 5
 #: abstained). Left: the model sometimes varies the example ("Revenue was $10 million [2].
 #: Revenue was $15 million [3]. …", 1 of 40); the figure checks mark those unverified.
-EXAMPLE_FIGURE = "$5 million"
-EXAMPLE_SENTENCE = f"Revenue was {EXAMPLE_FIGURE} [2]."
+EXAMPLE_SENTENCE = "Revenue was $5 million [2]."
 _ANSWER_TAIL = (
     "\n\nAnswer using only the passages above. After each fact, write the number of its "
     f"passage in square brackets, for example: {EXAMPLE_SENTENCE}"

@@ -194,7 +194,7 @@ COPIED_EXAMPLE = [
     ("Revenue was $5 million [2]. [3] Services were $21,213 million.", "Services"),
     ("revenue was $5 million. Services were $21,213 million [1].", "Services"),
     ("Revenue was $5 million [2], up from $4 million [1].", "Revenue was"),
-    ("Revenue was $5 million, of $81,797 million in net sales [1].", "Revenue was"),
+    ("Revenue was $5 million, driven by Services [1].", "Revenue was"),
     ("Revenue was $51,334 million [1].", "Revenue was $51,334"),
     ("Net income was $19,881 million [1].", "Net income"),
 ]
@@ -227,20 +227,3 @@ def test_an_answer_that_only_repeats_the_example_streams_the_no_answer_sentence(
     shown = "".join(e["text"] for e in events if e["type"] == "token")
     assert shown == NO_ANSWER
     assert events[-1]["answer"] == NO_ANSWER
-
-
-def test_an_answer_whose_only_figure_is_the_examples_is_no_answer() -> None:
-    result = answerer(ScriptedLLM(["Cost of sales was $5 million [2]."])).answer(
-        "What was the cost of sales?", ALICE
-    )
-    assert result.answer == NO_ANSWER
-    assert result.no_answer
-    assert result.note is not None
-    assert "example figure" in result.note
-
-
-def test_the_examples_figure_beside_a_verified_one_is_kept_and_flagged() -> None:
-    reply = "Net sales were $81,797 million [1], and $5 million [2]."
-    result = answerer(ScriptedLLM([reply])).answer("What were net sales?", ALICE)
-    assert result.answer.startswith(reply)
-    assert result.unsupported_numbers == ["$5 million"]
