@@ -171,17 +171,16 @@ class LLMSettings(BaseModel):
     context_window: int = Field(4096, ge=512)
     max_tokens: int = Field(512, ge=1)
     context_tokens: int | None = Field(
-        600,
+        400,
         ge=64,
         description="Answers: the most tokens of passages put before the model (the model's "
         "own tokenizer counts them); the window may hold less once the prompt and max_tokens "
         "are set aside. None: as many as the window leaves. Reading the prompt is most of the "
-        "wait for the first word on a CPU (~80 tokens/s with the default 1.5B model on two "
+        "wait for the first word on a CPU (~100 tokens/s with the default 1.5B model on two "
         "cores), so fewer, better passages answer sooner. On the SEC 10-Qs (bench/retrieval.py, "
         "118 figure questions, re-scored windows of 20 candidates) the reference figure was in "
-        "the context for 49 at 400 tokens, 60 at 600, 75 at 1,200 (the whole top 10: 78 with "
-        "~2,100); first token p50 (bench/answers.py, 10 questions) 5.9 s at 400, 8.6 s at 700, "
-        "16.5 s at 1,200.",
+        "the context for 53 at 350 tokens, 58 at 400, 62 at 450; first token p50 "
+        "(bench/answers.py, 40 questions) 4.8 s at 400, 8.4 s at 600.",
     )
     context_candidates: int = Field(
         20,
@@ -194,7 +193,8 @@ class LLMSettings(BaseModel):
         True,
         description="Answers: re-score the candidates before packing them "
         "(retrieval.rerank.rescore_for_answer: tables whose row labels name what the question "
-        "asks about count double), so the passages that state the figures come first.",
+        "asks about count three times, and for a question about a measure, passages without an "
+        "amount half), so the passages that state the figures come first.",
     )
     context_windows: bool = Field(
         True,

@@ -14,6 +14,7 @@ figures fit a small context budget.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from core import ConfigError, ModelError, get_logger
+from retrieval.figure_parsing import parse_figures
 from retrieval.tables import is_value, read_table
 from retrieval.types import RetrievedChunk
 from retrieval.windows import stems
@@ -132,6 +134,34 @@ class CrossEncoderReranker:
 
 #: The rank constant of :func:`rescore_for_answer` (a passage at rank r scores 1/(k + r)).
 RESCORE_K = 10
+#: The weight of a table whose row labels name what the question asks about.
+NAMED_ROW_WEIGHT = 3.0
+#: The weight of a passage without an amount when the question asks for one.
+NO_AMOUNT_WEIGHT = 0.5
+
+# A question about a measure: an amount, a count, a rate, a financial line item.
+_ASKS_FOR_AMOUNT = re.compile(
+    r"\bhow (?:much|many|large|big|high|low)\b|\b(?:amount|number|value|level|size|figure|"
+    r"scale|magnitude|total|revenues?|sales|income|earnings|expen[sd]\w*|costs?|spen[dt]\w*|"
+    r"allocat\w*|invest\w*|margins?|rates?|percent\w*|ratio|growth|grew|profits?|loss(?:es)?|"
+    r"cash|debt|inventor\w*|dividends?|prices?|capital expenditures?|headcount|backlog|"
+    r"repurchase\w*|buybacks?)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_amount(question: str) -> bool:
+    """Whether ``question`` asks about a measure ("how much", "revenue", "tax rate", ...)."""
+    return _ASKS_FOR_AMOUNT.search(question) is not None
+
+
+def states_an_amount(text: str) -> bool:
+    """Whether ``text`` states an amount: a figure with a currency, a percent or a scale word,
+    or a number of three or more digits (years, dates and references are not figures)."""
+    return any(
+        f.currency or f.percent or f.scale is not None or f.number >= 100
+        for f in parse_figures(text)
+    )
 
 
 def names_a_row(question: str, chunk: RetrievedChunk) -> bool:
@@ -161,20 +191,31 @@ def rescore_for_answer(
 ) -> list[RetrievedChunk]:
     """The candidates reordered for the answer's context, best first.
 
-    Each passage scores ``1 / (k + rank)`` from its retrieval rank; a table with amounts
-    whose row labels share a content word with the question (:func:`names_a_row`) scores
-    twice that. Ties keep the retrieval order; nothing is dropped or added, and each
-    chunk's own ``score`` is left as search gave it.
+    Each passage scores ``1 / (k + rank)`` from its retrieval rank, times a weight: a table
+    with amounts whose row labels share a content word with the question
+    (:func:`names_a_row`) weighs :data:`NAMED_ROW_WEIGHT`; when the question asks about a
+    measure (:func:`asks_for_amount`), a passage that states no amount
+    (:func:`states_an_amount`) weighs :data:`NO_AMOUNT_WEIGHT`; the rest 1. Ties keep the
+    retrieval order; nothing is dropped or added, and each chunk's own ``score`` is left as
+    search gave it.
 
     Why: retrieval ranks prose that talks about a measure ("R&D expense grew, driven by
-    headcount") above the table row that states it. On the 118 SEC 10-Q figure questions
-    (``bench/retrieval.py``), re-scoring the top 20 this way put the reference figure in a
-    1,300-token context for 79, as many as the top 10 in rank order fill with ~2,100.
+    headcount", a risk factor about investing in research) above the table row that states
+    it. On the 118 SEC 10-Q figure questions (``bench/retrieval.py``, top 20 re-scored,
+    windows), the reference figure reached a 400-token context for 51 with named tables
+    weighing 2 and nothing else, 58 with these weights (51-58 for weights 2-4 and 0.5-1,
+    k 10-20, top 20 or 40), nearly as many as 600 tokens held before (62).
     """
     wanted = stems(question)
-    keyed = [
-        ((2.0 if _names_a_row(wanted, c) else 1.0) / (k + rank), rank, c)
-        for rank, c in enumerate(chunks)
-    ]
+    amounts = asks_for_amount(question)
+
+    def weight(chunk: RetrievedChunk) -> float:
+        if _names_a_row(wanted, chunk):
+            return NAMED_ROW_WEIGHT
+        if amounts and not states_an_amount(chunk.text):
+            return NO_AMOUNT_WEIGHT
+        return 1.0
+
+    keyed = [(weight(c) / (k + rank), rank, c) for rank, c in enumerate(chunks)]
     keyed.sort(key=lambda item: (-item[0], item[1]))
     return [c for _, _, c in keyed]

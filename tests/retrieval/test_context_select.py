@@ -7,7 +7,7 @@ from answer_testkit import FakeSearcher, ScriptedLLM, make_chunk
 
 from core import LLMSettings, Principal, Settings
 from retrieval.answer import Answerer
-from retrieval.rerank import names_a_row, rescore_for_answer
+from retrieval.rerank import asks_for_amount, names_a_row, rescore_for_answer, states_an_amount
 from retrieval.types import RetrievedChunk
 
 ALICE = Principal(user="alice", tenant="default")
@@ -62,22 +62,70 @@ def test_a_table_names_a_row_when_a_row_label_shares_a_word_with_the_question(
 def test_the_table_row_the_question_names_comes_before_prose_ranked_above_it() -> None:
     ranked = [PROSE, SEGMENTS, OPEX]
     out = rescore_for_answer("What was Apple's research and development expense?", ranked)
-    assert ids(out) == ["c1", "c0", "c2"]
+    # the named table first (3/12); the prose states no amount, so it halves (0.5/10) and
+    # falls behind the segment table (1/11)
+    assert ids(out) == ["c1", "c2", "c0"]
     assert [c.score for c in out] == [OPEX.score, PROSE.score, SEGMENTS.score]  # untouched
 
 
 def test_rescoring_keeps_the_retrieval_order_when_no_table_names_a_row() -> None:
     ranked = [SEGMENTS, PROSE, OPEX, NO_AMOUNTS]
-    assert ids(rescore_for_answer("Why did margins change?", ranked)) == ids(ranked)
+    assert ids(rescore_for_answer("Why did the company reorganize?", ranked)) == ids(ranked)
 
 
 def test_a_named_table_rises_only_so_far_a_far_lower_rank_stays_behind() -> None:
-    # 2/(10+r) beats 1/(10+p) only for r < 10 + 2p: rank 25 stays behind rank 0.
-    prose = [make_chunk(i, f"Expense commentary number {i}.") for i in range(25)]
+    # 3/(10+r) beats 1/(10+p) only for r < 20 + 3p: rank 35 stays behind ranks 0..5.
+    prose = [make_chunk(i, f"Expense commentary number {i} was $1{i} million.") for i in range(35)]
     table = make_chunk(99, OPEX.text, table=True)
     out = rescore_for_answer("research and development expense", [*prose, table])
-    assert out.index(table) == 8  # 2/(10+25) = 1/17.5: after ranks 0..7, before rank 8
-    assert len(out) == 26
+    assert out.index(table) == 6  # 3/45 = 1/15: after ranks 0..4 and rank 5 (a tie), before 6
+    assert len(out) == 36
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("How much did NVIDIA allocate to research and development?", True),
+        ("What was Microsoft's effective tax rate?", True),
+        ("How many employees does the company have?", True),
+        ("What was the scale of the share repurchases?", True),
+        ("What legal proceedings were disclosed?", False),
+        ("Who is the chief executive?", False),
+    ],
+)
+def test_a_question_about_a_measure_is_told_from_one_about_something_else(
+    question: str, asks: bool
+) -> None:
+    assert asks_for_amount(question) is asks
+
+
+@pytest.mark.parametrize(
+    ("text", "states"),
+    [
+        ("Revenue was $7.2 billion.", True),
+        ("Gross margin was 64%.", True),
+        ("We employ 26,196 people.", True),
+        ("See Note 10 of the 10-Q filed in 2023.", False),  # a reference and a year
+        ("On July 1, 2023 the board met.", False),  # a date
+        ("We invest in research in markets where we have little presence.", False),
+    ],
+)
+def test_an_amount_is_a_figure_with_a_unit_or_three_digits(text: str, states: bool) -> None:
+    assert states_an_amount(text) is states
+
+
+def test_for_a_question_about_a_measure_prose_without_an_amount_falls_behind() -> None:
+    risk = make_chunk(
+        0, "We have invested in research and development in markets that may not grow."
+    )
+    figures = make_chunk(1, "Research and development expenses were $1,875 million, up 16%.")
+    other = make_chunk(2, "Gaming revenue was $2.24 billion, down 38% from a year ago.")
+    ranked = [risk, figures, other]
+    asked = "How much did NVIDIA allocate to research and development?"
+    # 0.5/10 < 1/11 and 1/12: the risk factor, first by retrieval, comes last
+    assert ids(rescore_for_answer(asked, ranked)) == ["c1", "c2", "c0"]
+    # a question about something other than a measure keeps the retrieval order
+    assert ids(rescore_for_answer("What risks does NVIDIA describe?", ranked)) == ids(ranked)
 
 
 def settings(**llm: object) -> Settings:
@@ -112,7 +160,7 @@ def test_the_answer_reads_the_rescored_context_and_asks_for_the_candidates() -> 
         "What was Apple's research and development expense?", ALICE
     )
     assert searcher.calls[0][3] == Settings().llm.context_candidates == 20
-    assert [c.chunk_id for c in result.context] == ["c1", "c0", "c2"]
+    assert [c.chunk_id for c in result.context] == ["c1", "c2", "c0"]  # prose states no amount
     assert llm.prompts[0][1].content.startswith("Context:\n[1] Quarterly report (d1.pdf)")
     assert "Research and development | $7,442" in llm.prompts[0][1].content.split("[2]")[0]
 
@@ -132,7 +180,7 @@ def test_a_follow_up_is_rescored_by_its_standalone_query() -> None:
         [PROSE, SEGMENTS, OPEX],
         query="Apple research and development expense in the quarter before",
     )
-    assert [c.chunk_id for c in packed.citations] == ["c1", "c0", "c2"]
+    assert [c.chunk_id for c in packed.citations] == ["c1", "c2", "c0"]
 
 
 def test_neighbour_expanded_passages_are_packed_as_they_come() -> None:
