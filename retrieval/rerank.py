@@ -156,12 +156,10 @@ def asks_for_amount(question: str) -> bool:
 
 
 def states_an_amount(text: str) -> bool:
-    """Whether ``text`` states an amount: a figure with a currency, a percent or a scale word,
-    or a number of three or more digits (years, dates and references are not figures)."""
-    return any(
-        f.currency or f.percent or f.scale is not None or f.number >= 100
-        for f in parse_figures(text)
-    )
+    """Whether ``text`` states a figure: "31 cents", "$1,875", "16%" (years, dates, references
+    such as "Note 10" and bare one-digit numbers are not figures,
+    :func:`retrieval.figure_parsing.parse_figures`)."""
+    return bool(parse_figures(text))
 
 
 def names_a_row(question: str, chunk: RetrievedChunk) -> bool:

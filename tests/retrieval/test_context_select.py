@@ -105,12 +105,13 @@ def test_a_question_about_a_measure_is_told_from_one_about_something_else(
         ("Revenue was $7.2 billion.", True),
         ("Gross margin was 64%.", True),
         ("We employ 26,196 people.", True),
+        ("Private cars are reimbursed at 31 cents per kilometre.", True),
         ("See Note 10 of the 10-Q filed in 2023.", False),  # a reference and a year
         ("On July 1, 2023 the board met.", False),  # a date
         ("We invest in research in markets where we have little presence.", False),
     ],
 )
-def test_an_amount_is_a_figure_with_a_unit_or_three_digits(text: str, states: bool) -> None:
+def test_an_amount_is_any_figure_but_years_dates_and_references(text: str, states: bool) -> None:
     assert states_an_amount(text) is states
 
 
