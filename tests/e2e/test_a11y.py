@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from e2e_kit import run_cli, write_pdf
 
 from testkit import deepwell_serve, serve_env
 
@@ -84,42 +83,12 @@ class Server:
     key: str  # an admin's
 
 
-def _cli(args: list[str], cwd: Path, env: dict[str, str]) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert proc.returncode == 0, f"deepwell {args[0]} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
-def _write_pdf(path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    with plt.rc_context({"pdf.fonttype": 42}), PdfPages(path) as pdf:
-        for lines in PAGES:
-            fig = plt.figure(figsize=(8.27, 11.69))
-            for i, line in enumerate(lines):
-                fig.text(0.1, 0.9 - 0.03 * i, line, fontsize=18 if i == 0 else 12)
-            pdf.savefig(fig)
-            plt.close(fig)
-
-
 @pytest.fixture(scope="module")
 def server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("a11y")
     docs = root / "docs"
     docs.mkdir()
-    _write_pdf(docs / "expense-handbook.pdf")
+    write_pdf(docs / "expense-handbook.pdf", PAGES)
     (docs / "travel-policy.md").write_text(NOTE, encoding="utf-8")
     env = serve_env(
         root / "data",
@@ -129,9 +98,9 @@ def server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         # load pages more often in a minute than a person does.
         DEEPWELL_API__ANONYMOUS_RATE_LIMIT_PER_MINUTE="600",
     )
-    _cli(["ingest", str(docs), "--acl", "group:staff", "--json"], root, env)
+    run_cli(["ingest", str(docs), "--acl", "group:staff", "--json"], root, env)
     created = json.loads(
-        _cli(
+        run_cli(
             ["keys", "create", "--user", "ada", "--group", "staff", "--role", "admin", "--json"],
             root,
             env,

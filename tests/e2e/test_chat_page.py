@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from e2e_kit import run_cli, write_pdf
 
 from testkit import deepwell_serve, serve_env
 
@@ -57,41 +56,9 @@ class Server:
     env: dict[str, str]
 
 
-def _write_pdf(path: Path, pages: list[list[str]]) -> None:
-    """A small PDF with a real text layer (matplotlib embeds TrueType text with fonttype 42)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    with plt.rc_context({"pdf.fonttype": 42}), PdfPages(path) as pdf:
-        for lines in pages:
-            fig = plt.figure(figsize=(8.27, 11.69))
-            for i, line in enumerate(lines):
-                # Each page opens with a heading set larger than the body, as documents do.
-                fig.text(0.1, 0.9 - 0.03 * i, line, fontsize=18 if i == 0 else 12)
-            pdf.savefig(fig)
-            plt.close(fig)
-
-
-def _cli(args: list[str], cwd: Path, env: dict[str, str]) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert proc.returncode == 0, f"deepwell {args[0]} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
 def _create_key(cwd: Path, env: dict[str, str], *args: str) -> tuple[str, str]:
     """A new key (the secret and its id) from `deepwell keys create --json`."""
-    created = json.loads(_cli(["keys", "create", *args, "--json"], cwd, env))
+    created = json.loads(run_cli(["keys", "create", *args, "--json"], cwd, env))
     return created["key"], created["key_id"]
 
 
@@ -105,7 +72,7 @@ def server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     docs = root / "docs"
     docs.mkdir()
     (docs / "travel-policy.md").write_text(TRAVEL_POLICY, encoding="utf-8")
-    _write_pdf(docs / "expense-handbook.pdf", EXPENSE_PAGES)
+    write_pdf(docs / "expense-handbook.pdf", EXPENSE_PAGES)
     env = serve_env(
         root / "data",
         DEEPWELL_LLM__BACKEND="extractive",
@@ -116,7 +83,7 @@ def server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         DEEPWELL_API__ANONYMOUS_RATE_LIMIT_PER_MINUTE="600",
     )
     # The embedded index has one owner: ingest and create keys before the server starts.
-    _cli(["ingest", str(docs), "--acl", "user:alice", "--json"], root, env)
+    run_cli(["ingest", str(docs), "--acl", "user:alice", "--json"], root, env)
     alice = ("--user", "alice", "--group", "finance", "--role", "writer")
     key, _ = _create_key(root, env, *alice)
     spare_key, spare_key_id = _create_key(root, env, *alice, "--name", "to revoke")
@@ -275,7 +242,7 @@ def test_a_revoked_key_goes_back_to_sign_in(page: Page, server: Server) -> None:
 
     _sign_in(page, server, server.spare_key)
     _wait_signed_in(page)  # a request still under way would meet the revocation first
-    _cli(["keys", "revoke", server.spare_key_id], server.root, server.env)
+    run_cli(["keys", "revoke", server.spare_key_id], server.root, server.env)
     question = page.get_by_label("Your question")
     question.fill("What is the meal allowance?")
     question.press("Enter")

@@ -7,8 +7,8 @@ the passage highlighted, rate the answer down with a comment, find it in the adm
 feedback queue, create a reader key, and sign in as that reader: no
 admin area, and only the documents the reader's ACL allows.
 
-Each step's screenshot is saved in the test's directory (and copied to
-``/root/notes/first-hour/`` when ``DEEPWELL_SCREENSHOTS`` is set).
+Each step's screenshot is saved in the test's directory, and copied to the directory
+``DEEPWELL_SCREENSHOTS`` names when it is set.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
+from e2e_kit import write_pdf
 
 from testkit import KEY_PATTERN, deepwell_serve, serve_env
 
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
-
-NOTES_DIR = Path("/root/notes/first-hour")
 
 EXPENSES = [
     ["Expense handbook", "", "Scope", "This handbook applies to every employee of the company."],
@@ -50,23 +48,6 @@ QUESTION = "How much are private cars reimbursed per kilometre?"
 COMMENT = "It should say whether parking is included."
 
 
-def write_pdf(path: Path, pages: list[list[str]]) -> None:
-    """A small PDF with a real text layer (matplotlib embeds TrueType text with fonttype 42)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    with plt.rc_context({"pdf.fonttype": 42}), PdfPages(path) as pdf:
-        for lines in pages:
-            fig = plt.figure(figsize=(8.27, 11.69))
-            for i, line in enumerate(lines):
-                fig.text(0.1, 0.9 - 0.03 * i, line, fontsize=18 if i == 0 else 12)
-            pdf.savefig(fig)
-            plt.close(fig)
-
-
 def write_docx(path: Path) -> None:
     import docx
 
@@ -78,26 +59,26 @@ def write_docx(path: Path) -> None:
 
 @dataclass
 class Walk:
-    """Where the screenshots go, and the steps that wait for a backend route."""
+    """Where the screenshots and notes of the walk go."""
 
     page: Page
     out: Path
-    pending: list[str] = field(default_factory=list)
     n: int = 0
+
+    def _keep(self, path: Path) -> None:
+        if target := os.environ.get("DEEPWELL_SCREENSHOTS"):
+            Path(target).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, Path(target) / path.name)
 
     def note(self, name: str, text: str) -> None:
         (self.out / name).write_text(text, encoding="utf-8")
-        if os.environ.get("DEEPWELL_SCREENSHOTS"):
-            NOTES_DIR.mkdir(parents=True, exist_ok=True)
-            (NOTES_DIR / name).write_text(text, encoding="utf-8")
+        self._keep(self.out / name)
 
     def shot(self, name: str) -> None:
         self.n += 1
         path = self.out / f"{self.n:02d}-{name}.png"
         self.page.screenshot(path=path, full_page=True)
-        if os.environ.get("DEEPWELL_SCREENSHOTS"):
-            NOTES_DIR.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, NOTES_DIR / path.name)
+        self._keep(path)
 
 
 @pytest.fixture
@@ -114,12 +95,6 @@ def server(chromium: Path, tmp_path: Path) -> Iterator[Any]:
     )
     with deepwell_serve(tmp_path, env, timeout=120) as srv:
         yield srv
-
-
-def routes(url: str) -> tuple[set[str], dict[str, Any]]:
-    """The server's documented paths and schemas (to tell which backend steps have landed)."""
-    spec = httpx.get(f"{url}/openapi.json", timeout=30).json()
-    return set(spec["paths"]), spec.get("components", {}).get("schemas", {})
 
 
 def dark_pixels_in_highlight(page: Page) -> int:
@@ -166,7 +141,6 @@ def test_the_first_hour(page: Page, server: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     walk = Walk(page, tmp_path)
-    paths, schemas = routes(server.url)
     docs = tmp_path / "docs"
     docs.mkdir()
     write_pdf(docs / "expense-handbook.pdf", EXPENSES)
@@ -274,35 +248,23 @@ def test_the_first_hour(page: Page, server: Any, tmp_path: Path) -> None:
     expect(dialog).to_be_visible()
     expect(dialog.locator("#citation-text")).to_contain_text("31 cents per kilometre driven")
     expect(dialog.locator("#citation-file")).to_have_text("expense-handbook.pdf")
-    if "/v1/documents/{doc_id}/file" not in paths:
-        walk.pending.append("the PDF page (GET /v1/documents/{id}/file is not on the server yet)")
-        expect(page.locator("#viewer-status")).to_contain_text("could not be shown")
-    else:
-        pdf = page.locator("#viewer-pdf")
-        expect(pdf).to_be_visible(timeout=30_000)
-        # The passage's first page; the mileage sentence is on page 2 (the passage may
-        # start on page 1: the handbook is short).
-        expect(pdf).to_have_attribute("data-page", re.compile(r"^[12]$"))  # rendered
-        expect(page.locator("#viewer-canvas")).to_have_attribute(
-            "aria-label", re.compile(r"^Page [12] of 2")
-        )
-        if pdf.get_attribute("data-page") == "1":
-            page.get_by_role("button", name="Next page").click()
-            expect(pdf).to_have_attribute("data-page", "2")
-            # The last page: "Next page" is disabled, the focus moved beside it.
-            expect(page.get_by_role("button", name="Previous page")).to_be_focused()
+    pdf = page.locator("#viewer-pdf")
+    expect(pdf).to_be_visible(timeout=30_000)
+    # The passage's first page; the mileage sentence is on page 2 (the passage may start on
+    # page 1: the handbook is short).
+    expect(pdf).to_have_attribute("data-page", re.compile(r"^[12]$"))  # rendered
+    expect(page.locator("#viewer-canvas")).to_have_attribute(
+        "aria-label", re.compile(r"^Page [12] of 2")
+    )
+    if pdf.get_attribute("data-page") == "1":
+        page.get_by_role("button", name="Next page").click()
         expect(pdf).to_have_attribute("data-page", "2")
-        with_boxes = [
-            name
-            for name in ("ChunkOut", "CitationOut")
-            if "boxes" in schemas.get(name, {}).get("properties", {})
-        ]
-        if not with_boxes:
-            walk.pending.append("the highlight (passages carry no boxes on this server yet)")
-        else:
-            expect(page.locator("#viewer-boxes .pdf-highlight")).to_have_count(1)
-            expect(page.locator("#viewer-status")).to_contain_text("highlighted")
-            assert dark_pixels_in_highlight(page) > 50  # the box lies over the passage's text
+        # The last page: "Next page" is disabled, the focus moved beside it.
+        expect(page.get_by_role("button", name="Previous page")).to_be_focused()
+    expect(pdf).to_have_attribute("data-page", "2")
+    expect(page.locator("#viewer-boxes .pdf-highlight")).to_have_count(1)
+    expect(page.locator("#viewer-status")).to_contain_text("highlighted")
+    assert dark_pixels_in_highlight(page) > 50  # the box lies over the passage's text
     walk.shot("citation-pdf-page")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
@@ -363,9 +325,6 @@ def test_the_first_hour(page: Page, server: Any, tmp_path: Path) -> None:
     expect(page.locator("#upload-section")).to_be_hidden()  # readers do not upload
     expect(table.get_by_role("button", name=re.compile("^Delete"))).to_have_count(0)
     walk.shot("reader-library")
-
-    if walk.pending:
-        pytest.skip("every other step passed; waiting for the backend: " + "; ".join(walk.pending))
 
 
 def test_ingest_progress_is_shown_by_page(page: Page, server: Any, tmp_path: Path) -> None:
