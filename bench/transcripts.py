@@ -20,8 +20,8 @@ question in a new conversation. From pressing Enter it times, in the page (a Mut
 when the sources are listed, when the first word of the answer shows and when the answer is
 finished; it records the answer as shown, the listed sources (title, file, page, cited or not),
 the figures the page marks unverified and a screenshot. Then it asks the same questions with
-``deepwell ask`` (first while the server still runs, to see whether the CLI can; the embedded
-index has one owner, so if it cannot, after the server is stopped), recording what it prints
+``deepwell ask`` (first while the server still runs, through its API with the reader key; if
+that fails, after the server is stopped, in-process), recording what it prints
 and when: the "reading N passages" line, the first output of the answer and the exit, from the
 process start (imports and model loading included).
 
@@ -278,13 +278,20 @@ def answer_times(chunks: list[tuple[float, str]]) -> tuple[float | None, float |
     return reading, first
 
 
-def ask_in_cli(env: dict[str, str], q: Question, timeout_s: float, serving: bool) -> CliRun:
-    """``deepwell ask`` as ``bench``, its output timed as it is printed.
+def ask_in_cli(
+    env: dict[str, str], q: Question, timeout_s: float, serving: bool, key: str
+) -> CliRun:
+    """``deepwell ask`` as ``bench``, its output timed as it is printed: beside the server
+    through its API with ``bench``'s reader key (``DEEPWELL_API_KEY``), else in-process with
+    ``--as bench``.
 
     stdout and stderr share one pipe, so the output keeps the order a terminal shows; the
     "reading N passages" line (stderr) tells where the answer (stdout) begins.
     """
-    command = _cli("ask", q.text, "--as", USER)
+    if serving:
+        command, env = _cli("ask", q.text), env | {"DEEPWELL_API_KEY": key}
+    else:
+        command = _cli("ask", q.text, "--as", USER)
     start = time.monotonic()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
@@ -443,7 +450,7 @@ def main() -> None:
             with serving as served:
                 try:
                     pages = ask_on_page(served.url, key, questions, args.out, args.answer_timeout)
-                    first = ask_in_cli(env, questions[0], args.answer_timeout, serving=True)
+                    first = ask_in_cli(env, questions[0], args.answer_timeout, True, key)
                     if first.returncode == 0:
                         clis.append(first)
                     else:
@@ -451,11 +458,11 @@ def main() -> None:
                 finally:
                     if clis:  # the CLI works beside the server: ask the rest while it runs
                         rest = questions[1:]
-                        clis += [ask_in_cli(env, q, args.answer_timeout, True) for q in rest]
+                        clis += [ask_in_cli(env, q, args.answer_timeout, True, key) for q in rest]
         except ServerError as exc:
             raise SystemExit(f"deepwell serve: {exc}") from None
         if refused is not None:
-            clis = [ask_in_cli(env, q, args.answer_timeout, False) for q in questions]
+            clis = [ask_in_cli(env, q, args.answer_timeout, False, key) for q in questions]
         for q, run in zip(questions, clis, strict=True):
             print(f"  cli q{q.qid}: exit {run.returncode} in {run.total_s:.1f} s", flush=True)
     finally:
