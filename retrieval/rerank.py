@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from core import ConfigError, ModelError, get_logger
-from retrieval.figure_parsing import parse_figures
 from retrieval.tables import is_value, read_table
 from retrieval.types import RetrievedChunk
 from retrieval.windows import stems
@@ -150,16 +149,19 @@ _ASKS_FOR_AMOUNT = re.compile(
 )
 
 
+_NUMBER = re.compile(r"(?<![\w-])\d[\d,.]*(?![\w-])")
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
 def asks_for_amount(question: str) -> bool:
     """Whether ``question`` asks about a measure ("how much", "revenue", "tax rate", ...)."""
     return _ASKS_FOR_AMOUNT.search(question) is not None
 
 
 def states_an_amount(text: str) -> bool:
-    """Whether ``text`` states a figure: "31 cents", "$1,875", "16%" (years, dates, references
-    such as "Note 10" and bare one-digit numbers are not figures,
-    :func:`retrieval.figure_parsing.parse_figures`)."""
-    return bool(parse_figures(text))
+    """Whether ``text`` states a number other than a year: "2 cents", "$1,875", "16%" (a
+    number inside a word, "10-Q", "Item 1A", is none)."""
+    return any(not _YEAR.fullmatch(n.rstrip(".,")) for n in _NUMBER.findall(text))
 
 
 def names_a_row(question: str, chunk: RetrievedChunk) -> bool:
