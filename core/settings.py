@@ -171,7 +171,7 @@ class LLMSettings(BaseModel):
     context_window: int = Field(4096, ge=512)
     max_tokens: int = Field(512, ge=1)
     context_tokens: int | None = Field(
-        400,
+        500,
         ge=64,
         description="Answers: the most tokens of passages put before the model (the model's "
         "own tokenizer counts them); the window may hold less once the prompt and max_tokens "
@@ -179,8 +179,10 @@ class LLMSettings(BaseModel):
         "wait for the first word on a CPU (~100 tokens/s with the default 1.5B model on two "
         "cores), so fewer, better passages answer sooner. On the SEC 10-Qs (bench/retrieval.py, "
         "118 figure questions, re-scored windows of 20 candidates) the reference figure was in "
-        "the context for 53 at 350 tokens, 58 at 400, 62 at 450; first token p50 "
-        "(bench/answers.py, 40 questions) 4.8 s at 400, 8.4 s at 600.",
+        "the context for 53 at 350 tokens, 58 at 400, 61 at 500, 63 at 600. bench/answers.py "
+        "(40 questions, 1.5B default): at 400, 9 figures right, 10 wrong, first token p50 4.7 s; "
+        "at 500, 9 right, 7 wrong, 6.0 s; at 600 (before the re-scoring by amounts), 11 right, "
+        "10 wrong, 8.4 s.",
     )
     context_candidates: int = Field(
         20,
