@@ -7,7 +7,8 @@ No cross-encoder weights ship with deepwell, so reranking is off unless
 
 :func:`rescore_for_answer` is the answer path's second stage (``llm.context_rescore``):
 a pure function that puts the table passages whose row labels name what the question
-asks about ahead of the prose that merely discusses it, so the passages holding the
+asks about ahead of the prose that merely discusses it, and, for a question about a
+measure, passages without numbers behind those with them, so the passages holding the
 figures fit a small context budget.
 """
 
@@ -147,8 +148,7 @@ _ASKS_FOR_AMOUNT = re.compile(
     r"repurchase\w*|buybacks?)\b",
     re.IGNORECASE,
 )
-
-
+# A number standing alone (not inside "10-Q" or "1A"), and a year.
 _NUMBER = re.compile(r"(?<![\w-])\d[\d,.]*(?![\w-])")
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
