@@ -55,6 +55,7 @@ from retrieval.llm.prompts import (
     cited_numbers,
     drop_example,
     is_no_answer,
+    loop_start,
     repeats_example,
 )
 from retrieval.rerank import rescore_for_answer
@@ -471,10 +472,19 @@ class Answerer:
         )
         calculations = StreamedCalculations()  # <<expressions>> go out computed
         example = StreamedExample()  # a copy of the prompt's example never shows
+        said = ""
         try:
             for delta in tokens:
                 if gen.first is None:
                     gen.first = time.perf_counter()
+                said += delta
+                if (cut := loop_start(said)) is not None:
+                    # The model repeats itself and would until llm.max_tokens: stop it, and
+                    # keep the answer up to the first copy (the page shows the final text).
+                    gen.parts = [said[:cut]]
+                    gen.note = "The model began repeating itself; the repeats were cut."
+                    log.warning("answer.loop_cut", answer_id=p.answer_id, chars=len(said) - cut)
+                    break
                 gen.parts.append(delta)
                 if shown := calculations.feed(example.feed(delta)):
                     yield {"type": "token", "text": shown}

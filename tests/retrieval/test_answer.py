@@ -14,7 +14,7 @@ from retrieval.context import pack_context
 from retrieval.llm import LLM, NO_ANSWER
 from retrieval.llm.extractive import ExtractiveLLM
 from retrieval.llm.local import LocalLLM
-from retrieval.llm.prompts import StreamedExample, drop_example
+from retrieval.llm.prompts import StreamedExample, drop_example, loop_start
 from retrieval.types import RetrievedChunk
 
 __all__ = ["small_llm"]
@@ -227,3 +227,38 @@ def test_an_answer_that_only_repeats_the_example_streams_the_no_answer_sentence(
     shown = "".join(e["text"] for e in events if e["type"] == "token")
     assert shown == NO_ANSWER
     assert events[-1]["answer"] == NO_ANSWER
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Revenue was $7,192 [2]" + " [1] [3]" * 6, "Revenue was $7,192 [2] [1] [3]"),
+        ("Net sales " + "grew and " * 8, "Net sales grew and "),
+        ("Revenue was $7,192 [2] [1] [3] [1] [3]", None),  # two copies: not yet a loop
+        ("Sales: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12.", None),
+        ("Q1 | Q2\n" + "-|-" * 12, None),  # layout repeats: no letter or digit
+        ("", None),
+    ],
+)
+def test_a_reply_that_repeats_itself_is_cut_after_the_first_copy(
+    text: str, kept: str | None
+) -> None:
+    cut = loop_start(text)
+    assert (text[:cut] if cut is not None else None) == kept
+
+
+def test_a_looping_answer_stops_the_model_and_keeps_what_came_before() -> None:
+    reply = "Sales were $81,797 million [1]" + " [2] [1]" * 200
+    llm = ScriptedLLM([reply])
+    stream = answerer(llm).answer("Apple net sales?", ALICE, stream=True)
+    events = list(stream)
+    streamed = "".join(e["text"] for e in events if e["type"] == "token")
+    done = events[-1]
+    # one copy of the repeated piece stays, wherever the tokens ended when it was caught
+    assert done["answer"] in {
+        "Sales were $81,797 million [1] [2]",
+        "Sales were $81,797 million [1] [2] [1]",
+    }
+    assert "repeating itself" in done["note"]
+    assert done["finish_reason"] == "stop"
+    assert len(streamed) < 80  # generation stopped within a few copies, not after 200
