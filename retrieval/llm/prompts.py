@@ -194,7 +194,9 @@ def loop_start(
 ) -> int | None:
     """Where ``text`` has begun repeating itself, or None: when it ends in ``repeats`` or
     more back-to-back copies of one piece (up to ``max_unit`` characters, with a letter or
-    digit in it, ``min_span`` characters in all), the index just after the first copy.
+    digit in it, ``min_span`` characters in all), the index just after the first copy,
+    moved back to the space before it when the copy ends inside a word or a ``[n]`` marker
+    (the copies start wherever the tokens did: "$7,192 [2] [3] [1" + "] [3] [1" …).
 
     A small model at low temperature can fall into a loop it never leaves: measured on the
     40 questions of bench/answers.py (500-token contexts), one answer went on "Revenue was
@@ -212,7 +214,10 @@ def loop_start(
         ):
             copies += 1
         if copies >= repeats and copies * unit >= min_span:
-            return n - (copies - 1) * unit
+            cut = n - (copies - 1) * unit
+            if not text[cut].isspace() and not text[cut - 1].isspace():
+                cut = max(text.rfind(" ", 0, cut), 0)
+            return len(text[:cut].rstrip())
     return None
 
 

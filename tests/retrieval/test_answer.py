@@ -233,7 +233,9 @@ def test_an_answer_that_only_repeats_the_example_streams_the_no_answer_sentence(
     ("text", "kept"),
     [
         ("Revenue was $7,192 [2]" + " [1] [3]" * 6, "Revenue was $7,192 [2] [1] [3]"),
-        ("Net sales " + "grew and " * 8, "Net sales grew and "),
+        ("Net sales " + "grew and " * 8, "Net sales grew and"),
+        # the copies begin mid-marker: the cut goes back to the space before it
+        ("Revenue was $7,192 [2] [3] [1" + "] [3] [1" * 7, "Revenue was $7,192 [2] [3]"),
         ("Revenue was $7,192 [2] [1] [3] [1] [3]", None),  # two copies: not yet a loop
         ("Sales: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12.", None),
         ("Q1 | Q2\n" + "-|-" * 12, None),  # layout repeats: no letter or digit
