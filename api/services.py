@@ -8,7 +8,7 @@ when :meth:`Services.start` returns, so request code never checks for a missing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from api.audit import AuditLog
@@ -42,6 +42,7 @@ class Services:
     jobs: JobQueue
     metrics: Metrics
     limiter: RateLimiter
+    closed: bool = field(default=False, init=False)
 
     @classmethod
     def start(cls, settings: Settings) -> Services:
@@ -146,7 +147,11 @@ class Services:
         )
 
     def close(self) -> None:
-        """Stop the job queue, release the LLM, close the store."""
+        """Stop the job queue, release the LLM, close the store; once (later calls do
+        nothing)."""
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.jobs.close()
             self.llm.close()

@@ -64,6 +64,7 @@ def serve(
                 settings.data_dir, client_url(settings.api.host, settings.api.port)
             ),
             on_stopping=lambda: remove_server_file(settings.data_dir),
+            on_stopped=services.close,
         )
         try:
             server.run()
@@ -78,10 +79,14 @@ def serve(
 
 
 def _listening_server(
-    config: uvicorn.Config, on_started: Callable[[], object], on_stopping: Callable[[], object]
+    config: uvicorn.Config,
+    on_started: Callable[[], object],
+    on_stopping: Callable[[], object],
+    on_stopped: Callable[[], object],
 ) -> uvicorn.Server:
-    """uvicorn's server for ``config``, calling ``on_started`` once it listens and
-    ``on_stopping`` when it begins to shut down.
+    """uvicorn's server for ``config``, calling ``on_started`` once it listens,
+    ``on_stopping`` when it begins to shut down and ``on_stopped`` when the requests and
+    the lifespan have ended.
 
     (On SIGTERM uvicorn raises the signal again once shut down, which ends the process
     before any ``finally`` of the caller runs: the shutdown itself must clean up.)
@@ -97,5 +102,6 @@ def _listening_server(
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             on_stopping()
             await super().shutdown(sockets)
+            on_stopped()
 
     return Server(config)

@@ -182,6 +182,11 @@ def test_without_the_server_the_commands_open_the_store(server: Served, root: Pa
     server.proc.terminate()
     server.proc.wait(timeout=60)
     assert not (root / "data" / SERVER_FILE).exists()
+    # SIGTERM closes the store too: the job queue stops, the index is flushed and closed,
+    # SQLite's write-ahead log is folded back (uvicorn re-raises the signal after its own
+    # shutdown, so that is where deepwell closes its services).
+    assert "index.closed" in server.log_tail(6000)
+    assert not list((root / "data").glob("*.db-wal"))
 
     listed = ok(deepwell(root, "documents", "list"))
     assert listed.count("indexed") == 2
