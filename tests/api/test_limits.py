@@ -276,3 +276,6 @@ def test_a_rate_limit_storage_that_is_down_answers_503(tmp_path: Path) -> None:
             "message": "rate-limit storage unavailable (ConnectionError)",
         }
         assert r.headers["retry-after"] == "5"
+        # Readiness goes through the same limiter, so a load balancer stops sending traffic
+        # to a replica whose shared counts are out of reach.
+        assert http.get("/readyz").status_code == 503
