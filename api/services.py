@@ -8,7 +8,7 @@ when :meth:`Services.start` returns, so request code never checks for a missing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from api.audit import AuditLog
@@ -42,7 +42,7 @@ class Services:
     jobs: JobQueue
     metrics: Metrics
     limiter: RateLimiter
-    closed: bool = field(default=False, init=False)
+    _closed = False  # not a field: every field is a service (tests/api/test_services.py)
 
     @classmethod
     def start(cls, settings: Settings) -> Services:
@@ -149,9 +149,9 @@ class Services:
     def close(self) -> None:
         """Stop the job queue, release the LLM, close the store; once (later calls do
         nothing)."""
-        if self.closed:
+        if self._closed:
             return
-        self.closed = True
+        self._closed = True
         try:
             self.jobs.close()
             self.llm.close()
